@@ -1,0 +1,55 @@
+"""symdl: a Theano-style symbolic expression compiler for deep learning.
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> x = T.dvector('x')
+>>> f = symdl.function([x], symdl.grad(T.sum(T.exp(x)), x))
+>>> f(np.zeros(2))
+array([1., 1.])
+"""
+
+from symdl import backends
+from symdl.compile.function import Function, In, function
+from symdl.config import config
+from symdl.gradient import (
+    Lop,
+    Rop,
+    disconnected_grad,
+    grad,
+    grad_clip,
+    hessian,
+    jacobian,
+    zero_grad,
+)
+from symdl.sharedvar import SharedVariable, shared
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function",
+    "In",
+    "Lop",
+    "Rop",
+    "SharedVariable",
+    "backends",
+    "config",
+    "disconnected_grad",
+    "function",
+    "grad",
+    "grad_clip",
+    "hessian",
+    "jacobian",
+    "shared",
+    "zero_grad",
+]
+
+
+def __getattr__(name: str):
+    # Heavier parts load on first use so that ``import symdl`` stays fast.
+    import importlib
+
+    if name in ("tensor", "printing", "testing", "layers", "init", "nonlinearities", "objectives", "losses",
+                "updates", "regularization", "datasets", "scan", "gradient", "rewrite", "graph", "utils"):  # fmt: skip
+        module = importlib.import_module("symdl.objectives" if name == "losses" else f"symdl.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'symdl' has no attribute {name!r}")

@@ -1,0 +1,62 @@
+"""Backend registry: which backends exist here, and which one a function uses.
+
+>>> import symdl
+>>> 'py' in symdl.backends.available()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from symdl.config import config
+
+# name -> module path of a class with ``available()`` and ``link(fgraph, n_inputs)``
+_BACKENDS = {
+    "py": "symdl.backend.py:PyBackend",
+    "c": "symdl.backend.c:CBackend",
+    "cuda": "symdl.backend.cuda:CudaBackend",
+}
+_cache: dict[str, Any] = {}
+
+
+def get_backend(name: str) -> Any:
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {sorted(_BACKENDS)}")
+    if name not in _cache:
+        module, _, cls = _BACKENDS[name].partition(":")
+        try:
+            _cache[name] = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError):
+            _cache[name] = None
+    backend = _cache[name]
+    if backend is None:
+        raise ValueError(f"backend {name!r} is not part of this build of symdl")
+    return backend
+
+
+def available() -> list[str]:
+    """Backends that can run on this machine now."""
+    names = []
+    for name in _BACKENDS:
+        try:
+            if get_backend(name).available():
+                names.append(name)
+        except ValueError:
+            continue
+    return names
+
+
+def resolve_backend(mode: str | None, device: str | None = None) -> str:
+    """The backend for ``function(mode=..., device=...)``, falling back to the configuration."""
+    device = device or config.device
+    if device == "cuda":
+        return "cuda"
+    mode = mode or config.mode
+    if mode in ("FAST_RUN", "fast_run", "auto", None):
+        return "c" if "c" in available() else "py"
+    if mode in ("FAST_COMPILE", "py", "DebugMode", "DEBUG"):
+        return "py" if mode != "DEBUG" else "py"
+    get_backend(mode)
+    return mode

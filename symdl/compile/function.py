@@ -1,0 +1,334 @@
+"""``symdl.function``: turn symbolic inputs and outputs (plus updates and givens) into a callable.
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> x = T.fvector('x')
+>>> acc = symdl.shared(np.float32(0), name='acc')
+>>> f = symdl.function([x], x.sum(), updates=[(acc, acc + x.sum())])
+>>> float(f([1, 2, 3])), float(acc.get_value())
+(6.0, 6.0)
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symdl.config import config
+from symdl.errors import InputError, ShapeError, TypeMismatch, UnusedInputError
+from symdl.graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs
+from symdl.graph.fg import FunctionGraph
+from symdl.tensor.type import TensorType, shape_str
+from symdl.tensor.var import as_tensor_variable
+from symdl.utils import describe
+
+
+class In:
+    """A function input with options: a default ``value`` makes it optional when calling."""
+
+    _no_value = object()
+
+    def __init__(self, variable: Variable, value: Any = _no_value, name: str | None = None, borrow: bool = False):
+        self.variable = variable
+        self.value = value
+        self.name = name or variable.name
+        self.borrow = borrow
+
+    @property
+    def has_default(self) -> bool:
+        return self.value is not In._no_value
+
+
+def _normalize_updates(updates: Any) -> list[tuple[Variable, Variable]]:
+    if updates is None:
+        return []
+    items = list(updates.items()) if isinstance(updates, dict) else list(updates)
+    result = []
+    seen = set()
+    for pair in items:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(f"updates must be (shared variable, expression) pairs, got {pair!r}")
+        var, expr = pair
+        if not getattr(var, "is_shared", False):
+            raise TypeMismatch(f"updates: {describe(var)} is not a shared variable; only shared variables can be updated")
+        if var in seen:
+            raise ValueError(f"updates: {describe(var)} is updated twice")
+        seen.add(var)
+        expr = as_tensor_variable(expr)
+        if getattr(expr, "weak", False) or (isinstance(expr, Constant) and expr.dtype != var.dtype):
+            expr = as_tensor_variable(np.asarray(expr.data, dtype=var.dtype))
+        if expr.ndim != var.ndim or expr.dtype != var.dtype:
+            raise TypeMismatch(
+                f"an update must have the type of its shared variable: {describe(var)} is {var.type}, "
+                f"the update expression is {expr.type} ({describe(expr)})"
+                + (
+                    "; a float64 value entered the expression there (a NumPy float64 scalar or array?)"
+                    if expr.dtype == "float64" and var.dtype == "float32"
+                    else ""
+                )
+            )
+        for want, got in zip(var.type.shape, expr.type.shape):
+            if want is not None and got is not None and want != got:
+                raise ShapeError(
+                    f"update of {describe(var)} has shape {shape_str(expr.type.shape)}, expected {shape_str(var.type.shape)}"
+                )
+        result.append((var, expr))
+    return result
+
+
+def _normalize_givens(givens: Any) -> dict[Variable, Variable]:
+    if givens is None:
+        return {}
+    items = list(givens.items()) if isinstance(givens, dict) else list(givens)
+    result = {}
+    for old, new in items:
+        new = as_tensor_variable(new)
+        if isinstance(old.type, TensorType) and (new.dtype != old.dtype or new.ndim != old.ndim):
+            if getattr(new, "weak", False) or isinstance(new, Constant):
+                new = as_tensor_variable(np.asarray(new.data, dtype=old.dtype))
+            else:
+                raise TypeMismatch(f"givens: {describe(old)} is {old.type} but its replacement is {new.type}")
+        result[old] = new
+    return result
+
+
+class Function:
+    """A compiled function. Call it with NumPy values for its inputs (positionally or by name).
+
+    ``graph`` is the rewritten FunctionGraph (``maker.fgraph`` is Theano's alias); ``source()``
+    shows what the backend runs; ``profile()`` reports per-node time.
+    """
+
+    def __init__(
+        self,
+        inputs: list[In],
+        output_spec: Any,
+        n_outputs: int,
+        updates: list[tuple[Variable, Variable]],
+        fgraph: FunctionGraph,
+        shared_inputs: list[Variable],
+        backend: str,
+        name: str | None,
+        rewrite_seconds: float,
+    ):
+        from symdl.backends import get_backend
+
+        self.inputs = inputs
+        self.output_spec = output_spec
+        self.n_outputs = n_outputs
+        self.updated_shared = [var for var, _ in updates]
+        self.graph = fgraph
+        self.maker = _Maker(fgraph)
+        self.shared_inputs = shared_inputs
+        self.backend = backend
+        self.name = name
+        self.rewrite_seconds = rewrite_seconds
+        start = time.perf_counter()
+        self.thunk = get_backend(backend).link(fgraph, n_inputs=len(inputs))
+        self.link_seconds = time.perf_counter() - start
+        self._types = [i.variable.type for i in inputs]
+        self._names = {i.name: k for k, i in enumerate(inputs) if i.name}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = self._check_args(args, kwargs)
+        shared_values = [s.container[0] for s in self.shared_inputs]
+        outputs = self.thunk(values + shared_values)
+        n = self.n_outputs
+        for var, value in zip(self.updated_shared, outputs[n:]):
+            var.container[0] = value
+        results = [_owned(o) for o in outputs[:n]]
+        return self._pack(results)
+
+    def _check_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
+        n = len(self.inputs)
+        if len(args) > n:
+            raise InputError(f"{self._label()} takes {n} inputs, got {len(args)}")
+        values: list[Any] = list(args) + [In._no_value] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in self._names:
+                raise InputError(f"{self._label()} has no input named {key!r}; inputs: {list(self._names)}")
+            k = self._names[key]
+            if k < len(args):
+                raise InputError(f"{self._label()}: input {key!r} given both by position and by name")
+            values[k] = value
+        for k, (inp, value) in enumerate(zip(self.inputs, values)):
+            if value is In._no_value:
+                if not inp.has_default:
+                    raise InputError(f"{self._label()}: missing input {k} ({inp.name or 'unnamed'})")
+                value = inp.value
+            values[k] = self._filter(k, inp, value)
+        return values
+
+    def _filter(self, k: int, inp: In, value: Any) -> Any:
+        typ = self._types[k]
+        if type(value) is np.ndarray and value.dtype == typ.dtype and value.ndim == typ.ndim:
+            arr = value
+        else:
+            arr = np.asarray(value)
+            if arr.dtype != typ.dtype:
+                ok = np.can_cast(arr.dtype, typ.dtype, "same_kind") or (
+                    arr.dtype.kind in "biu" and typ.dtype[0] in "fiub" and _ints_fit(arr, typ.dtype)
+                )
+                if not ok:
+                    raise InputError(
+                        f"{self._label()}: input {k} ({inp.name or 'unnamed'}) expects {typ.dtype}, got "
+                        f"{arr.dtype} data; a cast from {arr.dtype} to {typ.dtype} could lose information"
+                    )
+                arr = arr.astype(typ.dtype)
+            if arr.ndim != typ.ndim:
+                raise InputError(
+                    f"{self._label()}: input {k} ({inp.name or 'unnamed'}) expects a {typ.ndim}-d array, "
+                    f"got shape {arr.shape}"
+                )
+        for axis, (want, got) in enumerate(zip(typ.shape, arr.shape)):
+            if want is not None and want != got:
+                raise InputError(
+                    f"{self._label()}: input {k} ({inp.name or 'unnamed'}) expects shape {shape_str(typ.shape)}, "
+                    f"got {arr.shape} (axis {axis})"
+                )
+        return arr
+
+    def _label(self) -> str:
+        return f"function {self.name!r}" if self.name else "function"
+
+    def _pack(self, results: list[Any]) -> Any:
+        spec = self.output_spec
+        if spec == "single":
+            return results[0]
+        if spec == "none":
+            return []
+        if isinstance(spec, list):
+            return dict(zip(spec, results))
+        return results
+
+    def source(self) -> str:
+        """What the backend runs for this function (generated C or CUDA, or the node schedule)."""
+        return self.thunk.source()
+
+    def profile(self) -> Any:
+        """Per-node time, call counts and share of the total, printable as a table."""
+        return self.thunk.profile()
+
+    def __getstate__(self) -> dict:
+        raise TypeError("pickle the graph inputs and outputs, or use symdl.layers.save_params, not a Function")
+
+
+class _Maker:
+    def __init__(self, fgraph: FunctionGraph):
+        self.fgraph = fgraph
+
+
+def _ints_fit(arr: np.ndarray, dtype: str) -> bool:
+    if np.dtype(dtype).kind == "f":
+        return True
+    if arr.size == 0:
+        return True
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    return info is not None and arr.min() >= info.min and arr.max() <= info.max
+
+
+def _owned(value: Any) -> Any:
+    """Outputs belong to the caller: views of internal buffers are copied."""
+    if isinstance(value, np.ndarray) and (value.base is not None or not value.flags.writeable):
+        return value.copy()
+    return value
+
+
+def function(
+    inputs: Sequence[Any],
+    outputs: Any = None,
+    updates: Any = None,
+    givens: Any = None,
+    mode: str | None = None,
+    on_unused_input: str = "raise",
+    allow_input_downcast: bool | None = None,
+    name: str | None = None,
+    no_default_updates: bool = False,
+    optimizer: str | None = None,
+    optimizer_excluding: Sequence[str] | str | None = None,
+    optimizer_including: Sequence[str] | str | None = None,
+    device: str | None = None,
+) -> Function:
+    """Compile ``inputs -> outputs`` (a variable, a list or a dict), applying ``updates`` to shared
+    variables after every call. ``givens`` substitutes variables before compiling.
+
+    ``mode`` picks the backend ('py', 'c', 'cuda'; default from ``symdl.config``); ``optimizer``
+    is 'fast_run', 'fast_compile' or 'none'.
+    """
+    from symdl.backends import resolve_backend
+
+    if not isinstance(inputs, list | tuple):
+        raise TypeError(f"function: inputs must be a list, got {type(inputs).__name__}")
+    ins = [i if isinstance(i, In) else In(i) for i in inputs]
+    in_vars = [i.variable for i in ins]
+    for k, v in enumerate(in_vars):
+        if not isinstance(v, Variable):
+            raise TypeError(f"function: input {k} is not a symbolic variable but {type(v).__name__}")
+        if isinstance(v, Constant):
+            raise TypeError(f"function: input {k} is a constant; constants cannot be inputs")
+        if getattr(v, "is_shared", False):
+            raise TypeError(f"function: {describe(v)} is a shared variable; shared variables are implicit inputs")
+        if v.owner is not None:
+            raise TypeError(
+                f"function: input {k} ({describe(v)}) is computed from other variables; use givens to replace it"
+            )
+    if len(set(in_vars)) != len(in_vars):
+        raise ValueError("function: the same variable is given twice as an input")
+
+    if outputs is None:
+        out_list, spec = [], "none"
+    elif isinstance(outputs, dict):
+        spec = list(outputs.keys())
+        out_list = [as_tensor_variable(o) for o in outputs.values()]
+    elif isinstance(outputs, list | tuple):
+        spec, out_list = "list", [as_tensor_variable(o) for o in outputs]
+    else:
+        spec, out_list = "single", [as_tensor_variable(outputs)]
+
+    update_pairs = _normalize_updates(updates)
+    given_map = _normalize_givens(givens)
+    targets = out_list + [e for _, e in update_pairs]
+    if given_map:
+        targets = clone_replace(targets, given_map)
+    if not no_default_updates:
+        updated = {v for v, _ in update_pairs}
+        extra = True
+        while extra:
+            extra = False
+            for var in graph_inputs(targets):
+                if getattr(var, "is_shared", False) and var.default_update is not None and var not in updated:
+                    update_pairs.append((var, var.default_update))
+                    targets.append(var.default_update)
+                    updated.add(var)
+                    extra = True
+
+    used = ancestors(targets)
+    for inp in ins:
+        if inp.variable not in used:
+            message = (
+                f"function: input {inp.name or inp.variable} is not used to compute the outputs; "
+                "pass on_unused_input='ignore' or 'warn' to allow it"
+            )
+            if on_unused_input == "raise":
+                raise UnusedInputError(message)
+            if on_unused_input == "warn":
+                warnings.warn(message, stacklevel=2)
+    shared_inputs = [v for v in graph_inputs(targets) if getattr(v, "is_shared", False)]
+    fgraph = FunctionGraph(in_vars + shared_inputs, targets, clone=True)
+
+    start = time.perf_counter()
+    from symdl.rewrite import rewrite_graph
+
+    rewrite_graph(
+        fgraph,
+        optimizer or config.optimizer,
+        excluding=optimizer_excluding if optimizer_excluding is not None else config.optimizer_excluding,
+        including=optimizer_including if optimizer_including is not None else config.optimizer_including,
+    )
+    rewrite_seconds = time.perf_counter() - start
+    backend = resolve_backend(mode, device)
+    return Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, rewrite_seconds)

@@ -1,0 +1,94 @@
+"""Global settings, read once from the SYMDL_FLAGS environment variable and changeable in code.
+
+>>> import symdl
+>>> symdl.config.floatX
+'float32'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+_DEFAULTS: dict[str, Any] = {
+    "floatX": "float32",
+    # "c" when a C compiler is found, otherwise "py"; resolved by symdl.backends.
+    "mode": "auto",
+    "device": "cpu",
+    "optimizer": "fast_run",
+    "optimizer_excluding": "",
+    "optimizer_including": "",
+    "compiledir": "",
+    "num_threads": 0,
+    "nan_guard": False,
+}
+
+
+class Config:
+    """Attribute bag of the settings above, with type checks on assignment."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_values", dict(_DEFAULTS))
+        for key, value in _parse_flags(os.environ.get("SYMDL_FLAGS", "")).items():
+            setattr(self, key, value)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"symdl.config has no setting {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key not in _DEFAULTS:
+            raise AttributeError(f"symdl.config has no setting {key!r}; known: {sorted(_DEFAULTS)}")
+        default = _DEFAULTS[key]
+        if isinstance(default, bool) and isinstance(value, str):
+            value = value.lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int) and not isinstance(default, bool):
+            value = int(value)
+        if key == "floatX" and value not in ("float16", "float32", "float64"):
+            raise ValueError(f"symdl.config.floatX must be float16, float32 or float64, not {value!r}")
+        self._values[key] = value
+
+    @contextlib.contextmanager
+    def change(self, **settings: Any) -> Iterator[None]:
+        """Temporarily change settings inside a ``with`` block.
+
+        >>> with symdl.config.change(floatX='float64'):
+        ...     symdl.config.floatX
+        'float64'
+        """
+        old = {key: getattr(self, key) for key in settings}
+        try:
+            for key, value in settings.items():
+                setattr(self, key, value)
+            yield
+        finally:
+            for key, value in old.items():
+                setattr(self, key, value)
+
+    def show(self) -> str:
+        """Return the current settings, one per line, with the BLAS and threads the C backend uses."""
+        lines = [f"{key} = {value!r}" for key, value in sorted(self._values.items())]
+        try:
+            from symdl.backend.c import blas_info
+
+            lines.append(f"blas = {blas_info()}")
+        except ImportError:
+            pass
+        return "\n".join(lines)
+
+
+def _parse_flags(text: str) -> dict[str, str]:
+    flags = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"SYMDL_FLAGS entry {item!r} must look like key=value")
+        flags[key.strip()] = value.strip()
+    return flags
+
+
+config = Config()

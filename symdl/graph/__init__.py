@@ -1,0 +1,27 @@
+"""The graph IR: Type, Variable, Constant, Apply, Op and FunctionGraph."""
+
+from symdl.graph.basic import (
+    Apply,
+    Constant,
+    Op,
+    Type,
+    Variable,
+    ancestors,
+    clone_replace,
+    graph_inputs,
+    toposort,
+)
+from symdl.graph.fg import FunctionGraph
+
+__all__ = [
+    "Apply",
+    "Constant",
+    "FunctionGraph",
+    "Op",
+    "Type",
+    "Variable",
+    "ancestors",
+    "clone_replace",
+    "graph_inputs",
+    "toposort",
+]

@@ -1,0 +1,520 @@
+"""Elementwise operations: one table of scalar ops, and the ``Elemwise`` op that maps one over
+broadcast tensors.
+
+Adding an elementwise op is one ``_scalar(...)`` entry: its NumPy function and its derivative.
+Backends register their code for a scalar op by its name (see ``symdl.backend.c``).
+
+>>> import symdl.tensor as T
+>>> x, y = T.vector('x'), T.matrix('y')
+>>> z = T.tanh(x * y)
+>>> z.type
+float32(?, ?)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from symdl.errors import ShapeError, TypeMismatch
+from symdl.graph.basic import Apply, Op, Variable
+from symdl.tensor.type import TensorType, shape_str
+from symdl.tensor.var import TensorConstant, as_tensor_variable, constant
+from symdl.utils import describe
+
+
+@dataclass(frozen=True, eq=False)
+class ScalarOp:
+    """A scalar function: ``impl`` computes it on NumPy arrays; ``grad(inputs, output, gz)`` returns
+    one symbolic gradient per input (None where the input has no gradient path)."""
+
+    name: str
+    nin: int
+    impl: Callable[..., np.ndarray]
+    grad: Callable[..., list] | None = None
+    # Called on one-element arrays to find the output dtype; defaults to impl.
+    dtype_like: Callable[..., np.ndarray] | None = None
+    commutative: bool = False
+    associative: bool = False
+    params: tuple = field(default=())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScalarOp) and (self.name, self.params) == (other.name, other.params)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.params))
+
+    def __str__(self) -> str:
+        return self.name
+
+    def output_dtype(self, dtypes: Sequence[str]) -> str:
+        return _output_dtype(self, tuple(dtypes))
+
+
+@functools.lru_cache(maxsize=4096)
+def _output_dtype(op: ScalarOp, dtypes: tuple[str, ...]) -> str:
+    probe = op.dtype_like or op.impl
+    try:
+        with np.errstate(all="ignore"):
+            out = probe(*[np.ones(1, dtype=d) for d in dtypes])
+    except TypeError as exc:
+        raise TypeMismatch(f"{op.name} does not accept dtypes ({', '.join(dtypes)}): {exc}") from None
+    return str(out.dtype)
+
+
+SCALAR_OPS: dict[str, ScalarOp] = {}
+
+
+def _scalar(name: str, nin: int, impl: Callable, grad: Callable | None = None, **kw: Any) -> ScalarOp:
+    op = ScalarOp(name, nin, impl, grad, **kw)
+    SCALAR_OPS[name] = op
+    return op
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number never overflows, so both branches are stable.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(x, np.zeros((), dtype=np.result_type(x, np.float16)))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    out_dtype = np.exp(np.ones(1, x.dtype)).dtype
+    return np.vectorize(math.erf, otypes=[out_dtype])(x) if x.size else np.empty(x.shape, out_dtype)
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    out_dtype = np.exp(np.ones(1, x.dtype)).dtype
+    return np.vectorize(math.erfc, otypes=[out_dtype])(x) if x.size else np.empty(x.shape, out_dtype)
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    return np.round(x)
+
+
+def _zero_grads(n: int) -> Callable:
+    """Piecewise-constant functions: the gradient is zero almost everywhere."""
+    return lambda inputs, out, gz: [zeros_like_float(x) for x in inputs[:n]]
+
+
+# ---------------------------------------------------------------- the table
+_ln2, _ln10 = math.log(2.0), math.log(10.0)
+
+# arithmetic
+s_add = _scalar("add", 2, np.add, lambda i, o, g: [g, g], commutative=True, associative=True)
+s_sub = _scalar("sub", 2, np.subtract, lambda i, o, g: [g, -g])
+s_mul = _scalar("mul", 2, np.multiply, lambda i, o, g: [g * i[1], g * i[0]], commutative=True, associative=True)
+s_true_div = _scalar("true_div", 2, np.true_divide, lambda i, o, g: [g / i[1], -g * o / i[1]])
+s_floor_div = _scalar("floor_div", 2, np.floor_divide, _zero_grads(2))
+s_mod = _scalar("mod", 2, np.mod, lambda i, o, g: [g, -g * floor_div(i[0], i[1])])
+s_pow = _scalar(
+    "pow",
+    2,
+    np.power,
+    lambda i, o, g: [
+        g * i[1] * pow(i[0], i[1] - 1),
+        # d(x**y)/dy = x**y log(x) is real only for x > 0; 0 elsewhere (0**y is flat in y).
+        g * where(gt(i[0], 0), o * log(where(gt(i[0], 0), i[0], 1)), 0),
+    ],
+)
+s_neg = _scalar("neg", 1, np.negative, lambda i, o, g: [-g])
+s_abs = _scalar("abs", 1, np.abs, lambda i, o, g: [g * sign(i[0])])
+s_sign = _scalar("sign", 1, np.sign, _zero_grads(1))
+s_maximum = _scalar(
+    "maximum", 2, np.maximum, lambda i, o, g: [g * ge(i[0], i[1]), g * lt(i[0], i[1])], commutative=True
+)
+s_minimum = _scalar(
+    "minimum", 2, np.minimum, lambda i, o, g: [g * le(i[0], i[1]), g * gt(i[0], i[1])], commutative=True
+)
+s_sqr = _scalar("sqr", 1, np.square, lambda i, o, g: [g * 2 * i[0]])
+s_sqrt = _scalar("sqrt", 1, np.sqrt, lambda i, o, g: [g * 0.5 / o])
+s_reciprocal = _scalar("reciprocal", 1, np.reciprocal, lambda i, o, g: [-g * o * o], dtype_like=lambda x: 1.0 / x)
+
+# exponentials and logarithms
+s_exp = _scalar("exp", 1, np.exp, lambda i, o, g: [g * o])
+s_exp2 = _scalar("exp2", 1, np.exp2, lambda i, o, g: [g * o * _ln2])
+s_expm1 = _scalar("expm1", 1, np.expm1, lambda i, o, g: [g * (o + 1)])
+s_log = _scalar("log", 1, np.log, lambda i, o, g: [g / i[0]])
+s_log2 = _scalar("log2", 1, np.log2, lambda i, o, g: [g / (i[0] * _ln2)])
+s_log10 = _scalar("log10", 1, np.log10, lambda i, o, g: [g / (i[0] * _ln10)])
+s_log1p = _scalar("log1p", 1, np.log1p, lambda i, o, g: [g / (1 + i[0])])
+
+# trigonometry
+s_sin = _scalar("sin", 1, np.sin, lambda i, o, g: [g * cos(i[0])])
+s_cos = _scalar("cos", 1, np.cos, lambda i, o, g: [-g * sin(i[0])])
+s_tan = _scalar("tan", 1, np.tan, lambda i, o, g: [g * (1 + o * o)])
+s_arcsin = _scalar("arcsin", 1, np.arcsin, lambda i, o, g: [g / sqrt(1 - i[0] * i[0])])
+s_arccos = _scalar("arccos", 1, np.arccos, lambda i, o, g: [-g / sqrt(1 - i[0] * i[0])])
+s_arctan = _scalar("arctan", 1, np.arctan, lambda i, o, g: [g / (1 + i[0] * i[0])])
+s_arctan2 = _scalar(
+    "arctan2",
+    2,
+    np.arctan2,
+    lambda i, o, g: [g * i[1] / (i[0] * i[0] + i[1] * i[1]), -g * i[0] / (i[0] * i[0] + i[1] * i[1])],
+)
+s_sinh = _scalar("sinh", 1, np.sinh, lambda i, o, g: [g * cosh(i[0])])
+s_cosh = _scalar("cosh", 1, np.cosh, lambda i, o, g: [g * sinh(i[0])])
+s_tanh = _scalar("tanh", 1, np.tanh, lambda i, o, g: [g * (1 - o * o)])
+
+# special functions
+s_sigmoid = _scalar("sigmoid", 1, _sigmoid, lambda i, o, g: [g * o * (1 - o)], dtype_like=np.exp)
+s_softplus = _scalar("softplus", 1, _softplus, lambda i, o, g: [g * sigmoid(i[0])], dtype_like=np.exp)
+s_erf = _scalar("erf", 1, _erf, lambda i, o, g: [g * (2 / math.sqrt(math.pi)) * exp(-i[0] * i[0])], dtype_like=np.exp)
+s_erfc = _scalar(
+    "erfc", 1, _erfc, lambda i, o, g: [g * (-2 / math.sqrt(math.pi)) * exp(-i[0] * i[0])], dtype_like=np.exp
+)
+
+# rounding: flat almost everywhere
+s_floor = _scalar("floor", 1, np.floor, _zero_grads(1))
+s_ceil = _scalar("ceil", 1, np.ceil, _zero_grads(1))
+s_round = _scalar("round", 1, _round, _zero_grads(1))
+s_trunc = _scalar("trunc", 1, np.trunc, _zero_grads(1))
+
+# comparisons and logic: boolean outputs carry no gradient
+s_lt = _scalar("lt", 2, np.less)
+s_le = _scalar("le", 2, np.less_equal)
+s_gt = _scalar("gt", 2, np.greater)
+s_ge = _scalar("ge", 2, np.greater_equal)
+s_eq = _scalar("eq", 2, np.equal, commutative=True)
+s_neq = _scalar("neq", 2, np.not_equal, commutative=True)
+s_isnan = _scalar("isnan", 1, np.isnan)
+s_isinf = _scalar("isinf", 1, np.isinf)
+s_isfinite = _scalar("isfinite", 1, np.isfinite)
+s_and = _scalar("bitwise_and", 2, np.bitwise_and, commutative=True, associative=True)
+s_or = _scalar("bitwise_or", 2, np.bitwise_or, commutative=True, associative=True)
+s_xor = _scalar("bitwise_xor", 2, np.bitwise_xor, commutative=True, associative=True)
+s_invert = _scalar("invert", 1, np.invert)
+
+# selection
+s_where = _scalar(
+    "where",
+    3,
+    np.where,
+    lambda i, o, g: [None, where(i[0], g, 0), where(i[0], 0, g)],
+    dtype_like=lambda c, a, b: np.where(c.astype(bool), a, b),
+)
+s_clip = _scalar(
+    "clip",
+    3,
+    lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    # At a bound the gradient goes to x, as in Theano.
+    lambda i, o, g: [g * (ge(i[0], i[1]) & le(i[0], i[2])), g * lt(i[0], i[1]), g * gt(i[0], i[2])],
+)
+s_identity = _scalar("identity", 1, lambda x: x.copy(), lambda i, o, g: [g])
+
+
+@functools.lru_cache(maxsize=None)
+def cast_scalar_op(dtype: str) -> ScalarOp:
+    """The scalar op converting to ``dtype``; float-to-float gradients pass, to integer they stop."""
+
+    def impl(x: np.ndarray) -> np.ndarray:
+        return x.astype(dtype)
+
+    def grad(inputs: list, out: Variable, gz: Variable) -> list:
+        return [cast(gz, inputs[0].dtype)] if inputs[0].type.is_float else [None]
+
+    op = ScalarOp(f"cast_{dtype}", 1, impl, grad, params=(dtype,))
+    SCALAR_OPS[op.name] = op
+    return op
+
+
+for _dtype in ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"):
+    cast_scalar_op(_dtype)
+
+
+# ---------------------------------------------------------------- broadcasting
+def broadcast_static_shapes(opname: str, inputs: Sequence[Variable]) -> tuple[int | None, ...]:
+    """NumPy broadcasting on static shapes; a known conflict raises ShapeError naming both inputs."""
+    ndim = max((v.type.ndim for v in inputs), default=0)
+    out: list[int | None] = []
+    for axis in range(ndim):
+        known: int | None = None
+        known_from: Variable | None = None
+        all_one = True
+        for v in inputs:
+            shape = v.type.shape
+            k = axis - (ndim - len(shape))
+            if k < 0:
+                continue
+            dim = shape[k]
+            if dim == 1:
+                continue
+            all_one = False
+            if dim is None:
+                continue
+            if known is None:
+                known, known_from = dim, v
+            elif dim != known:
+                raise ShapeError(
+                    f"{opname}: shapes {shape_str(known_from.type.shape)} and {shape_str(v.type.shape)} "
+                    f"cannot broadcast (axis {axis - ndim}: {known} vs {dim}) — "
+                    f"{describe(known_from)}, {describe(v)}"
+                )
+        out.append(1 if all_one else known)
+    return tuple(out)
+
+
+def _weak_partner_dtype(inputs: Sequence[Variable]) -> str | None:
+    strong = [v.dtype for v in inputs if not getattr(v, "weak", False)]
+    return str(np.result_type(*strong)) if strong else None
+
+
+def _resolve_weak(inputs: list[Variable], opname: str) -> list[Variable]:
+    """Give weak Python-scalar constants the dtype NumPy 2 would: their partners', promoted by kind."""
+    if not any(getattr(v, "weak", False) for v in inputs):
+        return inputs
+    strong = [np.dtype(v.dtype) for v in inputs if not getattr(v, "weak", False) and v.dtype != "bool"]
+    if not strong:
+        strong = [np.dtype(v.dtype) for v in inputs if not getattr(v, "weak", False)]
+    if not strong:
+        return inputs
+    resolved = []
+    for v in inputs:
+        if getattr(v, "weak", False):
+            value = v.data.item()
+            try:
+                dtype = np.result_type(*strong, value)
+                data = np.asarray(np.array(value, dtype=dtype))
+                if data.item() != value and not (isinstance(value, float) and math.isnan(value)):
+                    if dtype.kind in "iub":
+                        raise OverflowError
+            except OverflowError:
+                raise TypeMismatch(
+                    f"{opname}: Python integer {value} does not fit in {strong[0]} ({describe(v)})"
+                ) from None
+            v = constant(data)
+        resolved.append(v)
+    return resolved
+
+
+class Elemwise(Op):
+    """Apply a scalar op elementwise over NumPy-broadcast inputs."""
+
+    __props__ = ("scalar_op",)
+
+    def __init__(self, scalar_op: ScalarOp):
+        self.scalar_op = scalar_op
+        self.name = scalar_op.name
+
+    def make_node(self, *inputs: Any) -> Apply:
+        so = self.scalar_op
+        if len(inputs) != so.nin:
+            raise TypeError(f"{so.name} takes {so.nin} inputs, got {len(inputs)}")
+        variables = _resolve_weak([as_tensor_variable(x) for x in inputs], so.name)
+        shape = broadcast_static_shapes(so.name, variables)
+        dtype = so.output_dtype([v.dtype for v in variables])
+        return Apply(self, variables, [TensorType(dtype, shape)])
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out = self.scalar_op.impl(*inputs)
+        dtype = node.outputs[0].dtype
+        if not isinstance(out, np.ndarray) or out.dtype != dtype:
+            out = np.asarray(out, dtype=dtype)
+        return [out]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence[Sequence[Variable]]) -> list:
+        from symdl.tensor.shape import broadcast_shape_symbolic
+
+        return [broadcast_shape_symbolic(node, input_shapes)]
+
+    @property
+    def differentiable(self) -> bool:  # type: ignore[override]
+        return self.scalar_op.grad is not None
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], output_grads: Sequence[Variable]) -> list:
+        from symdl.gradient import grad_undefined
+
+        if self.scalar_op.grad is None:
+            return [grad_undefined(self, i, x, "it has no gradient") for i, x in enumerate(inputs)]
+        grads = self.scalar_op.grad(list(inputs), outputs[0], output_grads[0])
+        result = []
+        for x, g in zip(inputs, grads):
+            if g is None or not x.type.is_float:
+                result.append(None)
+                continue
+            g = as_tensor_variable(g)
+            g = sum_to_shape_of(g, x)
+            if g.dtype != x.dtype:
+                g = cast(g, x.dtype)
+            result.append(g)
+        return result
+
+
+def sum_to_shape_of(g: Variable, x: Variable) -> Variable:
+    """Sum ``g`` over the axes along which ``x`` was broadcast, giving ``x``'s shape."""
+    from symdl.tensor.reduction import sum as tsum
+    from symdl.tensor.shape import reduce_to_shape
+
+    if g.type.shape == x.type.shape:
+        return g
+    lead = g.ndim - x.ndim
+    axes = list(range(lead))
+    runtime = False
+    for k, (xd, gd) in enumerate(zip(x.type.shape, g.type.shape[lead:])):
+        if xd == 1 and gd != 1:
+            axes.append(lead + k)
+        elif xd is None and gd != 1:
+            # x may hold a size-1 axis that broadcast at run time; only the values can tell.
+            runtime = True
+    if runtime:
+        return reduce_to_shape(g, x)
+    if axes:
+        g = tsum(g, axis=tuple(axes), keepdims=True)
+        if lead:
+            from symdl.tensor.shape import reshape
+
+            g = reshape(g, tuple(d if d is not None else -1 for d in g.type.shape[lead:]), ndim=x.ndim)
+    return g
+
+
+@functools.lru_cache(maxsize=None)
+def elemwise_op(scalar_op: ScalarOp) -> Elemwise:
+    return Elemwise(scalar_op)
+
+
+def _apply(scalar_op: ScalarOp, *args: Any) -> Variable:
+    return elemwise_op(scalar_op)(*args)
+
+
+def _unary(scalar_op: ScalarOp, doc: str) -> Callable[[Any], Variable]:
+    def fn(x: Any) -> Variable:
+        return _apply(scalar_op, x)
+
+    fn.__name__ = fn.__qualname__ = scalar_op.name
+    fn.__doc__ = doc
+    return fn
+
+
+def _binary(scalar_op: ScalarOp, doc: str) -> Callable[[Any, Any], Variable]:
+    def fn(x: Any, y: Any) -> Variable:
+        return _apply(scalar_op, x, y)
+
+    fn.__name__ = fn.__qualname__ = scalar_op.name
+    fn.__doc__ = doc
+    return fn
+
+
+add = _binary(s_add, "x + y, broadcast.")
+sub = _binary(s_sub, "x - y, broadcast.")
+mul = _binary(s_mul, "x * y, broadcast.")
+true_div = _binary(s_true_div, "x / y (true division: integers give floats, as NumPy).")
+floor_div = _binary(s_floor_div, "x // y, rounding towards minus infinity as NumPy.")
+mod = _binary(s_mod, "x % y with the sign of y, as NumPy and Python.")
+pow = _binary(s_pow, "x ** y.")
+maximum = _binary(s_maximum, "Elementwise maximum; the gradient goes to x on ties.")
+minimum = _binary(s_minimum, "Elementwise minimum; the gradient goes to x on ties.")
+arctan2 = _binary(s_arctan2, "arctan(y / x) in the right quadrant, as np.arctan2(y, x).")
+lt = _binary(s_lt, "x < y (boolean).")
+le = _binary(s_le, "x <= y (boolean).")
+gt = _binary(s_gt, "x > y (boolean).")
+ge = _binary(s_ge, "x >= y (boolean).")
+eq = _binary(s_eq, "x == y elementwise (boolean); ``==`` on variables is identity, as in Theano.")
+neq = _binary(s_neq, "x != y elementwise (boolean).")
+bitwise_and = _binary(s_and, "x & y on booleans or integers.")
+bitwise_or = _binary(s_or, "x | y on booleans or integers.")
+bitwise_xor = _binary(s_xor, "x ^ y on booleans or integers.")
+
+neg = _unary(s_neg, "-x.")
+abs = _unary(s_abs, "|x|; its gradient at 0 is 0 (a sub-gradient).")
+sign = _unary(s_sign, "-1, 0 or 1 as the sign of x.")
+sqr = _unary(s_sqr, "x * x.")
+sqrt = _unary(s_sqrt, "Square root.")
+reciprocal = _unary(s_reciprocal, "1 / x.")
+exp = _unary(s_exp, "e ** x.")
+exp2 = _unary(s_exp2, "2 ** x.")
+expm1 = _unary(s_expm1, "exp(x) - 1, accurate near 0.")
+log = _unary(s_log, "Natural logarithm.")
+log2 = _unary(s_log2, "Base-2 logarithm.")
+log10 = _unary(s_log10, "Base-10 logarithm.")
+log1p = _unary(s_log1p, "log(1 + x), accurate near 0.")
+sin = _unary(s_sin, "Sine.")
+cos = _unary(s_cos, "Cosine.")
+tan = _unary(s_tan, "Tangent.")
+arcsin = _unary(s_arcsin, "Inverse sine.")
+arccos = _unary(s_arccos, "Inverse cosine.")
+arctan = _unary(s_arctan, "Inverse tangent.")
+sinh = _unary(s_sinh, "Hyperbolic sine.")
+cosh = _unary(s_cosh, "Hyperbolic cosine.")
+tanh = _unary(s_tanh, "Hyperbolic tangent.")
+sigmoid = _unary(s_sigmoid, "1 / (1 + exp(-x)), computed without overflow.")
+softplus = _unary(s_softplus, "log(1 + exp(x)), computed without overflow.")
+erf = _unary(s_erf, "The error function.")
+erfc = _unary(s_erfc, "1 - erf(x), accurate for large x.")
+floor = _unary(s_floor, "Round down; gradient 0.")
+ceil = _unary(s_ceil, "Round up; gradient 0.")
+round = _unary(s_round, "Round half to even, as NumPy; gradient 0.")
+trunc = _unary(s_trunc, "Round towards 0; gradient 0.")
+isnan = _unary(s_isnan, "True where x is NaN.")
+isinf = _unary(s_isinf, "True where x is +inf or -inf.")
+isfinite = _unary(s_isfinite, "True where x is neither NaN nor infinite.")
+invert = _unary(s_invert, "~x: logical not on booleans, bitwise not on integers.")
+identity = _unary(s_identity, "A copy of x.")
+
+# Theano's names
+true_divide = divide = true_div
+int_div = floor_div
+power = pow
+abs_ = abs
+neq_ = neq
+and_ = bitwise_and
+or_ = bitwise_or
+xor = bitwise_xor
+arctan2_ = arctan2
+
+
+def where(condition: Any, x: Any, y: Any) -> Variable:
+    """``x`` where ``condition`` holds, else ``y`` (``np.where``; Theano's ``switch``)."""
+    condition = as_tensor_variable(condition)
+    if condition.dtype != "bool":
+        condition = neq(condition, 0)
+    return _apply(s_where, condition, x, y)
+
+
+switch = where
+
+
+def clip(x: Any, lo: Any, hi: Any) -> Variable:
+    """``x`` limited to [lo, hi]; at a bound the gradient still flows to x, as in Theano."""
+    return _apply(s_clip, x, lo, hi)
+
+
+def cast(x: Any, dtype: str) -> Variable:
+    """``x`` converted to ``dtype`` (no node when it already has it).
+
+    >>> import symdl.tensor as T
+    >>> T.cast(T.fvector(), 'int32').dtype
+    'int32'
+    """
+    x = as_tensor_variable(x)
+    dtype = str(np.dtype(dtype))
+    if x.dtype == dtype:
+        return x
+    if isinstance(x, TensorConstant) and x.weak:
+        return constant(x.data.astype(dtype))
+    return _apply(cast_scalar_op(dtype), x)
+
+
+def zeros_like_float(x: Variable) -> Variable:
+    from symdl.tensor.creation import zeros_like
+
+    return zeros_like(x)
+
+
+def logical_not(x: Any) -> Variable:
+    return invert(cast(x, "bool"))
+
+
+def logical_and(x: Any, y: Any) -> Variable:
+    return bitwise_and(cast(x, "bool"), cast(y, "bool"))
+
+
+def logical_or(x: Any, y: Any) -> Variable:
+    return bitwise_or(cast(x, "bool"), cast(y, "bool"))

@@ -1,0 +1,40 @@
+"""Small helpers shared across the package: where the user created a variable."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NamedTuple
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class UserFrame(NamedTuple):
+    """The file, line and function of user code that created a variable."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{os.path.basename(self.filename)}:{self.lineno}"
+
+
+def user_frame() -> UserFrame | None:
+    """Return the innermost stack frame outside the symdl package (cheap: no source is read)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
+            return UserFrame(filename, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def describe(var: object) -> str:
+    """'name created at file:line' for error messages."""
+    name = getattr(var, "name", None) or "a variable"
+    trace = getattr(var, "trace", None)
+    if trace is None:
+        return name
+    return f"{name} created at {trace}"

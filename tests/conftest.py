@@ -1,0 +1,21 @@
+"""Shared fixtures: every op test runs on every backend available here."""
+
+import numpy as np
+import pytest
+
+import symdl
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", symdl.backends.available())
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running checks (accuracy targets of the examples)")
+    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU with PyCUDA")
