@@ -239,9 +239,7 @@ def Rop(f: Variable | Sequence[Variable], wrt: Any, eval_points: Any) -> Any:
     dummies = [as_tensor_variable(y).type.make_variable(name="rop_dummy") for y in fs]
     vjp = Lop(fs, wrts, dummies)
     vjp = vjp if isinstance(vjp, list) else [vjp]
-    cost_terms = [
-        (as_tensor_variable(g) * as_tensor_variable(p)).sum() for g, p in zip(vjp, points) if g is not None
-    ]
+    cost_terms = [(as_tensor_variable(g) * as_tensor_variable(p)).sum() for g, p in zip(vjp, points) if g is not None]
     total = _add_all(cost_terms)
     results = grad(total, dummies, disconnected_inputs="ignore")
     # The result is linear in the dummies' cotangent, so their value does not matter: use zeros.
@@ -279,7 +277,9 @@ class _JacobianRows(Op):
         return [np.stack(rows)]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
-        return [grad_not_implemented(self, i, v, "jacobian rows are not differentiable again") for i, v in enumerate(inputs)]
+        return [
+            grad_not_implemented(self, i, v, "jacobian rows are not differentiable again") for i, v in enumerate(inputs)
+        ]
 
 
 _jacobian_ids = iter(range(1 << 62))

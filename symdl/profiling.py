@@ -24,7 +24,10 @@ class ProfileReport:
 
     def __str__(self) -> str:
         total = self.total_seconds or 1e-30
-        lines = [f"{self.calls} calls, {self.total_seconds * 1e3:.3f} ms in nodes", f"{'share':>6} {'ms':>10} {'backend':>8}  op"]
+        lines = [
+            f"{self.calls} calls, {self.total_seconds * 1e3:.3f} ms in nodes",
+            f"{'share':>6} {'ms':>10} {'backend':>8}  op",
+        ]
         for op, backend, seconds, _ in sorted(self.rows, key=lambda r: -r[2]):
             lines.append(f"{100 * seconds / total:5.1f}% {seconds * 1e3:10.3f} {backend:>8}  {op}")
         return "\n".join(lines)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,7 +53,9 @@ def _normalize_updates(updates: Any) -> list[tuple[Variable, Variable]]:
             raise TypeError(f"updates must be (shared variable, expression) pairs, got {pair!r}")
         var, expr = pair
         if not getattr(var, "is_shared", False):
-            raise TypeMismatch(f"updates: {describe(var)} is not a shared variable; only shared variables can be updated")
+            raise TypeMismatch(
+                f"updates: {describe(var)} is not a shared variable; only shared variables can be updated"
+            )
         if var in seen:
             raise ValueError(f"updates: {describe(var)} is updated twice")
         seen.add(var)

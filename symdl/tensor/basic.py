@@ -19,7 +19,10 @@ from symdl.tensor.var import TensorVariable
 
 
 def tensor(
-    dtype: str | None = None, shape: Sequence[int | None] | None = None, name: str | None = None, ndim: int | None = None
+    dtype: str | None = None,
+    shape: Sequence[int | None] | None = None,
+    name: str | None = None,
+    ndim: int | None = None,
 ) -> TensorVariable:
     """A symbolic input of ``dtype`` (default floatX) and ``shape`` (None entries are unknown)."""
     if shape is None:

@@ -211,7 +211,7 @@ s_clip = _scalar(
 s_identity = _scalar("identity", 1, lambda x: x.copy(), lambda i, o, g: [g])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cast_scalar_op(dtype: str) -> ScalarOp:
     """The scalar op converting to ``dtype``; float-to-float gradients pass, to integer they stop."""
 
@@ -375,7 +375,7 @@ def sum_to_shape_of(g: Variable, x: Variable) -> Variable:
     return g
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elemwise_op(scalar_op: ScalarOp) -> Elemwise:
     return Elemwise(scalar_op)
 

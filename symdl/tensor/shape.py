@@ -334,9 +334,7 @@ class Join(Op):
             raise ShapeError("concatenate: zero-dimensional tensors cannot be concatenated")
         for t in tensors:
             if t.ndim != ndim:
-                raise ShapeError(
-                    f"concatenate: all inputs need {ndim} dimensions; {describe(t)} has {t.ndim}"
-                )
+                raise ShapeError(f"concatenate: all inputs need {ndim} dimensions; {describe(t)} has {t.ndim}")
         dtype = str(np.result_type(*[t.dtype for t in tensors]))
         shape: list[int | None] = []
         for i in range(ndim):
@@ -551,9 +549,7 @@ class ReduceToShape(Op):
         if g.shape == target:
             return [g]
         lead = g.ndim - len(target)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, d in enumerate(target) if d == 1 and g.shape[lead + i] != 1
-        )
+        axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target) if d == 1 and g.shape[lead + i] != 1)
         out = g.sum(axis=axes, keepdims=True) if axes else g
         return [out.reshape(target)]
 

@@ -62,36 +62,95 @@ class _TensorOps:
         return transpose(self)
 
     # arithmetic
-    def __add__(self, o):  return _m().add(self, o)  # noqa: E704
-    def __radd__(self, o): return _m().add(o, self)  # noqa: E704
-    def __sub__(self, o):  return _m().sub(self, o)  # noqa: E704
-    def __rsub__(self, o): return _m().sub(o, self)  # noqa: E704
-    def __mul__(self, o):  return _m().mul(self, o)  # noqa: E704
-    def __rmul__(self, o): return _m().mul(o, self)  # noqa: E704
-    def __truediv__(self, o):  return _m().true_div(self, o)  # noqa: E704
-    def __rtruediv__(self, o): return _m().true_div(o, self)  # noqa: E704
-    def __floordiv__(self, o):  return _m().floor_div(self, o)  # noqa: E704
-    def __rfloordiv__(self, o): return _m().floor_div(o, self)  # noqa: E704
-    def __mod__(self, o):  return _m().mod(self, o)  # noqa: E704
-    def __rmod__(self, o): return _m().mod(o, self)  # noqa: E704
-    def __pow__(self, o):  return _m().pow(self, o)  # noqa: E704
-    def __rpow__(self, o): return _m().pow(o, self)  # noqa: E704
-    def __neg__(self): return _m().neg(self)  # noqa: E704
-    def __pos__(self): return self  # noqa: E704
-    def __abs__(self): return _m().abs(self)  # noqa: E704
-    def __invert__(self): return _m().invert(self)  # noqa: E704
-    def __and__(self, o):  return _m().bitwise_and(self, o)  # noqa: E704
-    def __rand__(self, o): return _m().bitwise_and(o, self)  # noqa: E704
-    def __or__(self, o):  return _m().bitwise_or(self, o)  # noqa: E704
-    def __ror__(self, o): return _m().bitwise_or(o, self)  # noqa: E704
-    def __xor__(self, o):  return _m().bitwise_xor(self, o)  # noqa: E704
-    def __rxor__(self, o): return _m().bitwise_xor(o, self)  # noqa: E704
-    def __lt__(self, o): return _m().lt(self, o)  # noqa: E704
-    def __le__(self, o): return _m().le(self, o)  # noqa: E704
-    def __gt__(self, o): return _m().gt(self, o)  # noqa: E704
-    def __ge__(self, o): return _m().ge(self, o)  # noqa: E704
-    def __matmul__(self, o):  return _blas().matmul(self, o)  # noqa: E704
-    def __rmatmul__(self, o): return _blas().matmul(o, self)  # noqa: E704
+    def __add__(self, o):
+        return _m().add(self, o)  # noqa: E704
+
+    def __radd__(self, o):
+        return _m().add(o, self)  # noqa: E704
+
+    def __sub__(self, o):
+        return _m().sub(self, o)  # noqa: E704
+
+    def __rsub__(self, o):
+        return _m().sub(o, self)  # noqa: E704
+
+    def __mul__(self, o):
+        return _m().mul(self, o)  # noqa: E704
+
+    def __rmul__(self, o):
+        return _m().mul(o, self)  # noqa: E704
+
+    def __truediv__(self, o):
+        return _m().true_div(self, o)  # noqa: E704
+
+    def __rtruediv__(self, o):
+        return _m().true_div(o, self)  # noqa: E704
+
+    def __floordiv__(self, o):
+        return _m().floor_div(self, o)  # noqa: E704
+
+    def __rfloordiv__(self, o):
+        return _m().floor_div(o, self)  # noqa: E704
+
+    def __mod__(self, o):
+        return _m().mod(self, o)  # noqa: E704
+
+    def __rmod__(self, o):
+        return _m().mod(o, self)  # noqa: E704
+
+    def __pow__(self, o):
+        return _m().pow(self, o)  # noqa: E704
+
+    def __rpow__(self, o):
+        return _m().pow(o, self)  # noqa: E704
+
+    def __neg__(self):
+        return _m().neg(self)  # noqa: E704
+
+    def __pos__(self):
+        return self  # noqa: E704
+
+    def __abs__(self):
+        return _m().abs(self)  # noqa: E704
+
+    def __invert__(self):
+        return _m().invert(self)  # noqa: E704
+
+    def __and__(self, o):
+        return _m().bitwise_and(self, o)  # noqa: E704
+
+    def __rand__(self, o):
+        return _m().bitwise_and(o, self)  # noqa: E704
+
+    def __or__(self, o):
+        return _m().bitwise_or(self, o)  # noqa: E704
+
+    def __ror__(self, o):
+        return _m().bitwise_or(o, self)  # noqa: E704
+
+    def __xor__(self, o):
+        return _m().bitwise_xor(self, o)  # noqa: E704
+
+    def __rxor__(self, o):
+        return _m().bitwise_xor(o, self)  # noqa: E704
+
+    def __lt__(self, o):
+        return _m().lt(self, o)  # noqa: E704
+
+    def __le__(self, o):
+        return _m().le(self, o)  # noqa: E704
+
+    def __gt__(self, o):
+        return _m().gt(self, o)  # noqa: E704
+
+    def __ge__(self, o):
+        return _m().ge(self, o)  # noqa: E704
+
+    def __matmul__(self, o):
+        return _blas().matmul(self, o)  # noqa: E704
+
+    def __rmatmul__(self, o):
+        return _blas().matmul(o, self)  # noqa: E704
 
     # == stays identity (as in Theano) so variables can be dict keys; T.eq compares values.
     __hash__ = object.__hash__
@@ -111,18 +170,41 @@ class _TensorOps:
         return getitem(self, index)
 
     # methods
-    def sum(self, axis=None, keepdims=False, dtype=None): return _red().sum(self, axis, keepdims, dtype)  # noqa: E704
-    def mean(self, axis=None, keepdims=False): return _red().mean(self, axis, keepdims)  # noqa: E704
-    def prod(self, axis=None, keepdims=False): return _red().prod(self, axis, keepdims)  # noqa: E704
-    def max(self, axis=None, keepdims=False): return _red().max(self, axis, keepdims)  # noqa: E704
-    def min(self, axis=None, keepdims=False): return _red().min(self, axis, keepdims)  # noqa: E704
-    def argmax(self, axis=None, keepdims=False): return _red().argmax(self, axis, keepdims)  # noqa: E704
-    def argmin(self, axis=None, keepdims=False): return _red().argmin(self, axis, keepdims)  # noqa: E704
-    def var(self, axis=None, keepdims=False, ddof=0): return _red().var(self, axis, keepdims, ddof)  # noqa: E704
-    def std(self, axis=None, keepdims=False, ddof=0): return _red().std(self, axis, keepdims, ddof)  # noqa: E704
-    def all(self, axis=None, keepdims=False): return _red().all(self, axis, keepdims)  # noqa: E704
-    def any(self, axis=None, keepdims=False): return _red().any(self, axis, keepdims)  # noqa: E704
-    def norm(self, L=2, axis=None, keepdims=False): return _red().norm(self, L, axis, keepdims)  # noqa: E704
+    def sum(self, axis=None, keepdims=False, dtype=None):
+        return _red().sum(self, axis, keepdims, dtype)  # noqa: E704
+
+    def mean(self, axis=None, keepdims=False):
+        return _red().mean(self, axis, keepdims)  # noqa: E704
+
+    def prod(self, axis=None, keepdims=False):
+        return _red().prod(self, axis, keepdims)  # noqa: E704
+
+    def max(self, axis=None, keepdims=False):
+        return _red().max(self, axis, keepdims)  # noqa: E704
+
+    def min(self, axis=None, keepdims=False):
+        return _red().min(self, axis, keepdims)  # noqa: E704
+
+    def argmax(self, axis=None, keepdims=False):
+        return _red().argmax(self, axis, keepdims)  # noqa: E704
+
+    def argmin(self, axis=None, keepdims=False):
+        return _red().argmin(self, axis, keepdims)  # noqa: E704
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _red().var(self, axis, keepdims, ddof)  # noqa: E704
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _red().std(self, axis, keepdims, ddof)  # noqa: E704
+
+    def all(self, axis=None, keepdims=False):
+        return _red().all(self, axis, keepdims)  # noqa: E704
+
+    def any(self, axis=None, keepdims=False):
+        return _red().any(self, axis, keepdims)  # noqa: E704
+
+    def norm(self, L=2, axis=None, keepdims=False):
+        return _red().norm(self, L, axis, keepdims)  # noqa: E704
 
     def reshape(self, *shape, ndim=None):
         from symdl.tensor.shape import reshape
@@ -138,15 +220,34 @@ class _TensorOps:
             pattern = pattern[0]
         return dimshuffle(self, pattern)
 
-    def flatten(self, ndim=1): return _shape().flatten(self, ndim)  # noqa: E704
-    def transpose(self, *axes): return _shape().transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], list | tuple) else (axes or None))  # noqa: E501, E704
-    def swapaxes(self, a, b): return _shape().swapaxes(self, a, b)  # noqa: E704
-    def squeeze(self, axis=None): return _shape().squeeze(self, axis)  # noqa: E704
-    def repeat(self, repeats, axis=None): return _shape().repeat(self, repeats, axis)  # noqa: E704
-    def astype(self, dtype): return _m().cast(self, dtype)  # noqa: E704
-    def clip(self, lo, hi): return _m().clip(self, lo, hi)  # noqa: E704
-    def dot(self, o): return _blas().dot(self, o)  # noqa: E704
-    def nonzero(self): raise NotImplementedError("nonzero has a data-dependent shape; index with a boolean mask")  # noqa: E501, E704
+    def flatten(self, ndim=1):
+        return _shape().flatten(self, ndim)  # noqa: E704
+
+    def transpose(self, *axes):
+        return _shape().transpose(
+            self, axes[0] if len(axes) == 1 and isinstance(axes[0], list | tuple) else (axes or None)
+        )  # noqa: E501, E704
+
+    def swapaxes(self, a, b):
+        return _shape().swapaxes(self, a, b)  # noqa: E704
+
+    def squeeze(self, axis=None):
+        return _shape().squeeze(self, axis)  # noqa: E704
+
+    def repeat(self, repeats, axis=None):
+        return _shape().repeat(self, repeats, axis)  # noqa: E704
+
+    def astype(self, dtype):
+        return _m().cast(self, dtype)  # noqa: E704
+
+    def clip(self, lo, hi):
+        return _m().clip(self, lo, hi)  # noqa: E704
+
+    def dot(self, o):
+        return _blas().dot(self, o)  # noqa: E704
+
+    def nonzero(self):
+        raise NotImplementedError("nonzero has a data-dependent shape; index with a boolean mask")  # noqa: E501, E704
 
 
 def _m():
