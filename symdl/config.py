@@ -56,6 +56,7 @@ class Config:
     def change(self, **settings: Any) -> Iterator[None]:
         """Temporarily change settings inside a ``with`` block.
 
+        >>> import symdl
         >>> with symdl.config.change(floatX='float64'):
         ...     symdl.config.floatX
         'float64'
