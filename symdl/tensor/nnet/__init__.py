@@ -1,0 +1,91 @@
+"""Neural-network ops (``symdl.tensor.nnet``, loaded lazily as ``T.nnet``).
+
+Activations (compositions of elementwise ops, so fusion and every backend get them free):
+``sigmoid``, ``softplus`` (scalar ops of ``symdl.tensor.elemwise``), ``relu`` (``maximum(0, x)``:
+gradient 0 at 0), ``leaky_relu``, ``elu``, ``selu``, ``softsign``, ``hard_sigmoid``.
+
+Softmax family and losses; the op classes, for rewrites that look for them:
+
+- ``Softmax(axis)``: one input ``x``, one output of ``x``'s type; ``node.op.axis`` is a
+  non-negative int. ``softmax(x, axis=-1)`` builds it.
+- ``LogSoftmax(axis)``: same layout; ``log_softmax(x, axis=-1)`` builds it. The stabilize rewrite
+  may replace ``log(Softmax(axis)(x))`` by ``LogSoftmax(axis)(x)``.
+- ``CategoricalCrossentropy()``: inputs ``(pred, target)`` where ``target`` is integer labels with
+  one dimension less than ``pred`` or a float probability tensor of ``pred``'s shape; the class
+  axis is the last; the output drops it. ``categorical_crossentropy(pred, target)`` builds it.
+- ``SoftmaxCrossentropyWithLogits()``: inputs ``(logits, target)`` with the same conventions,
+  equal in value to ``CategoricalCrossentropy()(Softmax(ndim - 1)(logits), target)`` but stable,
+  with the gradient ``softmax(logits) - onehot(target)`` (times the output gradient). The rewrite
+  ``CategoricalCrossentropy()(Softmax(axis=last)(x), y) -> SoftmaxCrossentropyWithLogits()(x, y)``
+  is valid exactly when the Softmax's axis is ``x.ndim - 1``. ``categorical_crossentropy`` builds
+  the fused op itself when its ``pred`` is such a softmax, and ``softmax_crossentropy_with_logits``
+  exposes it directly.
+
+``binary_crossentropy(output, target)`` and ``sigmoid_binary_crossentropy(logits, targets)`` are
+compositions (the first builds the second when ``output`` is ``sigmoid(logits)``).
+
+Convolution and pooling: ``conv2d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Conv2dGradWeights``),
+``pool_2d`` (ops ``Pool2d``, ``Pool2dGrad``); batch normalization: ``batch_normalization_train``,
+``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> x, y = T.dmatrix('x'), T.ivector('y')
+>>> ce = T.nnet.categorical_crossentropy(T.nnet.softmax(x), y)
+>>> type(ce.owner.op).__name__
+'SoftmaxCrossentropyWithLogits'
+>>> g = symdl.grad(ce.mean(), x)
+>>> symdl.function([x, y], g)(np.array([[1e4, 0.0]]), np.array([1], 'int32'))
+array([[ 1., -1.]])
+"""
+
+from symdl.tensor.nnet.basic import (
+    SELU_ALPHA,
+    SELU_SCALE,
+    CategoricalCrossentropy,
+    LogSoftmax,
+    Softmax,
+    SoftmaxCrossentropyWithLogits,
+    binary_crossentropy,
+    categorical_accuracy,
+    categorical_crossentropy,
+    elu,
+    hard_sigmoid,
+    leaky_relu,
+    log_softmax,
+    logsoftmax,
+    relu,
+    selu,
+    sigmoid,
+    sigmoid_binary_crossentropy,
+    softmax,
+    softmax_crossentropy_with_logits,
+    softplus,
+    softsign,
+    xlogy,
+)
+
+__all__ = [
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "CategoricalCrossentropy",
+    "LogSoftmax",
+    "Softmax",
+    "SoftmaxCrossentropyWithLogits",
+    "binary_crossentropy",
+    "categorical_accuracy",
+    "categorical_crossentropy",
+    "elu",
+    "hard_sigmoid",
+    "leaky_relu",
+    "log_softmax",
+    "logsoftmax",
+    "relu",
+    "selu",
+    "sigmoid",
+    "sigmoid_binary_crossentropy",
+    "softmax",
+    "softmax_crossentropy_with_logits",
+    "softplus",
+    "softsign",
+    "xlogy",
+]
