@@ -63,22 +63,46 @@ from symdl.tensor.nnet.basic import (
     softsign,
     xlogy,
 )
+from symdl.tensor.nnet.bn import batch_normalization, batch_normalization_test, batch_normalization_train
+from symdl.tensor.nnet.conv import (
+    Conv2d,
+    Conv2dGradInputs,
+    Conv2dGradWeights,
+    conv2d,
+    conv2d_grad_wrt_inputs,
+    conv2d_grad_wrt_weights,
+)
+from symdl.tensor.nnet.pool import Pool2d, Pool2dGrad, pool_2d
+from symdl.tensor.random import dropout
 
 __all__ = [
+    "Conv2d",
+    "Conv2dGradInputs",
+    "Conv2dGradWeights",
+    "Pool2d",
+    "Pool2dGrad",
     "SELU_ALPHA",
     "SELU_SCALE",
     "CategoricalCrossentropy",
     "LogSoftmax",
     "Softmax",
     "SoftmaxCrossentropyWithLogits",
+    "batch_normalization",
+    "batch_normalization_test",
+    "batch_normalization_train",
     "binary_crossentropy",
     "categorical_accuracy",
     "categorical_crossentropy",
+    "conv2d",
+    "conv2d_grad_wrt_inputs",
+    "conv2d_grad_wrt_weights",
+    "dropout",
     "elu",
     "hard_sigmoid",
     "leaky_relu",
     "log_softmax",
     "logsoftmax",
+    "pool_2d",
     "relu",
     "selu",
     "sigmoid",

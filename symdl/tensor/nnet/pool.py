@@ -1,0 +1,314 @@
+"""2-d pooling over the last two axes (Theano's ``pool_2d`` semantics) and its gradient.
+
+Modes: 'max'; 'sum'; 'average_inc_pad' (divide by the window area, padding included, windows
+that run past the padded input truncated); 'average_exc_pad' (divide by the number of input
+elements in the window). Padding counts as ``-inf`` for 'max' (it never wins, as cuDNN and
+PyTorch) and 0 otherwise.
+
+The gradient of 'max' goes to one element per window: the first maximum in row-major order
+inside the window (ties go to the top-most, then left-most element, as PyTorch). Overlapping
+windows that pick the same element add their gradients.
+
+>>> import numpy as np, symdl.tensor as T
+>>> x = T.tensor4('x', shape=(None, 32, 24, 24))
+>>> pool_2d(x, (2, 2)).type
+float32(?, 32, 12, 12)
+>>> pool_2d(x, (3, 3), ignore_border=False, stride=(2, 2)).type
+float32(?, 32, 12, 12)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symdl.errors import ShapeError, TypeMismatch
+from symdl.graph.basic import Apply, Op, Variable
+from symdl.tensor.type import TensorType, shape_str
+from symdl.tensor.var import as_tensor_variable
+from symdl.utils import describe
+
+MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
+
+
+def _pair(value: Any, what: str) -> tuple[int, int]:
+    if isinstance(value, int | np.integer):
+        return int(value), int(value)
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"pool_2d: {what} must be an int or a pair of ints, got {value!r}")
+    return pair  # type: ignore[return-value]
+
+
+def pool_output_size(size: Any, ws: int, stride: int, pad: int, ignore_border: bool) -> Any:
+    """Output length of one pooled axis (an int, or a symbolic scalar), as Theano's ``Pool.out_shape``."""
+    padded = size + 2 * pad
+    if ignore_border:
+        return (padded - ws) // stride + 1
+    if isinstance(padded, int | np.integer):
+        if stride >= ws:
+            return (padded - 1) // stride + 1
+        return max(0, (padded - 1 - ws + stride) // stride) + 1
+    from symdl.tensor.elemwise import maximum
+
+    if stride >= ws:
+        return (padded - 1) // stride + 1
+    return maximum((padded - 1 - ws + stride) // stride, 0) + 1
+
+
+class _Layout:
+    """Runtime geometry of one pooling call: padding, output size and each window's extent."""
+
+    def __init__(self, op: Any, h: int, w: int):
+        self.out = tuple(
+            pool_output_size(size, op.ws[a], op.stride[a], op.pad[a], op.ignore_border) for a, size in enumerate((h, w))
+        )
+        if min(self.out) < 1:
+            raise ShapeError(
+                f"pool_2d: window {op.ws} is larger than the input {(h, w)} (padded by {op.pad}) with ignore_border=True"
+            )
+        # The padded buffer must hold every window, including partial ones at the end.
+        self.size = tuple(
+            max(s + 2 * p, (o - 1) * st + k) for s, p, o, st, k in zip((h, w), op.pad, self.out, op.stride, op.ws)
+        )
+        self.hw = (h, w)
+
+    def divisor(self, op: Any) -> np.ndarray | None:
+        """Per-output (out_h, out_w) divisor for the average modes."""
+        if op.mode in ("max", "sum"):
+            return None
+        counts = []
+        for a in range(2):
+            start = np.arange(self.out[a]) * op.stride[a]
+            end = np.minimum(start + op.ws[a], self.hw[a] + 2 * op.pad[a])
+            if op.mode == "average_exc_pad":
+                start = np.maximum(start, op.pad[a])
+                end = np.minimum(end, self.hw[a] + op.pad[a])
+            counts.append(np.maximum(end - start, 0))
+        return np.outer(counts[0], counts[1])
+
+
+def _padded(x: np.ndarray, op: Any, layout: _Layout, fill: float) -> np.ndarray:
+    (ph, pw), (hh, ww) = op.pad, layout.size
+    h, w = x.shape[-2:]
+    if (hh, ww) == (h, w):
+        return x
+    xp = np.full(x.shape[:-2] + (hh, ww), fill, dtype=x.dtype)
+    xp[..., ph : ph + h, pw : pw + w] = x
+    return xp
+
+
+def _slices(op: Any, layout: _Layout, a: int, b: int) -> tuple:
+    (sh, sw), (oh, ow) = op.stride, layout.out
+    return (..., slice(a, a + sh * (oh - 1) + 1, sh), slice(b, b + sw * (ow - 1) + 1, sw))
+
+
+def pool_forward(x: np.ndarray, op: Any) -> np.ndarray:
+    layout = _Layout(op, *x.shape[-2:])
+    fill = -np.inf if op.mode == "max" else 0
+    xp = _padded(x, op, layout, fill)
+    out = None
+    for a in range(op.ws[0]):
+        for b in range(op.ws[1]):
+            part = xp[_slices(op, layout, a, b)]
+            if out is None:
+                out = part.copy()
+            elif op.mode == "max":
+                np.maximum(out, part, out=out)
+            else:
+                out += part
+    divisor = layout.divisor(op)
+    if divisor is not None:
+        out /= divisor.astype(out.dtype)
+    return out
+
+
+def pool_backward(x: np.ndarray, gz: np.ndarray, op: Any) -> np.ndarray:
+    layout = _Layout(op, *x.shape[-2:])
+    (ph, pw), (h, w) = op.pad, x.shape[-2:]
+    gxp = np.zeros(x.shape[:-2] + layout.size, dtype=gz.dtype)
+    if op.mode == "max":
+        xp = _padded(x, op, layout, -np.inf)
+        best = None
+        index = np.zeros(gz.shape, dtype=np.int32)
+        k = 0
+        for a in range(op.ws[0]):
+            for b in range(op.ws[1]):
+                part = xp[_slices(op, layout, a, b)]
+                if best is None:
+                    best = part.copy()
+                else:
+                    better = part > best
+                    np.copyto(best, part, where=better)
+                    index[better] = k
+                k += 1
+        k = 0
+        for a in range(op.ws[0]):
+            for b in range(op.ws[1]):
+                gxp[_slices(op, layout, a, b)] += np.where(index == k, gz, 0)
+                k += 1
+    else:
+        divisor = layout.divisor(op)
+        g = gz / divisor.astype(gz.dtype) if divisor is not None else gz
+        for a in range(op.ws[0]):
+            for b in range(op.ws[1]):
+                gxp[_slices(op, layout, a, b)] += g
+    return np.ascontiguousarray(gxp[..., ph : ph + h, pw : pw + w])
+
+
+class _PoolBase(Op):
+    __props__ = ("ws", "ignore_border", "stride", "pad", "mode")
+
+    def __init__(self, ws: Any, ignore_border: bool = True, stride: Any = None, pad: Any = (0, 0), mode: str = "max"):
+        self.ws = _pair(ws, "ws")
+        self.stride = _pair(stride, "stride") if stride is not None else self.ws
+        self.pad = _pair(pad, "pad")
+        self.ignore_border = bool(ignore_border)
+        if mode == "average":
+            mode = "average_inc_pad"
+        if mode not in MODES:
+            raise ValueError(f"pool_2d: mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        if min(self.ws) < 1 or min(self.stride) < 1:
+            raise ValueError(f"pool_2d: window {self.ws} and stride {self.stride} must be positive")
+        if min(self.pad) < 0:
+            raise ValueError(f"pool_2d: padding {self.pad} must be non-negative")
+        if self.pad != (0, 0):
+            if not self.ignore_border:
+                raise ValueError("pool_2d: padding needs ignore_border=True (as Theano)")
+            if self.pad[0] >= self.ws[0] or self.pad[1] >= self.ws[1]:
+                raise ValueError(f"pool_2d: padding {self.pad} must be smaller than the window {self.ws}")
+
+    def _out_static(self, x: Variable) -> tuple:
+        out = []
+        for a, size in enumerate(x.type.shape[-2:]):
+            if size is None:
+                out.append(None)
+                continue
+            n = pool_output_size(size, self.ws[a], self.stride[a], self.pad[a], self.ignore_border)
+            if n < 1:
+                raise ShapeError(
+                    f"pool_2d: window {self.ws} is larger than the input {shape_str(x.type.shape)} "
+                    f"(axis {x.ndim - 2 + a}: {size} padded by {self.pad[a]} on each side) with "
+                    f"ignore_border=True — {describe(x)}"
+                )
+            out.append(n)
+        return tuple(out)
+
+    def _out_symbolic(self, shape: Sequence[Any]) -> list:
+        return [
+            pool_output_size(shape[-2 + a], self.ws[a], self.stride[a], self.pad[a], self.ignore_border)
+            for a in range(2)
+        ]
+
+    def __str__(self) -> str:
+        extra = [f"ws={self.ws}"]
+        if self.stride != self.ws:
+            extra.append(f"stride={self.stride}")
+        if self.pad != (0, 0):
+            extra.append(f"pad={self.pad}")
+        if not self.ignore_border:
+            extra.append("ignore_border=False")
+        return f"{type(self).__name__}{{{self.mode}, {', '.join(extra)}}}"
+
+    __repr__ = __str__
+
+
+def _check_input(x: Variable, opname: str) -> None:
+    if x.ndim < 2:
+        raise ShapeError(f"{opname} pools the last two axes; got a {x.ndim}-d tensor ({describe(x)})")
+    if not x.type.is_float:
+        raise TypeMismatch(f"{opname}: the input must be floating point, got {x.type} ({describe(x)})")
+
+
+class Pool2d(_PoolBase):
+    """Pooling over the last two axes of a tensor of at least 2 dimensions; gradient ``Pool2dGrad``."""
+
+    def make_node(self, x: Any) -> Apply:
+        x = as_tensor_variable(x)
+        _check_input(x, "pool_2d")
+        return Apply(self, [x], [TensorType(x.dtype, x.type.shape[:-2] + self._out_static(x))])
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        return [pool_forward(inputs[0], self)]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        shape = list(input_shapes[0])
+        return [shape[:-2] + self._out_symbolic(shape)]
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        return [Pool2dGrad(*self._props())(inputs[0], grads[0])]
+
+
+class Pool2dGrad(_PoolBase):
+    """The gradient of ``Pool2d``: inputs ``(x, output_grad)``, output of ``x``'s shape.
+
+    'max' routes each window's gradient to the first maximum of ``x`` in it (row-major order);
+    the average modes spread it evenly over the window's counted elements.
+    """
+
+    def make_node(self, x: Any, gz: Any) -> Apply:
+        x, gz = as_tensor_variable(x), as_tensor_variable(gz)
+        _check_input(x, "pool_2d_grad")
+        expected = x.type.shape[:-2] + self._out_static(x)
+        if gz.ndim != x.ndim or any(
+            a is not None and b is not None and a != b for a, b in zip(expected, gz.type.shape)
+        ):
+            raise ShapeError(
+                f"pool_2d_grad: the output gradient {gz.type} does not match the pooled shape {shape_str(expected)}"
+            )
+        return Apply(self, [x, gz], [TensorType(x.dtype, x.type.shape)])
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        x, gz = inputs
+        return [pool_backward(x, gz, self).astype(node.outputs[0].dtype, copy=False)]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        return [list(input_shapes[0])]
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        from symdl.gradient import grad_not_implemented
+        from symdl.tensor.creation import zeros_like
+
+        x, gz = inputs
+        (ggx,) = grads
+        if self.mode == "max":
+            # The routing is piecewise constant in x; gathering ggx at the arg-max is not written.
+            return [zeros_like(x), grad_not_implemented(self, 1, gz, "second derivative of max pooling")]
+        # Linear in gz: the adjoint of spreading is pooling with the same divisors.
+        return [zeros_like(x), Pool2d(*self._props())(ggx)]
+
+
+def pool_2d(
+    input: Any,
+    ws: Any,
+    ignore_border: bool = True,
+    stride: Any = None,
+    pad: Any = (0, 0),
+    mode: str = "max",
+) -> Variable:
+    """Pool the last two axes of ``input`` with windows ``ws``, as Theano's ``pool_2d``.
+
+    Parameters
+    ----------
+    input : tensor of at least 2 dimensions (NCHW images: pooled over H and W)
+    ws : window (rows, cols), or an int for a square one
+    ignore_border : True drops the partial windows at the bottom/right; False keeps them
+    stride : step between windows (default: the window, non-overlapping)
+    pad : zero rows/cols added on each side (needs ``ignore_border=True``; smaller than ``ws``)
+    mode : 'max', 'sum', 'average_inc_pad' (or 'average') or 'average_exc_pad'
+
+    Examples
+    --------
+    >>> import numpy as np, symdl.tensor as T
+    >>> x = T.dmatrix('x')
+    >>> pool_2d(x, (2, 2)).eval({x: np.arange(16.0).reshape(4, 4)})
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    return Pool2d(ws, ignore_border, stride, pad, mode)(input)
+
+
+__all__ = ["MODES", "Pool2d", "Pool2dGrad", "pool_2d", "pool_output_size"]
