@@ -563,7 +563,8 @@ def conv2d_grad_wrt_inputs(
     ``input_shape`` is the full 4-d input shape (its last two entries are used)."""
     filters = _refine(as_tensor_variable(filters), filter_shape, "filter_shape")
     op = Conv2dGradInputs(border_mode, subsample, filter_flip, filter_dilation, num_groups)
-    return op(filters, output_grad, _shape_vector(list(input_shape)[-2:]))
+    out = op(filters, output_grad, _shape_vector(list(input_shape)[-2:]))
+    return _refine(out, _static_entries(input_shape), "input_shape")
 
 
 def conv2d_grad_wrt_weights(
@@ -581,7 +582,14 @@ def conv2d_grad_wrt_weights(
     ``filter_shape`` is the full 4-d filter shape (its last two entries are used)."""
     input = _refine(as_tensor_variable(input), input_shape, "input_shape")
     op = Conv2dGradWeights(border_mode, subsample, filter_flip, filter_dilation, num_groups)
-    return op(input, output_grad, _shape_vector(list(filter_shape)[-2:]))
+    out = op(input, output_grad, _shape_vector(list(filter_shape)[-2:]))
+    return _refine(out, _static_entries(filter_shape), "filter_shape")
+
+
+def _static_entries(shape: Any) -> tuple | None:
+    if isinstance(shape, Variable):
+        return None
+    return tuple(int(d) if isinstance(d, int | np.integer) else None for d in shape)
 
 
 __all__ = [
