@@ -91,6 +91,16 @@ def _static(*values: Any) -> bool:
     return all(isinstance(v, int | np.integer) for v in values)
 
 
+def _numeric(*values: Any) -> bool:
+    """Whether shape entries support arithmetic (ints or symbolic scalars)."""
+    return all(isinstance(v, int | np.integer | Variable) for v in values)
+
+
+def _with_static(node: Apply, dims: list) -> list:
+    """``dims`` with every dimension the output's type knows replaced by that int."""
+    return [d if s is None else s for s, d in zip(node.outputs[0].type.shape, dims)]
+
+
 def _hw_vector(x: Variable) -> Variable:
     """The last two dimensions of ``x`` as an int64 vector (a constant when known)."""
     from symdl.tensor.shape import shape_i, stack
@@ -326,7 +336,8 @@ class Conv2d(_ConvBase):
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
         xs, ws = input_shapes
-        return [[xs[0], ws[0], *self._symbolic_out(xs[2:], ws[2:])]]
+        spatial = self._symbolic_out(xs[2:], ws[2:]) if _numeric(*xs[2:], *ws[2:]) else [None, None]
+        return [_with_static(node, [xs[0], ws[0], *spatial])]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         x, w = inputs
@@ -379,9 +390,10 @@ class Conv2dGradInputs(_ConvBase):
         return [conv2d_grad_inputs(w, gy, self, geo, node.outputs[0].dtype)]
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
-        w, gy, hw = node.inputs
+        hw = node.inputs[2]
         ws, gys, _ = input_shapes
-        return [[gys[0], ws[1] * self.num_groups, hw[0], hw[1]]]
+        c = ws[1] if self.num_groups == 1 else ws[1] * self.num_groups if _numeric(ws[1]) else None
+        return [_with_static(node, [gys[0], c, hw[0], hw[1]])]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         w, gy, _ = inputs
@@ -435,9 +447,10 @@ class Conv2dGradWeights(_ConvBase):
         return [conv2d_grad_weights(x, gy, self, geo, node.outputs[0].dtype)]
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
-        x, gy, k = node.inputs
+        k = node.inputs[2]
         xs, gys, _ = input_shapes
-        return [[gys[1], xs[1] // self.num_groups, k[0], k[1]]]
+        cg = xs[1] if self.num_groups == 1 else xs[1] // self.num_groups if _numeric(xs[1]) else None
+        return [_with_static(node, [gys[1], cg, k[0], k[1]])]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         x, gy, _ = inputs

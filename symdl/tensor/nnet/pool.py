@@ -236,7 +236,9 @@ class Pool2d(_PoolBase):
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
         shape = list(input_shapes[0])
-        return [shape[:-2] + self._out_symbolic(shape)]
+        numeric = all(isinstance(d, int | np.integer | Variable) for d in shape[-2:])
+        dims = shape[:-2] + (self._out_symbolic(shape) if numeric else [None, None])
+        return [[d if s is None else s for s, d in zip(node.outputs[0].type.shape, dims)]]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         return [Pool2dGrad(*self._props())(inputs[0], grads[0])]
@@ -269,16 +271,55 @@ class Pool2dGrad(_PoolBase):
         return [list(input_shapes[0])]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
-        from symdl.gradient import grad_not_implemented
         from symdl.tensor.creation import zeros_like
 
         x, gz = inputs
         (ggx,) = grads
         if self.mode == "max":
-            # The routing is piecewise constant in x; gathering ggx at the arg-max is not written.
-            return [zeros_like(x), grad_not_implemented(self, 1, gz, "second derivative of max pooling")]
+            # The routing is piecewise constant in x and linear in gz: its adjoint gathers ggx at
+            # each window's arg-max.
+            return [zeros_like(x), MaxPool2dGradGrad(*self._props())(x, ggx)]
         # Linear in gz: the adjoint of spreading is pooling with the same divisors.
         return [zeros_like(x), Pool2d(*self._props())(ggx)]
+
+
+def max_pool_select(x: np.ndarray, ggx: np.ndarray, op: Any) -> np.ndarray:
+    """Each max window's value of ``ggx`` at the first maximum of ``x`` (the adjoint of the routing)."""
+    layout = _Layout(op, *x.shape[-2:])
+    xp, gp = _padded(x, op, layout, -np.inf), _padded(ggx, op, layout, 0)
+    best = out = None
+    for a in range(op.ws[0]):
+        for b in range(op.ws[1]):
+            part, gpart = xp[_slices(op, layout, a, b)], gp[_slices(op, layout, a, b)]
+            if best is None:
+                best, out = part.copy(), gpart.copy()
+            else:
+                better = part > best
+                np.copyto(best, part, where=better)
+                np.copyto(out, gpart, where=better)
+    return out
+
+
+class MaxPool2dGradGrad(_PoolBase):
+    """The gradient of ``Pool2dGrad`` in 'max' mode with respect to its output gradient: inputs
+    ``(x, ggx)`` of ``x``'s shape, output of the pooled shape (``ggx`` at each window's arg-max)."""
+
+    def make_node(self, x: Any, ggx: Any) -> Apply:
+        x, ggx = as_tensor_variable(x), as_tensor_variable(ggx)
+        _check_input(x, "max_pool_2d_grad_grad")
+        return Apply(self, [x, ggx], [TensorType(ggx.dtype, x.type.shape[:-2] + self._out_static(x))])
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        return [max_pool_select(inputs[0], inputs[1], self).astype(node.outputs[0].dtype, copy=False)]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        return Pool2d.infer_shape(self, node, input_shapes[:1])
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        from symdl.tensor.creation import zeros_like
+
+        x, _ = inputs
+        return [zeros_like(x), Pool2dGrad(*self._props())(x, grads[0])]
 
 
 def pool_2d(
