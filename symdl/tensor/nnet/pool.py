@@ -131,24 +131,17 @@ def pool_backward(x: np.ndarray, gz: np.ndarray, op: Any) -> np.ndarray:
     gxp = np.zeros(x.shape[:-2] + layout.size, dtype=gz.dtype)
     if op.mode == "max":
         xp = _padded(x, op, layout, -np.inf)
-        best = None
-        index = np.zeros(gz.shape, dtype=np.int32)
-        k = 0
+        best = pool_forward(x, op)
+        # Each window's gradient goes to the first position (row-major) that holds its maximum.
+        taken = np.zeros(gz.shape, dtype=bool)
+        hit = np.empty(gz.shape, dtype=bool)
         for a in range(op.ws[0]):
             for b in range(op.ws[1]):
-                part = xp[_slices(op, layout, a, b)]
-                if best is None:
-                    best = part.copy()
-                else:
-                    better = part > best
-                    np.copyto(best, part, where=better)
-                    index[better] = k
-                k += 1
-        k = 0
-        for a in range(op.ws[0]):
-            for b in range(op.ws[1]):
-                gxp[_slices(op, layout, a, b)] += np.where(index == k, gz, 0)
-                k += 1
+                where = _slices(op, layout, a, b)
+                np.equal(xp[where], best, out=hit)
+                hit &= ~taken
+                taken |= hit
+                gxp[where] += gz * hit
     else:
         divisor = layout.divisor(op)
         g = gz / divisor.astype(gz.dtype) if divisor is not None else gz
