@@ -215,10 +215,10 @@ def conv2d_grad_weights(x: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, 
     gw = np.empty((geo.o, kk), dtype=dtype)
     gy = gy.reshape(n, geo.o, ho * wo)
     for j in range(g):
-        # (og, n*p) @ (n*p, kk): one product over the whole batch.
-        colm = np.ascontiguousarray(cols[:, j * cg : (j + 1) * cg].transpose(0, 4, 5, 1, 2, 3)).reshape(n * ho * wo, kk)
-        gyj = np.ascontiguousarray(gy[:, j * og : (j + 1) * og].transpose(1, 0, 2)).reshape(og, n * ho * wo)
-        np.matmul(gyj, colm, out=gw[j * og : (j + 1) * og])
+        # (og, n*p) @ (n*p, kk)^T: one product over the whole batch, windows laid out (kk, n, p).
+        colm = np.ascontiguousarray(cols[:, j * cg : (j + 1) * cg].transpose(1, 2, 3, 0, 4, 5)).reshape(kk, -1)
+        gyj = np.ascontiguousarray(gy[:, j * og : (j + 1) * og].transpose(1, 0, 2)).reshape(og, -1)
+        np.matmul(gyj, colm.T, out=gw[j * og : (j + 1) * og])
     gw = gw.reshape(geo.o, cg, geo.k[0], geo.k[1])
     return np.ascontiguousarray(_filters(gw, op.filter_flip))
 
