@@ -1,0 +1,91 @@
+"""Lasagne-style layers: build a network from layer objects, then get its output as an ordinary
+symbolic expression to mix with your own maths, losses and updates.
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> from symdl import layers, nonlinearities, objectives, updates
+>>> l_in = layers.InputLayer((None, 1, 8, 8))
+>>> l_hid = layers.DenseLayer(l_in, num_units=32)
+>>> net = layers.DenseLayer(l_hid, num_units=10, nonlinearity=nonlinearities.softmax)
+>>> y = T.ivector('y')
+>>> loss = objectives.categorical_crossentropy(layers.get_output(net), y).mean()
+>>> params = layers.get_all_params(net, trainable=True)
+>>> train = symdl.function([l_in.input_var, y], loss, updates=updates.sgd(loss, params, 0.1))
+>>> float(train(np.zeros((4, 1, 8, 8), 'float32'), np.zeros(4, 'int32'))) > 0
+True
+>>> layers.count_params(net)
+2410
+"""
+
+from symdl.layers.base import Layer, MergeLayer, create_param
+from symdl.layers.conv import Conv2DLayer
+from symdl.layers.dense import DenseLayer
+from symdl.layers.embedding import EmbeddingLayer
+from symdl.layers.helper import (
+    count_params,
+    get_all_layers,
+    get_all_param_values,
+    get_all_params,
+    get_output,
+    get_output_shape,
+    load_params,
+    save_params,
+    set_all_param_values,
+    set_trainable,
+)
+from symdl.layers.input import InputLayer
+from symdl.layers.merge import ConcatLayer, ElemwiseMergeLayer, ElemwiseSumLayer, concat
+from symdl.layers.noise import DropoutLayer, GaussianNoiseLayer, dropout
+from symdl.layers.normalization import BatchNormLayer, batch_norm
+from symdl.layers.pool import GlobalPoolLayer, MaxPool2DLayer, Pool2DLayer
+from symdl.layers.shape import (
+    DimshuffleLayer,
+    FlattenLayer,
+    ReshapeLayer,
+    SliceLayer,
+    dimshuffle,
+    flatten,
+    reshape,
+)
+from symdl.layers.special import BiasLayer, ExpressionLayer, NonlinearityLayer
+
+__all__ = [
+    "BatchNormLayer",
+    "BiasLayer",
+    "ConcatLayer",
+    "Conv2DLayer",
+    "DenseLayer",
+    "DimshuffleLayer",
+    "DropoutLayer",
+    "ElemwiseMergeLayer",
+    "ElemwiseSumLayer",
+    "EmbeddingLayer",
+    "ExpressionLayer",
+    "FlattenLayer",
+    "GaussianNoiseLayer",
+    "GlobalPoolLayer",
+    "InputLayer",
+    "Layer",
+    "MaxPool2DLayer",
+    "MergeLayer",
+    "NonlinearityLayer",
+    "Pool2DLayer",
+    "ReshapeLayer",
+    "SliceLayer",
+    "batch_norm",
+    "concat",
+    "count_params",
+    "create_param",
+    "dimshuffle",
+    "dropout",
+    "flatten",
+    "get_all_layers",
+    "get_all_param_values",
+    "get_all_params",
+    "get_output",
+    "get_output_shape",
+    "load_params",
+    "reshape",
+    "save_params",
+    "set_all_param_values",
+    "set_trainable",
+]

@@ -1,0 +1,291 @@
+"""Functions over whole networks: outputs, shapes, parameters, saving and loading.
+
+A network is given by its output layer (or a list of output layers); these functions walk
+back through ``input_layer``/``input_layers`` to find the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+import symdl.tensor as T
+from symdl.config import config
+from symdl.errors import ShapeError
+from symdl.graph.basic import Variable
+from symdl.layers.base import Layer, MergeLayer
+from symdl.layers.input import InputLayer
+from symdl.sharedvar import SharedVariable
+
+__all__ = [
+    "get_all_layers",
+    "get_output",
+    "get_output_shape",
+    "get_all_params",
+    "count_params",
+    "get_all_param_values",
+    "set_all_param_values",
+    "set_trainable",
+    "save_params",
+    "load_params",
+]
+
+
+def _incoming(layer: Layer) -> list[Layer]:
+    if isinstance(layer, MergeLayer):
+        return [lay for lay in layer.input_layers if lay is not None]
+    return [layer.input_layer] if layer.input_layer is not None else []
+
+
+def _as_list(layer_or_layers: Any) -> tuple[list[Layer], bool]:
+    if isinstance(layer_or_layers, list | tuple):
+        return list(layer_or_layers), True
+    return [layer_or_layers], False
+
+
+def get_all_layers(layer: Layer | Sequence[Layer], treat_as_input: Iterable[Layer] | None = None) -> list[Layer]:
+    """Every layer the given layer(s) depend on, inputs first (a topological order).
+
+    Layers in ``treat_as_input`` are included but not looked through.
+
+    >>> from symdl import layers
+    >>> l_in = layers.InputLayer((None, 4))
+    >>> net = layers.DenseLayer(layers.DenseLayer(l_in, 8), 2)
+    >>> [type(lay).__name__ for lay in layers.get_all_layers(net)]
+    ['InputLayer', 'DenseLayer', 'DenseLayer']
+    """
+    outputs, _ = _as_list(layer)
+    stop = set(treat_as_input or ())
+    order: list[Layer] = []
+    done: set[Layer] = set()
+    # Iterative depth-first search so that very deep networks do not hit the recursion limit.
+    stack: list[tuple[Layer, bool]] = [(lay, False) for lay in reversed(outputs)]
+    while stack:
+        lay, expanded = stack.pop()
+        if lay in done:
+            continue
+        if expanded or lay in stop:
+            done.add(lay)
+            order.append(lay)
+            continue
+        stack.append((lay, True))
+        stack.extend((inc, False) for inc in reversed(_incoming(lay)) if inc not in done)
+    return order
+
+
+def _as_expression(value: Any) -> Any:
+    if isinstance(value, Variable):
+        return value
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        arr = arr.astype(config.floatX)
+    return T.constant(arr)
+
+
+def get_output(
+    layer_or_layers: Layer | Sequence[Layer], inputs: Any = None, deterministic: bool = False, **kwargs: Any
+) -> Any:
+    """The symbolic output of a layer (or a list of outputs for a list of layers).
+
+    Parameters
+    ----------
+    layer_or_layers : Layer or list of Layer
+        The layer(s) whose output to compute.
+    inputs : symbolic tensor, array or dict, optional
+        What to feed in instead of the ``InputLayer``'s variable: one expression (for a network
+        with one input) or a ``{layer: expression}`` dict, which may also replace inner layers.
+    deterministic : bool
+        ``False`` (the default) gives the *training* output: dropout drops units and batch
+        normalization uses batch statistics (and updates its running averages).
+        **Use** ``deterministic=True`` **for validation, testing and prediction**: forgetting it
+        silently leaves dropout on and gives noisy, too-low accuracies.
+    **kwargs
+        Passed to every layer's ``get_output_for`` (e.g. ``batch_norm_use_averages``).
+
+    Examples
+    --------
+    >>> import numpy as np, symdl
+    >>> from symdl import layers
+    >>> l_in = layers.InputLayer((None, 4))
+    >>> net = layers.DenseLayer(layers.DropoutLayer(l_in, p=0.5), 2)
+    >>> train_out = layers.get_output(net)                     # dropout on
+    >>> test_out = layers.get_output(net, deterministic=True)  # dropout off
+    >>> predict = symdl.function([l_in.input_var], test_out)
+    >>> predict(np.ones((3, 4), 'float32')).shape
+    (3, 2)
+    """
+    kwargs["deterministic"] = deterministic
+    given = dict(inputs) if isinstance(inputs, Mapping) else {}
+    all_layers = get_all_layers(layer_or_layers, given.keys())
+    outputs: dict[Layer, Any] = {
+        lay: lay.input_var for lay in all_layers if isinstance(lay, InputLayer) and lay not in given
+    }
+    if isinstance(inputs, Mapping):
+        outputs.update((lay, _as_expression(expr)) for lay, expr in given.items())
+    elif inputs is not None:
+        if len(outputs) > 1:
+            raise ValueError(
+                "get_output: the network has several input layers; pass inputs as a {layer: expression} dict"
+            )
+        for lay in outputs:
+            outputs[lay] = _as_expression(inputs)
+    for lay in all_layers:
+        if lay in outputs:
+            continue
+        try:
+            if isinstance(lay, MergeLayer):
+                layer_inputs: Any = [outputs[inc] for inc in lay.input_layers]
+            else:
+                layer_inputs = outputs[lay.input_layer]
+        except KeyError:
+            raise ValueError(
+                f"get_output: {lay._label()} has no input layer (it was created from a shape); "
+                "give its input expression in inputs={layer: expression}"
+            ) from None
+        outputs[lay] = lay.get_output_for(layer_inputs, **kwargs)
+    layers, many = _as_list(layer_or_layers)
+    result = [outputs[lay] for lay in layers]
+    return result if many else result[0]
+
+
+def get_output_shape(layer_or_layers: Layer | Sequence[Layer], input_shapes: Any = None) -> Any:
+    """The output shape(s) of the layer(s), optionally for other ``input_shapes`` (a shape, or a
+    ``{layer: shape}`` dict) than the ones the network was built for.
+
+    >>> from symdl import layers
+    >>> net = layers.DenseLayer(layers.InputLayer((None, 4)), 2)
+    >>> layers.get_output_shape(net), layers.get_output_shape(net, (16, 4))
+    ((None, 2), (16, 2))
+    """
+    layers, many = _as_list(layer_or_layers)
+    if input_shapes is None:
+        result = [lay.output_shape for lay in layers]
+        return result if many else result[0]
+    given = dict(input_shapes) if isinstance(input_shapes, Mapping) else {}
+    all_layers = get_all_layers(layer_or_layers, given.keys())
+    shapes: dict[Layer, Any] = {lay: lay.output_shape for lay in all_layers if isinstance(lay, InputLayer)}
+    if isinstance(input_shapes, Mapping):
+        shapes.update((lay, tuple(s)) for lay, s in given.items())
+    else:
+        if len(shapes) > 1:
+            raise ValueError("get_output_shape: the network has several inputs; pass a {layer: shape} dict")
+        for lay in shapes:
+            shapes[lay] = tuple(input_shapes)
+    for lay in all_layers:
+        if lay in shapes:
+            continue
+        if isinstance(lay, MergeLayer):
+            shapes[lay] = tuple(lay.get_output_shape_for([shapes[inc] for inc in lay.input_layers]))
+        else:
+            shapes[lay] = tuple(lay.get_output_shape_for(shapes[lay.input_layer]))
+    result = [shapes[lay] for lay in layers]
+    return result if many else result[0]
+
+
+def get_all_params(layer: Layer | Sequence[Layer], unwrap_shared: bool = True, **tags: bool) -> list[SharedVariable]:
+    """The parameters of every layer of the network, each once, inputs first.
+
+    Tags filter: ``trainable=True`` keeps only parameters that are trained (what an update rule
+    needs), ``regularizable=True`` only those a weight penalty applies to.
+
+    >>> from symdl import layers
+    >>> net = layers.DenseLayer(layers.InputLayer((None, 4)), 2)
+    >>> layers.get_all_params(net), layers.get_all_params(net, regularizable=True)
+    ([W, b], [W])
+    """
+    params: list[SharedVariable] = []
+    seen: set[SharedVariable] = set()
+    for lay in get_all_layers(layer):
+        for p in lay.get_params(unwrap_shared=unwrap_shared, **tags):
+            if p not in seen:
+                seen.add(p)
+                params.append(p)
+    return params
+
+
+def count_params(layer: Layer | Sequence[Layer], **tags: bool) -> int:
+    """The number of scalar parameters of the network (filtered by ``tags`` as in get_all_params).
+
+    >>> from symdl import layers
+    >>> layers.count_params(layers.DenseLayer(layers.InputLayer((None, 4)), 2))
+    10
+    """
+    return int(sum(p.get_value(borrow=True).size for p in get_all_params(layer, **tags)))
+
+
+def get_all_param_values(layer: Layer | Sequence[Layer], **tags: bool) -> list[np.ndarray]:
+    """The values (NumPy arrays) of get_all_params, in the same order."""
+    return [p.get_value() for p in get_all_params(layer, **tags)]
+
+
+def _owners(layer: Layer | Sequence[Layer]) -> dict[SharedVariable, Layer]:
+    owners: dict[SharedVariable, Layer] = {}
+    for lay in get_all_layers(layer):
+        for p in lay.params:
+            owners.setdefault(p, lay)
+    return owners
+
+
+def set_all_param_values(layer: Layer | Sequence[Layer], values: Sequence[np.ndarray], **tags: bool) -> None:
+    """Set the parameters of the network from a list of arrays in get_all_params order.
+
+    Raises ValueError naming the layer and parameter when the count or a shape does not match.
+    """
+    params = get_all_params(layer, **tags)
+    values = list(values)
+    if len(params) != len(values):
+        raise ValueError(f"set_all_param_values: the network has {len(params)} parameters, got {len(values)} values")
+    owners = _owners(layer)
+    for k, (p, v) in enumerate(zip(params, values)):
+        v = np.asarray(v)
+        expected = p.get_value(borrow=True).shape
+        if v.shape != expected:
+            raise ShapeError(
+                f"set_all_param_values: value {k} has shape {v.shape} but parameter {p.name or k} of "
+                f"{owners[p]._label()} has shape {expected}"
+            )
+    for p, v in zip(params, values):
+        p.set_value(np.asarray(v, dtype=p.dtype))
+
+
+def set_trainable(layer: Layer | Sequence[Layer], trainable: bool) -> None:
+    """Freeze (``False``) or unfreeze (``True``) the layer(s) and every layer below them.
+
+    Freezing removes the ``trainable`` tag, so ``get_all_params(net, trainable=True)`` (and so an
+    update rule) leaves those parameters alone; unfreezing restores the tag only on parameters
+    that were frozen this way (batch-norm statistics stay untrainable).
+
+    >>> from symdl import layers
+    >>> hidden = layers.DenseLayer(layers.InputLayer((None, 4)), 8)
+    >>> head = layers.DenseLayer(hidden, 2)
+    >>> layers.set_trainable(hidden, False)
+    >>> layers.get_all_params(head, trainable=True)
+    [W, b]
+    >>> len(layers.get_all_params(head))
+    4
+    """
+    for lay in get_all_layers(layer):
+        for ptags in lay.params.values():
+            if not trainable and "trainable" in ptags:
+                ptags.discard("trainable")
+                ptags.add("frozen")
+            elif trainable and "frozen" in ptags:
+                ptags.discard("frozen")
+                ptags.add("trainable")
+
+
+def save_params(layer: Layer | Sequence[Layer], path: str | os.PathLike) -> None:
+    """Save every parameter value of the network to an ``.npz`` file (keys ``arr_0``, ``arr_1``,
+    ... in get_all_params order, as Lasagne's examples do). The file holds plain NumPy arrays,
+    so it loads on any device."""
+    np.savez(path, *get_all_param_values(layer))
+
+
+def load_params(layer: Layer | Sequence[Layer], path: str | os.PathLike) -> None:
+    """Load parameter values saved by save_params into a network of the same architecture."""
+    with np.load(path) as data:
+        values = [data[f"arr_{k}"] for k in range(len(data.files))]
+    set_all_param_values(layer, values)
