@@ -24,6 +24,8 @@ void scipy_cblas_sgemm(int, int, int, int, int, int, float, const float *, int, 
                        int);
 void scipy_cblas_dgemm(int, int, int, int, int, int, double, const double *, int, const double *, int, double,
                        double *, int);
+void scipy_openblas_set_num_threads(int);
+int scipy_openblas_get_num_threads(void);
 #include "conv.h"
 #include "philox.h"
 #include "pool.h"
@@ -41,15 +43,26 @@ static void gemm64(int ta, int tb, int64_t M, int64_t N, int64_t K, const double
     scipy_cblas_dgemm(101, ta ? 112 : 111, tb ? 112 : 111, (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb,
                       beta, C, (int)ldc);
 }
-int conv(int which, int f64, const sd_conv2d_geom *g, const void *a, const void *b, void *out)
+static int conv_call(int which, int f64, const sd_conv2d_geom *g, const void *a, const void *b, void *out, int nt)
 {
     if (f64)
-        return which == 0 ? sd_conv2d_forward_f64(g, a, b, out, gemm64)
-             : which == 1 ? sd_conv2d_grad_input_f64(g, a, b, out, gemm64)
-                          : sd_conv2d_grad_weights_f64(g, a, b, out, gemm64);
-    return which == 0 ? sd_conv2d_forward_f32(g, a, b, out, gemm32)
-         : which == 1 ? sd_conv2d_grad_input_f32(g, a, b, out, gemm32)
-                      : sd_conv2d_grad_weights_f32(g, a, b, out, gemm32);
+        return which == 0 ? sd_conv2d_forward_f64(g, a, b, out, gemm64, nt)
+             : which == 1 ? sd_conv2d_grad_input_f64(g, a, b, out, gemm64, nt)
+                          : sd_conv2d_grad_weights_f64(g, a, b, out, gemm64, nt);
+    return which == 0 ? sd_conv2d_forward_f32(g, a, b, out, gemm32, nt)
+         : which == 1 ? sd_conv2d_grad_input_f32(g, a, b, out, gemm32, nt)
+                      : sd_conv2d_grad_weights_f32(g, a, b, out, gemm32, nt);
+}
+/* With threads > 1 the kernel calls the BLAS from OpenMP threads: limit the BLAS to one. */
+int conv(int which, int f64, const sd_conv2d_geom *g, const void *a, const void *b, void *out, int threads)
+{
+    int blas = scipy_openblas_get_num_threads();
+    if (threads > 1)
+        scipy_openblas_set_num_threads(1);
+    int status = conv_call(which, f64, g, a, b, out, threads);
+    if (threads > 1)
+        scipy_openblas_set_num_threads(blas);
+    return status;
 }
 void pool(int backward, int f64, const sd_pool2d_geom *g, const void *x, const void *gy, void *out)
 {
@@ -116,7 +129,7 @@ def lib(tmp_path_factory):
     library = ctypes.CDLL(str(d / "harness.so"))
     i32, i64, u64, p, dbl = ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_double
     signatures = {
-        "conv": (i32, [i32, i32, p, p, p, p]),
+        "conv": (i32, [i32, i32, p, p, p, p, i32]),
         "pool": (None, [i32, i32, p, p, p, p]),
         "softmax": (None, [i32, i64, i64, p, p, i32]),
         "xent": (i64, [i64, i64, p, p, p]),
@@ -149,9 +162,10 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}*{c[1]}{c[2]}")
-def test_conv_kernels_match_numpy(lib, case, dtype):
+def test_conv_kernels_match_numpy(lib, case, dtype, threads):
     xs, ws, kw = case
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=xs).astype(dtype), rng.normal(size=ws).astype(dtype)
@@ -168,7 +182,7 @@ def test_conv_kernels_match_numpy(lib, case, dtype):
     operands = [(x, w), (w, gy), (x, gy)]
     tol = 2e-4 if dtype == "float32" else 1e-11
     for which, ((a, b), out, want) in enumerate(zip(operands, outputs, expected)):
-        assert lib.conv(which, f64, ctypes.addressof(g), ptr(a), ptr(b), ptr(out)) == 0
+        assert lib.conv(which, f64, ctypes.addressof(g), ptr(a), ptr(b), ptr(out), threads) == 0
         np.testing.assert_allclose(out, want, rtol=tol, atol=tol * np.abs(want).max(), err_msg=f"kernel {which}")
 
 
