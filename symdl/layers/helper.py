@@ -142,8 +142,8 @@ def get_output(
                 layer_inputs = outputs[lay.input_layer]
         except KeyError:
             raise ValueError(
-                f"get_output: {lay._label()} has no input layer (it was created from a shape); "
-                "give its input expression in inputs={layer: expression}"
+                f"get_output: {lay._label()} was created from a shape, so nothing feeds it; build it on an "
+                "InputLayer, or give the output of the layer below it in inputs={layer: expression}"
             ) from None
         outputs[lay] = lay.get_output_for(layer_inputs, **kwargs)
     layers, many = _as_list(layer_or_layers)
