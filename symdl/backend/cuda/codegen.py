@@ -141,6 +141,14 @@ class PoolStep(Step):
 
 
 @dataclass
+class RandomStep(Step):
+    """RandomVariable (uniform, normal, binomial with size-1 parameters): Philox on the device."""
+
+    dist: str = ""
+    kernel: str = ""
+
+
+@dataclass
 class ViewStep(Step):
     """DimShuffle, Reshape and ShapeHint: a new view of the same memory (Reshape copies a
     non-contiguous input)."""
@@ -671,6 +679,8 @@ class _Builder:
                 reason = f"no CUDA code for {op} on {[v.dtype for v in node.inputs]}, or too many inputs"
             elif isinstance(op, DimShuffle | Reshape) or type(op).__name__ == "ShapeHint":
                 made = ViewStep(node, ins, self.outputs(node))
+            elif type(op).__name__ == "RandomVariable" and (made := self.random_step(node, ins)):
+                pass
             elif type(op) in self.conv and node.outputs[0].dtype in ("float32", "float64"):
                 made = self.conv_step(node, ins)
             elif type(op) in self.pool and node.outputs[0].dtype in ("float32", "float64"):
@@ -802,6 +812,34 @@ class _Builder:
         self.kernels[f"symdl_col2im_{tag}"] = CONV_GEOMETRY_FMT + "PP"
         return ConvStep(node, ins, self.outputs(node), kind=self.conv[type(node.op)], dtype=dtype)
 
+    def random_step(self, node: Apply, ins: list[int]) -> RandomStep | None:
+        op = node.op
+        dtype = node.outputs[1].dtype
+        floats = ("float32", "float64")
+        if op.dist not in ("uniform", "normal", "binomial") or dtype not in (
+            floats if op.dist != "binomial" else SUPPORTED_DTYPES - {"float16"}
+        ):
+            return None
+        if any(any(d != 1 for d in v.type.shape) for v in node.inputs[2:]):
+            return None  # parameters that vary per element stay on the host
+        name = f"symdl_random_{op.dist}_{dtype}"
+        code = {"uniform": 0, "normal": 1, "binomial": 2}[op.dist]
+        t = STORAGE_C[dtype]
+        self.headers.add("random")
+        self.add_kernel(
+            ("random", op.dist, dtype),
+            "random",
+            lambda _: (
+                f'extern "C" __global__ void {name}(const unsigned long long* __restrict__ state, '
+                "unsigned long long* __restrict__ new_state, const long long size, const long long n_blocks, "
+                f"const double a, const double b, const long long n, {t}* __restrict__ out) {{\n"
+                f"    symdl_random<{t}, {code}>(state, new_state, size, n_blocks, a, b, n, out);\n}}",
+                None,
+            ),
+        )
+        self.kernels[name] = "PPqqddqP"
+        return RandomStep(node, ins, self.outputs(node), dist=op.dist, kernel=name)
+
     def pool_step(self, node: Apply, ins: list[int]) -> PoolStep:
         dtype = node.outputs[0].dtype
         tag = _DTYPE_TAG[dtype]
@@ -875,7 +913,7 @@ class _Builder:
         text = [*head, "", kernel_header("scalar.cuh"), kernel_header("reduce.cuh"), kernel_header("copy.cuh")]
         if "reduce" in self.headers:
             text.append(REDUCE_TEMPLATES)
-        for header in ("softmax", "conv", "pool"):
+        for header in ("softmax", "conv", "pool", "random"):
             if header in self.headers:
                 text.append(kernel_header(f"{header}.cuh"))
         text.append("// ---------------------------------------------------------------- generated kernels")

@@ -295,6 +295,7 @@ class CudaThunk:
             cg.GemmStep: self._gemm,
             cg.ViewStep: self._view,
             cg.ConvStep: self._conv,
+            cg.RandomStep: self._random,
             cg.PoolStep: self._pool,
             cg.AllocStep: self._alloc,
             cg.ShapeStep: self._shape,
@@ -752,6 +753,33 @@ class CudaThunk:
                                 device.ptr(gw) + j * og * kg * size, kg)  # fmt: skip
 
         return {"forward": forward, "grad_inputs": grad_inputs, "grad_weights": grad_weights}[step.kind]
+
+    def _random(self, step: cg.RandomStep, k: int) -> Callable:
+        device = self.device
+        fn = self.functions[step.kernel]
+        op = step.node.op
+        dtype = np.dtype(step.node.outputs[1].dtype)
+
+        def run(storage: list[Any]) -> None:
+            state = self.on_device(storage, step.ins[0], k)
+            shape = tuple(int(d) for d in self.to_host(storage[step.ins[1]]))
+            params = [float(self.to_host(storage[s]).reshape(())) for s in step.ins[2:]] + [0.0, 0.0]
+            size = math.prod(shape)
+            if size > LIMIT // max(op.n, 4):
+                self.host_fallback(step, storage, k)
+                return
+            words = {
+                "uniform": size * (1 if dtype.itemsize <= 4 else 2),
+                "normal": 4 * (-(-size // 2)),
+                "binomial": size * op.n,
+            }[step.dist]
+            new_state = device.empty((3,), np.uint64)
+            out = device.empty(shape, dtype)
+            storage[step.outs[0]], storage[step.outs[1]] = new_state, out
+            fn(grid_for(size, device.sm_count), (BLOCK, 1, 1), device.ptr(state), device.ptr(new_state), size,
+               -(-words // 4), params[0], params[1], op.n, device.ptr(out))  # fmt: skip
+
+        return run
 
     def _pool(self, step: cg.PoolStep, k: int) -> Callable:
         from symdl.tensor.nnet.pool import _Layout

@@ -388,3 +388,34 @@ def test_pool_2d_and_its_gradient_match_numpy(emulated, rng, params):
     for g, e in zip(got, expected):
         assert_same(g, e, rtol=1e-5)
     assert not [s.label for s in fn.thunk.program.steps if s.describe() == "host+xfer"]
+
+
+# ---------------------------------------------------------------- random streams
+def test_random_draws_give_the_cpu_streams_numbers(emulated, rng):
+    from symdl.tensor.random import RandomStream, dropout
+
+    xv = rng.normal(size=(6, 5)).astype("float32")
+
+    def draws(mode):
+        stream = RandomStream(seed=7)
+        x = T.matrix("x")
+        outs = [
+            stream.uniform((5, 7)),
+            stream.uniform((3,), low=-2.0, high=3.0, dtype="float64"),
+            stream.normal((9,), avg=1.0, std=2.0),
+            stream.binomial((4, 6), n=3, p=0.3),
+            dropout(x, 0.4, stream),
+        ]
+        fn = symdl.function([x], outs, mode=mode)
+        return fn, [fn(xv) for _ in range(3)]  # later calls draw from the advanced states
+
+    _, expected = draws("py")
+    fn, got = draws("cuda")
+    for call_got, call_expected in zip(got, expected):
+        for k, (g, e) in enumerate(zip(call_got, call_expected)):
+            if k == 2:  # normal goes through log, cos and sin: equal up to libm rounding
+                assert_same(g, e, rtol=1e-6)
+            else:
+                assert g.dtype == e.dtype
+                np.testing.assert_array_equal(g, e)
+    assert "RandomStep" in {type(s).__name__ for s in fn.thunk.program.steps}

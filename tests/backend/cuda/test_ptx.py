@@ -17,6 +17,7 @@ from symdl.graph.fg import FunctionGraph
 from symdl.rewrite import rewrite_graph
 from symdl.tensor import elemwise as ew
 from symdl.tensor.composite import Composite, CompositeReduce
+from symdl.tensor.random import RandomStream
 
 
 def program_for(inputs, outputs, updates=()):
@@ -54,6 +55,9 @@ def fusion_reductions_softmax(graphs):
     sce = T.nnet.softmax_crossentropy_with_logits
     outputs += [T.nnet.softmax(m), T.nnet.log_softmax(m, axis=0), T.nnet.softmax(md), sce(m, labels), sce(m, probs)]
     outputs += [T.dot(m, m.T), T.dot(m, b[:3]), T.zeros_like(m) + 1, T.reshape(m.T, (-1,))]
+    stream = RandomStream(seed=1)
+    outputs += [stream.uniform((4, 5)), stream.normal((3,), dtype="float64"), stream.binomial((7,), n=2, p=0.3)]
+    outputs += [T.nnet.pool_2d(T.tensor4("im"), (2, 2), mode="average_exc_pad")]
     inputs = [v for v in graph_inputs(outputs) if v.owner is None and type(v).__name__ == "TensorVariable"]
     return program_for(inputs, outputs)
 
