@@ -16,13 +16,13 @@ def gradients():
     """'Computing gradients' of the tutorial: derivatives, Jacobian and Hessian."""
     x = T.dscalar("x")
     y = x**2
-    gy = theano.grad(y, x)
+    gy = T.grad(y, x)
     f = theano.function([x], gy)
     print("d(x^2)/dx at 4:", f(4))
 
     x = T.dmatrix("x")
     s = T.sum(1 / (1 + T.exp(-x)))
-    gs = theano.grad(s, x)
+    gs = T.grad(s, x)
     dlogistic = theano.function([x], gs)
     print("gradient of the logistic:\n", dlogistic([[0, 1], [-1, -2]]))
 
@@ -56,7 +56,7 @@ def logistic_regression(training_steps, plot=None):
     prediction = p_1 > 0.5  # The prediction thresholded
     xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)  # Cross-entropy loss function
     cost = xent.mean() + 0.01 * (w**2).sum()  # The cost to minimize
-    gw, gb = theano.grad(cost, [w, b])  # Compute the gradient of the cost
+    gw, gb = T.grad(cost, [w, b])  # Compute the gradient of the cost
 
     # Compile
     train = theano.function(inputs=[x, y], outputs=[prediction, xent], updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb)))

@@ -1,0 +1,123 @@
+"""The examples run from the command line: --help, one short epoch (--quick) with the printed epoch
+line and the progress bar, --plot, mnist.py on small generated IDX files. The accuracy targets
+of the full runs are checked by the tests marked slow."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symdl import datasets
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+DIGIT_EXAMPLES = ["mlp_digits.py", "cnn_digits.py", "custom_loss.py", "transfer_freeze.py"]
+
+
+def run_example(name, *args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    return result
+
+
+def load_example(name):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(name[:-3], EXAMPLES / name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+@pytest.mark.parametrize("name", [*DIGIT_EXAMPLES, "mnist.py", "theano_tutorial.py"])
+def test_every_example_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_example(name).main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--plot" in out and "--quick" in out
+
+
+@pytest.mark.parametrize("name", DIGIT_EXAMPLES)
+def test_digit_examples_run_one_short_epoch(name):
+    result = run_example(name, "--quick")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"epoch +1/1 +train loss \d+\.\d+ +val loss \d+\.\d+ +val accuracy +\d+\.\d+ %", result.stdout)
+    assert "test accuracy" in result.stdout
+    assert "batch" in result.stderr  # the tqdm progress bar
+    if name == "transfer_freeze.py":
+        assert "frozen parameters unchanged: True" in result.stdout
+
+
+def test_plot_writes_a_png(tmp_path):
+    out = tmp_path / "curves.png"
+    result = run_example("custom_loss.py", "--quick", "--plot", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_theano_tutorial_runs(tmp_path):
+    result = run_example("theano_tutorial.py", "--quick", "--plot", tmp_path / "cost.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "d(x^2)/dx at 4: 8.0" in result.stdout and "training accuracy" in result.stdout
+    assert (tmp_path / "cost.png").exists()
+
+
+def write_fake_mnist(directory, n_train=120, n_test=40):
+    """Learnable 28x28 fake digits (class k lights up a band of rows) as gzipped IDX files."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 * k : 2 * k + 2] = 255
+        datasets.write_idx(directory / f"{datasets.MNIST_FILES[split + '_images']}.gz", images)
+        datasets.write_idx(directory / f"{datasets.MNIST_FILES[split + '_labels']}.gz", labels)
+
+
+@pytest.mark.parametrize(("model", "optimizer"), [("mlp", "sgd"), ("cnn", "nesterov")])
+def test_mnist_example_runs_end_to_end_on_generated_idx_files(tmp_path, model, optimizer):
+    write_fake_mnist(tmp_path)
+    result = run_example("mnist.py", "--data-dir", tmp_path, "--model", model, "--optimizer", optimizer, "--quick")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{model.upper()} with" in result.stdout and "test accuracy" in result.stdout
+
+
+def test_mnist_example_says_what_to_download_when_the_directory_is_missing(tmp_path):
+    result = run_example("mnist.py", "--data-dir", tmp_path / "missing")
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr and "t10k-images-idx3-ubyte.gz" in result.stderr
+
+
+@pytest.mark.slow
+def test_mlp_digits_reaches_97_percent_within_a_minute():
+    start = time.perf_counter()
+    result = run_example("mlp_digits.py")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy = float(re.search(r"test accuracy (\d+\.\d+) %", result.stdout).group(1))
+    assert accuracy >= 97.0, result.stdout
+    assert elapsed < 60, f"took {elapsed:.1f} s"
+
+
+@pytest.mark.slow
+def test_cnn_digits_reaches_98_percent():
+    result = run_example("cnn_digits.py", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy = float(re.search(r"test accuracy (\d+\.\d+) %", result.stdout).group(1))
+    assert accuracy >= 98.0, result.stdout
