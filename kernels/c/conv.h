@@ -4,13 +4,13 @@
  * stride, dilation, groups, and `flip` (1: true convolution, the filters flipped in both spatial
  * axes; 0: cross-correlation).
  *
- * Method: im2col + GEMM one image at a time, so the unrolled windows of an image (a
- * K = channels/groups * kh * kw by P = out_rows * out_cols matrix) stay in cache between the
- * unrolling and the product (measured faster than batching several images into one larger
- * product, at every shape tried). With `threads` > 1 the images are shared among OpenMP threads,
- * each with its own buffer; the caller must then pass a single-threaded `gemm` (a BLAS limited
- * to one thread). The filter gradient is accumulated per thread and summed in thread order, so
- * results do not depend on timing.
+ * Method: im2col + GEMM one image at a time, in tiles of output rows, so the unrolled windows of
+ * a tile (a K = channels/groups * kh * kw by rows * out_cols matrix, about
+ * SD_CONV2D_TILE_ELEMENTS elements) are still in cache for the product (batching several images
+ * into one larger product measured slower at every shape tried). With `threads` > 1 the images
+ * are shared among OpenMP threads, each with its own buffer; the caller must then pass a
+ * single-threaded `gemm` (a BLAS limited to one thread). The filter gradient is accumulated per
+ * thread and summed in thread order, so results do not depend on timing.
  *
  * The matrix product is the caller's: `sd_conv_gemm_f32` / `_f64` compute, row-major,
  *     C[M, N] = op(A)[M, K] @ op(B)[K, N] + beta * C
@@ -68,6 +68,21 @@ static inline void sd_conv2d_valid_range(int64_t out, int64_t stride, int64_t st
     *hi = b;
 }
 
+#ifndef SD_CONV2D_TILE_ELEMENTS
+#define SD_CONV2D_TILE_ELEMENTS 262144
+#endif
+
+/* Output rows per tile: the unrolled windows of a tile (K x rows * ow) stay near
+ * SD_CONV2D_TILE_ELEMENTS elements, so they are still in cache for the product. */
+static inline int64_t sd_conv2d_tile_rows(const sd_conv2d_geom *g, int64_t K)
+{
+    int64_t per_row = K * g->ow;
+    int64_t rows = per_row > 0 ? SD_CONV2D_TILE_ELEMENTS / per_row : g->oh;
+    if (rows < 1)
+        rows = 1;
+    return rows < g->oh ? rows : (g->oh > 0 ? g->oh : 1);
+}
+
 static inline int sd_conv2d_thread_id(void)
 {
 #ifdef _OPENMP
@@ -77,175 +92,188 @@ static inline int sd_conv2d_thread_id(void)
 #endif
 }
 
-#define SD_CONV2D_DEFINE(T, SUF)                                                                                      \
-    /* Unroll the windows of one image plane group into col (K x P); row (c * kh + a) * kw + b. */                   \
-    static inline void sd_im2col_##SUF(const sd_conv2d_geom *g, const T *image, T *col)                               \
-    {                                                                                                                 \
-        const int64_t K = (g->c / g->groups) * g->kh * g->kw;                                                         \
-        for (int64_t row = 0; row < K; row++) {                                                                       \
+#define SD_CONV2D_DEFINE(T, SUF)                                                                                       \
+    /* Unroll the windows of output rows [i0, i1) of one image plane group into col (K x (i1 - i0) * ow);              \
+     * matrix row (c * kh + a) * kw + b. */                                                                            \
+    static inline void sd_im2col_##SUF(const sd_conv2d_geom *g, const T *image, int64_t i0, int64_t i1, T *col)        \
+    {                                                                                                                  \
+        const int64_t K = (g->c / g->groups) * g->kh * g->kw;                                                          \
+        for (int64_t row = 0; row < K; row++) {                                                                        \
             const int64_t c = row / (g->kh * g->kw), a = (row / g->kw) % g->kh, b = row % g->kw;                       \
-            const T *plane = image + c * g->h * g->w;                                                                 \
-            T *dst = col + row * g->oh * g->ow;                                                                       \
-            int64_t jlo, jhi;                                                                                         \
-            sd_conv2d_valid_range(g->ow, g->sw, b * g->dw - g->pl, g->w, &jlo, &jhi);                                 \
-            for (int64_t i = 0; i < g->oh; i++, dst += g->ow) {                                                       \
-                const int64_t r = i * g->sh - g->pt + a * g->dh;                                                      \
-                if (r < 0 || r >= g->h) {                                                                             \
-                    for (int64_t j = 0; j < g->ow; j++)                                                               \
-                        dst[j] = 0;                                                                                   \
-                    continue;                                                                                         \
-                }                                                                                                     \
-                /* Plain loops, not memcpy: rows are short (often 8 to 32 elements). */                              \
-                const T *src = plane + r * g->w + (b * g->dw - g->pl);                                                \
-                for (int64_t j = 0; j < jlo; j++)                                                                     \
-                    dst[j] = 0;                                                                                       \
-                if (g->sw == 1) {                                                                                     \
-                    _Pragma("omp simd") for (int64_t j = jlo; j < jhi; j++) dst[j] = src[j];                          \
-                } else {                                                                                              \
-                    for (int64_t j = jlo; j < jhi; j++)                                                               \
-                        dst[j] = src[j * g->sw];                                                                      \
-                }                                                                                                     \
-                for (int64_t j = jhi; j < g->ow; j++)                                                                 \
-                    dst[j] = 0;                                                                                       \
-            }                                                                                                         \
-        }                                                                                                             \
-    }                                                                                                                 \
-                                                                                                                      \
-    /* Add col (K x P) back into one image's plane group (the input gradient). */                                     \
-    static inline void sd_col2im_##SUF(const sd_conv2d_geom *g, const T *col, T *image)                               \
-    {                                                                                                                 \
-        const int64_t K = (g->c / g->groups) * g->kh * g->kw;                                                         \
-        for (int64_t row = 0; row < K; row++) {                                                                       \
+            const T *plane = image + c * g->h * g->w;                                                                  \
+            T *dst = col + row * (i1 - i0) * g->ow;                                                                    \
+            int64_t jlo, jhi;                                                                                          \
+            sd_conv2d_valid_range(g->ow, g->sw, b * g->dw - g->pl, g->w, &jlo, &jhi);                                  \
+            for (int64_t i = i0; i < i1; i++, dst += g->ow) {                                                          \
+                const int64_t r = i * g->sh - g->pt + a * g->dh;                                                       \
+                if (r < 0 || r >= g->h) {                                                                              \
+                    for (int64_t j = 0; j < g->ow; j++)                                                                \
+                        dst[j] = 0;                                                                                    \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                /* Plain loops, not memcpy: rows are short (often 8 to 32 elements). */                                \
+                const T *src = plane + r * g->w + (b * g->dw - g->pl);                                                 \
+                for (int64_t j = 0; j < jlo; j++)                                                                      \
+                    dst[j] = 0;                                                                                        \
+                if (g->sw == 1) {                                                                                      \
+                    _Pragma("omp simd") for (int64_t j = jlo; j < jhi; j++) dst[j] = src[j];                           \
+                } else {                                                                                               \
+                    for (int64_t j = jlo; j < jhi; j++)                                                                \
+                        dst[j] = src[j * g->sw];                                                                       \
+                }                                                                                                      \
+                for (int64_t j = jhi; j < g->ow; j++)                                                                  \
+                    dst[j] = 0;                                                                                        \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
+                                                                                                                       \
+    /* Add col (K x (i1 - i0) * ow, output rows [i0, i1)) back into one image's plane group. */                        \
+    static inline void sd_col2im_##SUF(const sd_conv2d_geom *g, const T *col, int64_t i0, int64_t i1, T *image)        \
+    {                                                                                                                  \
+        const int64_t K = (g->c / g->groups) * g->kh * g->kw;                                                          \
+        for (int64_t row = 0; row < K; row++) {                                                                        \
             const int64_t c = row / (g->kh * g->kw), a = (row / g->kw) % g->kh, b = row % g->kw;                       \
-            T *plane = image + c * g->h * g->w;                                                                       \
-            const T *src = col + row * g->oh * g->ow;                                                                 \
-            int64_t jlo, jhi;                                                                                         \
-            sd_conv2d_valid_range(g->ow, g->sw, b * g->dw - g->pl, g->w, &jlo, &jhi);                                 \
-            for (int64_t i = 0; i < g->oh; i++, src += g->ow) {                                                       \
-                const int64_t r = i * g->sh - g->pt + a * g->dh;                                                      \
-                if (r < 0 || r >= g->h)                                                                               \
-                    continue;                                                                                         \
-                T *dst = plane + r * g->w + (b * g->dw - g->pl);                                                      \
-                if (g->sw == 1) {                                                                                     \
-                    _Pragma("omp simd") for (int64_t j = jlo; j < jhi; j++) dst[j] += src[j];                         \
-                } else {                                                                                              \
-                    for (int64_t j = jlo; j < jhi; j++)                                                               \
-                        dst[j * g->sw] += src[j];                                                                     \
-                }                                                                                                     \
-            }                                                                                                         \
-        }                                                                                                             \
-    }                                                                                                                 \
-                                                                                                                      \
-    /* Copy (o x K) filters with each kh x kw plane reversed (to flip them, or back). */                              \
-    static inline void sd_conv2d_flip_##SUF(const sd_conv2d_geom *g, const T *src, T *dst)                            \
-    {                                                                                                                 \
-        const int64_t plane = g->kh * g->kw, n = g->o * (g->c / g->groups);                                           \
-        for (int64_t q = 0; q < n; q++)                                                                               \
-            for (int64_t k = 0; k < plane; k++)                                                                       \
-                dst[q * plane + k] = src[q * plane + plane - 1 - k];                                                  \
-    }                                                                                                                 \
-                                                                                                                      \
-    static inline int sd_conv2d_forward_##SUF(const sd_conv2d_geom *g, const T *x, const T *w, T *y,                  \
-                                              sd_conv_gemm_##SUF gemm, int threads)                                   \
-    {                                                                                                                 \
-        const int64_t cg = g->c / g->groups, og = g->o / g->groups, K = cg * g->kh * g->kw, P = g->oh * g->ow;       \
-        T *flipped = NULL;                                                                                            \
-        if (g->flip) {                                                                                                \
-            flipped = (T *)malloc((size_t)(g->o * K) * sizeof(T));                                                    \
-            if (!flipped)                                                                                             \
-                return -1;                                                                                            \
-            sd_conv2d_flip_##SUF(g, w, flipped);                                                                      \
-            w = flipped;                                                                                              \
-        }                                                                                                             \
-        int status = 0;                                                                                               \
-        _Pragma("omp parallel num_threads(threads) if (threads > 1 && g->n > 1)")                                     \
-        {                                                                                                             \
-            T *col = (T *)malloc((size_t)(K * P) * sizeof(T));                                                        \
-            if (!col) {                                                                                               \
-                _Pragma("omp atomic write") status = -1;                                                              \
-            }                                                                                                         \
-            _Pragma("omp for schedule(static)") for (int64_t n = 0; n < g->n; n++)                                    \
-            {                                                                                                         \
-                for (int64_t grp = 0; col && grp < g->groups; grp++) {                                                \
-                    sd_im2col_##SUF(g, x + (n * g->c + grp * cg) * g->h * g->w, col);                                 \
-                    gemm(0, 0, og, P, K, w + grp * og * K, K, col, P, 0, y + (n * g->o + grp * og) * P, P);           \
-                }                                                                                                     \
-            }                                                                                                         \
-            free(col);                                                                                                \
-        }                                                                                                             \
-        free(flipped);                                                                                                \
-        return status;                                                                                                \
-    }                                                                                                                 \
-                                                                                                                      \
-    static inline int sd_conv2d_grad_input_##SUF(const sd_conv2d_geom *g, const T *w, const T *gy, T *gx,             \
-                                                 sd_conv_gemm_##SUF gemm, int threads)                                \
-    {                                                                                                                 \
-        const int64_t cg = g->c / g->groups, og = g->o / g->groups, K = cg * g->kh * g->kw, P = g->oh * g->ow;       \
-        T *flipped = NULL;                                                                                            \
-        if (g->flip) {                                                                                                \
-            flipped = (T *)malloc((size_t)(g->o * K) * sizeof(T));                                                    \
-            if (!flipped)                                                                                             \
-                return -1;                                                                                            \
-            sd_conv2d_flip_##SUF(g, w, flipped);                                                                      \
-            w = flipped;                                                                                              \
-        }                                                                                                             \
-        int status = 0;                                                                                               \
-        _Pragma("omp parallel num_threads(threads) if (threads > 1 && g->n > 1)")                                     \
-        {                                                                                                             \
-            T *col = (T *)malloc((size_t)(K * P) * sizeof(T));                                                        \
-            if (!col) {                                                                                               \
-                _Pragma("omp atomic write") status = -1;                                                              \
-            }                                                                                                         \
-            _Pragma("omp for schedule(static)") for (int64_t n = 0; n < g->n; n++)                                    \
-            {                                                                                                         \
-                T *image = gx + n * g->c * g->h * g->w;                                                               \
-                memset(image, 0, (size_t)(g->c * g->h * g->w) * sizeof(T));                                           \
-                for (int64_t grp = 0; col && grp < g->groups; grp++) {                                                \
-                    gemm(1, 0, K, P, og, w + grp * og * K, K, gy + (n * g->o + grp * og) * P, P, 0, col, P);          \
-                    sd_col2im_##SUF(g, col, image + grp * cg * g->h * g->w);                                          \
-                }                                                                                                     \
-            }                                                                                                         \
-            free(col);                                                                                                \
-        }                                                                                                             \
-        free(flipped);                                                                                                \
-        return status;                                                                                                \
-    }                                                                                                                 \
-                                                                                                                      \
-    static inline int sd_conv2d_grad_weights_##SUF(const sd_conv2d_geom *g, const T *x, const T *gy, T *gw,           \
-                                                   sd_conv_gemm_##SUF gemm, int threads)                              \
-    {                                                                                                                 \
-        const int64_t cg = g->c / g->groups, og = g->o / g->groups, K = cg * g->kh * g->kw, P = g->oh * g->ow;       \
-        const int nt = threads > 1 && g->n > 1 ? (g->n < threads ? (int)g->n : threads) : 1;                         \
-        /* One (o x K) accumulator per thread, summed in thread order at the end. */                                 \
-        T *acc = (T *)calloc((size_t)(nt * g->o * K), sizeof(T));                                                     \
-        if (!acc)                                                                                                     \
-            return -1;                                                                                                \
-        int status = 0;                                                                                               \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                                           \
-        {                                                                                                             \
-            T *col = (T *)malloc((size_t)(K * P) * sizeof(T));                                                        \
-            T *mine = acc + (int64_t)sd_conv2d_thread_id() * g->o * K;                                                \
-            if (!col) {                                                                                               \
-                _Pragma("omp atomic write") status = -1;                                                              \
-            }                                                                                                         \
-            _Pragma("omp for schedule(static)") for (int64_t n = 0; n < g->n; n++)                                    \
-            {                                                                                                         \
-                for (int64_t grp = 0; col && grp < g->groups; grp++) {                                                \
-                    sd_im2col_##SUF(g, x + (n * g->c + grp * cg) * g->h * g->w, col);                                 \
-                    gemm(0, 1, og, K, P, gy + (n * g->o + grp * og) * P, P, col, P, 1, mine + grp * og * K, K);       \
-                }                                                                                                     \
-            }                                                                                                         \
-            free(col);                                                                                                \
-        }                                                                                                             \
-        for (int t = 1; t < nt; t++)                                                                                  \
-            for (int64_t i = 0; i < g->o * K; i++)                                                                    \
-                acc[i] += acc[t * g->o * K + i];                                                                      \
-        if (g->flip)                                                                                                  \
-            sd_conv2d_flip_##SUF(g, acc, gw);                                                                         \
-        else                                                                                                          \
-            memcpy(gw, acc, (size_t)(g->o * K) * sizeof(T));                                                          \
-        free(acc);                                                                                                    \
-        return status;                                                                                                \
+            T *plane = image + c * g->h * g->w;                                                                        \
+            const T *src = col + row * (i1 - i0) * g->ow;                                                              \
+            int64_t jlo, jhi;                                                                                          \
+            sd_conv2d_valid_range(g->ow, g->sw, b * g->dw - g->pl, g->w, &jlo, &jhi);                                  \
+            for (int64_t i = i0; i < i1; i++, src += g->ow) {                                                          \
+                const int64_t r = i * g->sh - g->pt + a * g->dh;                                                       \
+                if (r < 0 || r >= g->h)                                                                                \
+                    continue;                                                                                          \
+                T *dst = plane + r * g->w + (b * g->dw - g->pl);                                                       \
+                if (g->sw == 1) {                                                                                      \
+                    _Pragma("omp simd") for (int64_t j = jlo; j < jhi; j++) dst[j] += src[j];                          \
+                } else {                                                                                               \
+                    for (int64_t j = jlo; j < jhi; j++)                                                                \
+                        dst[j * g->sw] += src[j];                                                                      \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
+                                                                                                                       \
+    /* Copy (o x K) filters with each kh x kw plane reversed (to flip them, or back). */                               \
+    static inline void sd_conv2d_flip_##SUF(const sd_conv2d_geom *g, const T *src, T *dst)                             \
+    {                                                                                                                  \
+        const int64_t plane = g->kh * g->kw, n = g->o * (g->c / g->groups);                                            \
+        for (int64_t q = 0; q < n; q++)                                                                                \
+            for (int64_t k = 0; k < plane; k++)                                                                        \
+                dst[q * plane + k] = src[q * plane + plane - 1 - k];                                                   \
+    }                                                                                                                  \
+                                                                                                                       \
+    static inline int sd_conv2d_forward_##SUF(const sd_conv2d_geom *g, const T *x, const T *w, T *y,                   \
+                                              sd_conv_gemm_##SUF gemm, int threads)                                    \
+    {                                                                                                                  \
+        const int64_t cg = g->c / g->groups, og = g->o / g->groups, K = cg * g->kh * g->kw, P = g->oh * g->ow;         \
+        const int64_t rows = sd_conv2d_tile_rows(g, K);                                                                \
+        T *flipped = NULL;                                                                                             \
+        if (g->flip) {                                                                                                 \
+            flipped = (T *)malloc((size_t)(g->o * K) * sizeof(T));                                                     \
+            if (!flipped)                                                                                              \
+                return -1;                                                                                             \
+            sd_conv2d_flip_##SUF(g, w, flipped);                                                                       \
+            w = flipped;                                                                                               \
+        }                                                                                                              \
+        int status = 0;                                                                                                \
+        _Pragma("omp parallel num_threads(threads) if (threads > 1 && g->n > 1)")                                      \
+        {                                                                                                              \
+            T *col = (T *)malloc((size_t)(K * rows * g->ow) * sizeof(T));                                              \
+            if (!col) {                                                                                                \
+                _Pragma("omp atomic write") status = -1;                                                               \
+            }                                                                                                          \
+            _Pragma("omp for schedule(static)") for (int64_t n = 0; n < g->n; n++)                                     \
+            {                                                                                                          \
+                for (int64_t grp = 0; col && grp < g->groups; grp++)                                                   \
+                    for (int64_t i0 = 0; i0 < g->oh; i0 += rows) {                                                     \
+                        const int64_t i1 = i0 + rows < g->oh ? i0 + rows : g->oh, tp = (i1 - i0) * g->ow;              \
+                        sd_im2col_##SUF(g, x + (n * g->c + grp * cg) * g->h * g->w, i0, i1, col);                      \
+                        gemm(0, 0, og, tp, K, w + grp * og * K, K, col, tp, 0,                                         \
+                             y + (n * g->o + grp * og) * P + i0 * g->ow, P);                                           \
+                    }                                                                                                  \
+            }                                                                                                          \
+            free(col);                                                                                                 \
+        }                                                                                                              \
+        free(flipped);                                                                                                 \
+        return status;                                                                                                 \
+    }                                                                                                                  \
+                                                                                                                       \
+    static inline int sd_conv2d_grad_input_##SUF(const sd_conv2d_geom *g, const T *w, const T *gy, T *gx,              \
+                                                 sd_conv_gemm_##SUF gemm, int threads)                                 \
+    {                                                                                                                  \
+        const int64_t cg = g->c / g->groups, og = g->o / g->groups, K = cg * g->kh * g->kw, P = g->oh * g->ow;         \
+        const int64_t rows = sd_conv2d_tile_rows(g, K);                                                                \
+        T *flipped = NULL;                                                                                             \
+        if (g->flip) {                                                                                                 \
+            flipped = (T *)malloc((size_t)(g->o * K) * sizeof(T));                                                     \
+            if (!flipped)                                                                                              \
+                return -1;                                                                                             \
+            sd_conv2d_flip_##SUF(g, w, flipped);                                                                       \
+            w = flipped;                                                                                               \
+        }                                                                                                              \
+        int status = 0;                                                                                                \
+        _Pragma("omp parallel num_threads(threads) if (threads > 1 && g->n > 1)")                                      \
+        {                                                                                                              \
+            T *col = (T *)malloc((size_t)(K * rows * g->ow) * sizeof(T));                                              \
+            if (!col) {                                                                                                \
+                _Pragma("omp atomic write") status = -1;                                                               \
+            }                                                                                                          \
+            _Pragma("omp for schedule(static)") for (int64_t n = 0; n < g->n; n++)                                     \
+            {                                                                                                          \
+                T *image = gx + n * g->c * g->h * g->w;                                                                \
+                memset(image, 0, (size_t)(g->c * g->h * g->w) * sizeof(T));                                            \
+                for (int64_t grp = 0; col && grp < g->groups; grp++)                                                   \
+                    for (int64_t i0 = 0; i0 < g->oh; i0 += rows) {                                                     \
+                        const int64_t i1 = i0 + rows < g->oh ? i0 + rows : g->oh, tp = (i1 - i0) * g->ow;              \
+                        gemm(1, 0, K, tp, og, w + grp * og * K, K, gy + (n * g->o + grp * og) * P + i0 * g->ow, P,     \
+                             0, col, tp);                                                                              \
+                        sd_col2im_##SUF(g, col, i0, i1, image + grp * cg * g->h * g->w);                               \
+                    }                                                                                                  \
+            }                                                                                                          \
+            free(col);                                                                                                 \
+        }                                                                                                              \
+        free(flipped);                                                                                                 \
+        return status;                                                                                                 \
+    }                                                                                                                  \
+                                                                                                                       \
+    static inline int sd_conv2d_grad_weights_##SUF(const sd_conv2d_geom *g, const T *x, const T *gy, T *gw,            \
+                                                   sd_conv_gemm_##SUF gemm, int threads)                               \
+    {                                                                                                                  \
+        const int64_t cg = g->c / g->groups, og = g->o / g->groups, K = cg * g->kh * g->kw, P = g->oh * g->ow;         \
+        const int64_t rows = sd_conv2d_tile_rows(g, K);                                                                \
+        const int nt = threads > 1 && g->n > 1 ? (g->n < threads ? (int)g->n : threads) : 1;                           \
+        /* One (o x K) accumulator per thread, summed in thread order at the end. */                                   \
+        T *acc = (T *)calloc((size_t)(nt * g->o * K), sizeof(T));                                                      \
+        if (!acc)                                                                                                      \
+            return -1;                                                                                                 \
+        int status = 0;                                                                                                \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                                            \
+        {                                                                                                              \
+            T *col = (T *)malloc((size_t)(K * rows * g->ow) * sizeof(T));                                              \
+            T *mine = acc + (int64_t)sd_conv2d_thread_id() * g->o * K;                                                 \
+            if (!col) {                                                                                                \
+                _Pragma("omp atomic write") status = -1;                                                               \
+            }                                                                                                          \
+            _Pragma("omp for schedule(static)") for (int64_t n = 0; n < g->n; n++)                                     \
+            {                                                                                                          \
+                for (int64_t grp = 0; col && grp < g->groups; grp++)                                                   \
+                    for (int64_t i0 = 0; i0 < g->oh; i0 += rows) {                                                     \
+                        const int64_t i1 = i0 + rows < g->oh ? i0 + rows : g->oh, tp = (i1 - i0) * g->ow;              \
+                        sd_im2col_##SUF(g, x + (n * g->c + grp * cg) * g->h * g->w, i0, i1, col);                      \
+                        gemm(0, 1, og, K, tp, gy + (n * g->o + grp * og) * P + i0 * g->ow, P, col, tp, 1,              \
+                             mine + grp * og * K, K);                                                                  \
+                    }                                                                                                  \
+            }                                                                                                          \
+            free(col);                                                                                                 \
+        }                                                                                                              \
+        for (int t = 1; t < nt; t++)                                                                                   \
+            for (int64_t i = 0; i < g->o * K; i++)                                                                     \
+                acc[i] += acc[t * g->o * K + i];                                                                       \
+        if (g->flip)                                                                                                   \
+            sd_conv2d_flip_##SUF(g, acc, gw);                                                                          \
+        else                                                                                                           \
+            memcpy(gw, acc, (size_t)(g->o * K) * sizeof(T));                                                           \
+        free(acc);                                                                                                     \
+        return status;                                                                                                 \
     }
 
 SD_CONV2D_DEFINE(float, f32)

@@ -121,7 +121,9 @@ def lib(tmp_path_factory):
     d = tmp_path_factory.mktemp("ckernels")
     (d / "harness.c").write_text(HARNESS)
     libdir = blas.get_lib_dir()
+    # Tiles of a few output rows, so the tiled paths of conv.h are exercised on these small images.
     cmd = [compiler, "-O2", "-fopenmp", "-shared", "-fPIC", "-Wall", "-Werror", "-Wno-unused-function",
+           "-DSD_CONV2D_TILE_ELEMENTS=200",
            "-I", str(KERNELS), str(d / "harness.c"), "-o", str(d / "harness.so"),
            "-L", libdir, "-lscipy_openblas", f"-Wl,-rpath,{libdir}", "-lm"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
