@@ -1,4 +1,5 @@
-"""Composite: several elementwise scalar ops fused into one node (made by the fusion rewrite).
+"""Composite: several elementwise scalar ops fused into one node (made by the fusion rewrite),
+and CompositeReduce: a reduction fused with the elementwise program that produces its input.
 
 The scalar graph is a ``program``: a tuple of steps ``(scalar_op, args)`` where each arg indexes
 the node's inputs (``0 .. nin-1``) or an earlier step (``nin + k``); ``outputs`` lists the
@@ -82,4 +83,75 @@ class Composite(Op):
         from symdl.gradient import grad
 
         known = {values[o]: g for o, g in zip(self.outputs, grads) if g is not None}
+        return grad(None, list(inputs), known_grads=known, disconnected_inputs="ignore", return_disconnected="none")
+
+
+class CompositeReduce(Op):
+    """A reduction of a fused elementwise program: ``np.<kind>(composite(*inputs), axis, keepdims)``
+    computed as one loop, so ``sum(exp(x - m))`` never stores ``exp(x - m)``.
+
+    Representation (what a backend generates code from):
+
+    - ``composite``: a single-output :class:`Composite`; its inputs broadcast together (NumPy
+      rules) to the *elementwise shape*, whose number of dimensions is the largest input ndim;
+    - ``kind``: ``'sum'``, ``'prod'``, ``'max'`` or ``'min'``;
+    - ``axis``: the sorted tuple of reduced axes of the elementwise shape;
+    - ``keepdims``: as NumPy;
+    - ``dtype``: the accumulator and output dtype for sum/prod (None: NumPy's default), as
+      :class:`symdl.tensor.reduction.Reduce`.
+
+    >>> import numpy as np
+    >>> from symdl.tensor import elemwise as ew
+    >>> op = CompositeReduce(Composite(((ew.s_sub, (0, 1)), (ew.s_exp, (2,))), (3,)), 'sum', (0,), False)
+    >>> float(op.perform(None, [np.zeros(3), np.zeros(())])[0])
+    3.0
+    """
+
+    __props__ = ("composite", "kind", "axis", "keepdims", "dtype")
+
+    def __init__(self, composite: Composite, kind: str, axis: Sequence[int], keepdims: bool, dtype: str | None = None):
+        if len(composite.outputs) != 1:
+            raise ValueError("CompositeReduce takes a single-output Composite")
+        if kind not in ("sum", "prod", "max", "min"):
+            raise ValueError(f"CompositeReduce cannot reduce with {kind!r}")
+        self.composite, self.kind, self.axis = composite, kind, tuple(sorted(axis))
+        self.keepdims, self.dtype = bool(keepdims), dtype
+        self.name = f"{kind}_of_{composite.name}"
+
+    def _reduce_op(self):
+        from symdl.tensor.reduction import Reduce
+
+        return Reduce(self.kind, self.axis, self.keepdims, self.dtype)
+
+    def make_node(self, *inputs: Any) -> Apply:
+        inner = self.composite.make_node(*inputs)
+        elem = inner.outputs[0]
+        reduced = self._reduce_op().make_node(elem).outputs[0]
+        return Apply(self, inner.inputs, [reduced.type])
+
+    def perform(self, node: Apply | None, inputs: Sequence[np.ndarray]) -> list:
+        (value,) = self.composite.perform(None, inputs)
+        shape = np.broadcast_shapes(*[np.shape(v) for v in inputs])
+        if value.shape != shape:
+            value = np.broadcast_to(value, shape)
+        kw = {"dtype": self.dtype} if self.dtype and self.kind in ("sum", "prod") else {}
+        out = getattr(np, self.kind)(value, axis=self.axis, keepdims=self.keepdims, **kw)
+        dtype = node.outputs[0].dtype if node is not None else None
+        return [np.asarray(out, dtype=dtype)]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        from symdl.tensor.shape import broadcast_shape_symbolic
+
+        elem = self.composite.make_node(*node.inputs)
+        shape = broadcast_shape_symbolic(elem, input_shapes)
+        if self.keepdims:
+            return [[1 if i in self.axis else d for i, d in enumerate(shape)]]
+        return [[d for i, d in enumerate(shape) if i not in self.axis]]
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        from symdl.gradient import grad
+
+        elem = self.composite(*inputs)
+        reduced = self._reduce_op()(elem)
+        known = {reduced: grads[0]} if grads[0] is not None else {}
         return grad(None, list(inputs), known_grads=known, disconnected_inputs="ignore", return_disconnected="none")
