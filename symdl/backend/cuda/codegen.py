@@ -81,7 +81,6 @@ class Step:
 @dataclass
 class ElemwiseStep(Step):
     kernel: str = ""
-    fmt: str = ""
     # per node input: "array" (strided device array), "bcast" (device array of size 1, read at
     # [0]), "scalar" (a host 0-d value passed by value) or "const" (inlined in the kernel)
     kinds: list[str] = field(default_factory=list)
@@ -758,7 +757,7 @@ class _Builder:
         )
         self.kernels[name] = fmt
         out_dtypes = [v.dtype for v in node.outputs]
-        return ElemwiseStep(node, ins, self.outputs(node), kernel=name, fmt=fmt, kinds=kinds, out_dtypes=out_dtypes)
+        return ElemwiseStep(node, ins, self.outputs(node), kernel=name, kinds=kinds, out_dtypes=out_dtypes)
 
     def reduce(self, node: Apply, ins: list[int]) -> ReduceStep | None:
         """Reduce, ArgReduce, ReduceToShape (a sum over axes chosen at run time) and CompositeReduce."""

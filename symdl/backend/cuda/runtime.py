@@ -394,17 +394,16 @@ class CudaThunk:
         scalar_cast = [_python_scalar(step.node.inputs[i].dtype) for i in scalar_pos]
         sm = device.sm_count
 
-        def run(storage: list[Any]) -> None:
-            pointers = [self.on_device(storage, ins[i], k) for i in ptr_pos]
-            arrays = [pointers[j] for j in array_in_ptrs]
+        cache: dict[Any, tuple] = {}
+
+        def plan(arrays: list[Any], shapes: list[tuple], target: tuple | None) -> tuple:
+            """(output shape, launch): launch is None (nothing to compute), "host", or (mode, grid,
+            block, packed dims, n_out, R, n_split, chunk) with mode "thread", "block" or "split"."""
             try:
-                shape = np.broadcast_shapes(
-                    *[p.shape for p in pointers], *[np.shape(storage[ins[i]]) for i in scalar_pos]
-                )
+                shape = np.broadcast_shapes(*shapes)
             except ValueError:
-                raise ShapeError(f"{op}: inputs of shapes {[p.shape for p in pointers]} cannot broadcast") from None
-            if step.axes is None:  # ReduceToShape: sum the axes that were broadcast
-                target = tuple(int(d) for d in storage[step.ins[1]])
+                raise ShapeError(f"{op}: inputs of shapes {shapes} cannot broadcast") from None
+            if target is not None:  # ReduceToShape: sum the axes that were broadcast
                 lead = len(shape) - len(target)
                 axes = tuple(range(lead)) + tuple(
                     lead + i for i, d in enumerate(target) if d == 1 and shape[lead + i] != 1
@@ -418,41 +417,70 @@ class CudaThunk:
                     )
                 else:
                     out_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
-            out = device.empty(out_shape, out_dtype)
-            storage[step.outs[0]] = out
             per = [broadcast_strides(a.shape, elem_strides(a), shape) for a in arrays]
             kept = [i for i in range(len(shape)) if i not in axes]
             kdims, kst = collapse([shape[i] for i in kept], [[s[i] for i in kept] for s in per])
             rdims, rst = collapse([shape[i] for i in axes], [[s[i] for i in axes] for s in per])
             n_out, R = math.prod(kdims), math.prod(rdims)
             if n_out == 0:
-                return
+                return out_shape, None
             if n_out > LIMIT or R > LIMIT:  # kernels index with 32 bits
-                self.host_fallback(step, storage, k)
-                return
+                return out_shape, "host"
             if R == 0 and step.kind in ("max", "min", "argmax", "argmin"):
                 raise ShapeError(f"{step.kind}: cannot reduce an empty axis (input shape {tuple(shape)})")
-            dims = [pack_shape(kdims), *map(pack_strides, kst), pack_shape(rdims), *map(pack_strides, rst)]
-            operands = [device.ptr(p) for p in pointers]
-            operands += [cast(storage[ins[i]]) for cast, i in zip(scalar_cast, scalar_pos)]
-            out_ptr = device.ptr(out)
+            dims = (pack_shape(kdims), *map(pack_strides, kst), pack_shape(rdims), *map(pack_strides, rst))
             kept_inner = kst[0][-1] if kst and kst[0] else 0
             red_inner = rst[0][-1] if rst and rst[0] else 0
             if R <= 16 or (n_out >= 2048 and kept_inner == 1 and red_inner != 1):
-                thread_fn(grid_for(n_out, sm), (BLOCK, 1, 1), *dims, n_out, R, out_ptr, *operands)
-                return
+                return out_shape, ("thread", grid_for(n_out, sm), (BLOCK, 1, 1), dims, n_out, R, 1, R)
             block = BLOCK if R >= BLOCK else max(32, 1 << (R - 1).bit_length())
             n_split = 1
             if n_out < 4 * sm:
                 n_split = max(1, min(-(-4 * sm // n_out), -(-R // (block * 4))))
             chunk = -(-R // n_split)
             grid = (max(1, min(n_out * n_split, sm * 32)), 1)
-            if n_split == 1:
-                block_fn(grid, (block, 1, 1), *dims, n_out, R, 1, chunk, 0, out_ptr, *operands)
+            return out_shape, (
+                "block" if n_split == 1 else "split",
+                grid,
+                (block, 1, 1),
+                dims,
+                n_out,
+                R,
+                n_split,
+                chunk,
+            )
+
+        def run(storage: list[Any]) -> None:
+            pointers = [self.on_device(storage, ins[i], k) for i in ptr_pos]
+            arrays = [pointers[j] for j in array_in_ptrs]
+            shapes = [p.shape for p in pointers] + [np.shape(storage[ins[i]]) for i in scalar_pos]
+            target = tuple(int(d) for d in storage[step.ins[1]]) if step.axes is None else None
+            key = (tuple(a.strides for a in arrays), tuple(shapes), target)
+            found = cache.get(key)
+            if found is None:
+                if len(cache) > 64:
+                    cache.clear()
+                found = cache[key] = plan(arrays, shapes, target)
+            out_shape, launch = found
+            out = device.empty(out_shape, out_dtype)
+            storage[step.outs[0]] = out
+            if launch is None:
                 return
-            partial = device.empty((n_out * n_split * step.acc_nbytes,), np.uint8)
-            block_fn(grid, (block, 1, 1), *dims, n_out, R, n_split, chunk, device.ptr(partial), out_ptr, *operands)
-            finish_fn(grid_for(n_out, sm), (BLOCK, 1, 1), n_out, n_split, device.ptr(partial), out_ptr)
+            if launch == "host":
+                self.host_fallback(step, storage, k)
+                return
+            mode, grid, block, dims, n_out, R, n_split, chunk = launch
+            operands = [device.ptr(p) for p in pointers]
+            operands += [cast(storage[ins[i]]) for cast, i in zip(scalar_cast, scalar_pos)]
+            out_ptr = device.ptr(out)
+            if mode == "thread":
+                thread_fn(grid, block, *dims, n_out, R, out_ptr, *operands)
+            elif mode == "block":
+                block_fn(grid, block, *dims, n_out, R, 1, chunk, 0, out_ptr, *operands)
+            else:
+                partial = device.empty((n_out * n_split * step.acc_nbytes,), np.uint8)
+                block_fn(grid, block, *dims, n_out, R, n_split, chunk, device.ptr(partial), out_ptr, *operands)
+                finish_fn(grid_for(n_out, sm), (BLOCK, 1, 1), n_out, n_split, device.ptr(partial), out_ptr)
 
         return run
 

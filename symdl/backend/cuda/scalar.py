@@ -66,10 +66,6 @@ def is_int(dtype: str) -> bool:
     return dtype[:3] == "int" or dtype[:4] == "uint"
 
 
-def is_signed(dtype: str) -> bool:
-    return dtype[:3] == "int"
-
-
 def compute_dtype(dtype: str) -> str:
     """The dtype whose C type a value of ``dtype`` is computed in."""
     return "float32" if dtype == "float16" else dtype

@@ -112,3 +112,10 @@ def test_mlp_step_runs_entirely_in_cuda_kernels_and_cublas(graphs):
         program.schedule()
     )
     assert {"GemmStep", "ElemwiseStep", "ReduceStep"} <= kinds
+
+
+def test_every_scalar_op_has_cuda_code():
+    from symdl.backend.cuda.scalar import covered_ops
+    from symdl.tensor.elemwise import SCALAR_OPS
+
+    assert sorted(set(SCALAR_OPS) - set(covered_ops())) == []
