@@ -1,0 +1,610 @@
+"""The benchmark harness: every benchmark for every framework, each in a subprocess, in one table each.
+
+Method
+------
+- Each (benchmark, framework) pair runs in a fresh ``python -m benchmarks.worker`` process, so one
+  framework's imports, thread pools and allocator never touch another's timings.
+- Times are medians of several samples after warm-up (``benchmarks.peers.common.measure``); a
+  sample is one call for slow benchmarks and a loop of many calls for the per-call overhead.
+- Compile times are seconds from an empty graph to the first result (build, grad, compile, first
+  call), imports excluded. "cold" runs with an empty cache directory, "warm" in a second process
+  with the same directory.
+- Every framework starts from the same data and parameters, and the "check" column compares the
+  numbers it reports (mean of the output, losses of steps 1 and 3) with a reference framework's.
+- ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the subprocesses' environment
+  (they pin NumPy's OpenBLAS to slower kernels on some machines); the header says if they were set.
+- The ratio column is symdl's metric divided by that row's: below 1 means symdl is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from benchmarks.peers.common import ELEMENTWISE_EXPR
+from benchmarks.worker import MARKER
+
+REPO = Path(__file__).resolve().parent.parent
+SYMDL = "symdl"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    header: str
+    fmt: str = "{:.2f}"
+    ratio: bool = True  # print symdl's ratio to each row for this metric
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    module: str
+    function: str = ""  # default: the benchmark's function
+    options: dict[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    cache: str = ""  # for the compile benchmark: which cache directory the cold/warm pair shares
+    reference: bool = False  # the row whose check values the others must match
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    title: str
+    function: str
+    metrics: tuple[Metric, ...]
+    rows: tuple[Row, ...]
+    phases: tuple[str, ...] = ()  # ("cold", "warm"): each row runs once per phase, sharing a cache
+
+    @property
+    def symdl_row(self) -> Row:
+        return next(row for row in self.rows if row.module == "symdl_bench")
+
+
+MS = Metric("ms", "median ms")
+COMPILE = Metric("compile_s", "compile s", ratio=False)
+SYMDL_ROW = Row(SYMDL, "symdl_bench")
+PYTENSOR_C = Row("PyTensor C", "pytensor_bench", options={"linker": "cvm"}, requires=("pytensor",))
+PYTENSOR_NUMBA = Row("PyTensor Numba", "pytensor_bench", options={"linker": "numba"}, requires=("pytensor", "numba"))
+JAX = Row("JAX jit", "jax_bench", requires=("jax",))
+TORCH = Row("PyTorch", "torch_bench", requires=("torch",))
+
+BENCHMARKS = {
+    b.name: b
+    for b in [
+        Benchmark(
+            "elementwise",
+            f"Elementwise {ELEMENTWISE_EXPR}, 1e7 float32",
+            "elementwise",
+            (MS, COMPILE),
+            (
+                SYMDL_ROW,
+                Row("NumPy", "numpy_bench", reference=True),
+                PYTENSOR_C,
+                PYTENSOR_NUMBA,
+                JAX,
+                Row("PyTorch eager", "torch_bench", requires=("torch",)),
+                Row("torch.compile", "torch_bench", options={"compile": True}, requires=("torch",)),
+                Row("floor: copy (NumPy)", "numpy_bench", "copy_floor"),
+                Row("floor: x+y into a buffer (NumPy)", "numpy_bench", "add_floor"),
+            ),
+        ),
+        Benchmark(
+            "mlp",
+            "MLP 784-512-512-10 ReLU, batch 128, softmax cross-entropy, SGD momentum: one training step",
+            "mlp",
+            (MS,),
+            (
+                SYMDL_ROW,
+                PYTENSOR_C,
+                PYTENSOR_NUMBA,
+                JAX,
+                TORCH,
+                Row("NumPy (hand-written)", "numpy_bench", reference=True),
+            ),
+        ),
+        Benchmark(
+            "compile",
+            "Compile time of the MLP training function (s): build + grad + compile + first call",
+            "compile_mlp",
+            (Metric("cold_s", "cold s", "{:.3f}"), Metric("warm_s", "warm s", "{:.3f}")),
+            (
+                Row(SYMDL, "symdl_bench", cache="symdl"),
+                Row(
+                    "PyTensor C", "pytensor_bench", options={"linker": "cvm"}, requires=("pytensor",), cache="pytensor"
+                ),
+                Row("JAX jit (persistent cache)", "jax_bench", requires=("jax",), cache="jax", reference=True),
+            ),
+            phases=("cold", "warm"),
+        ),
+        Benchmark(
+            "cnn",
+            "CNN step: batch 64, 1x28x28, conv32 5x5, pool 2, conv64 5x5, pool 2, dense 256, dense 10, SGD momentum",
+            "cnn",
+            (MS,),
+            (SYMDL_ROW, Row("PyTorch", "torch_bench", requires=("torch",), reference=True), JAX, PYTENSOR_C),
+        ),
+        Benchmark(
+            "conv2d",
+            "conv2d forward 8x64x56x56, 64 filters 3x3, pad 1 (1.85 GFLOP)",
+            "conv2d",
+            (MS,),
+            (SYMDL_ROW, Row("PyTorch", "torch_bench", requires=("torch",), reference=True), JAX, PYTENSOR_C),
+        ),
+        Benchmark(
+            "overhead",
+            "Per-call overhead: compiled scalar a+b (us)",
+            "overhead",
+            (Metric("us", "median us"),),
+            (
+                SYMDL_ROW,
+                Row("NumPy 0-d add", "numpy_bench", reference=True),
+                PYTENSOR_C,
+                JAX,
+                Row("PyTorch 0-d add", "torch_bench", requires=("torch",)),
+            ),
+        ),
+    ]
+}
+
+
+def _target_ratio(bench: str, peer: str, limit: float) -> Callable[[dict], tuple[str, bool | None]]:
+    def check(results: dict) -> tuple[str, bool | None]:
+        mine, theirs = _value(results, bench, SYMDL), _value(results, bench, peer)
+        if mine is None or theirs is None:
+            return "not measured", None
+        return f"{mine / theirs:.2f}x", mine / theirs <= limit
+
+    return check
+
+
+def _target_best_peer(bench: str, limit: float) -> Callable[[dict], tuple[str, bool | None]]:
+    def check(results: dict) -> tuple[str, bool | None]:
+        mine = _value(results, bench, SYMDL)
+        peers = {
+            label: v for label in results.get(bench, {}) if label != SYMDL and (v := _value(results, bench, label))
+        }
+        if mine is None or not peers:
+            return "not measured", None
+        best = min(peers, key=peers.get)
+        return f"{mine / peers[best]:.2f}x (best peer: {best})", mine / peers[best] <= limit
+
+    return check
+
+
+def _target_seconds(key: str, limit: float) -> Callable[[dict], tuple[str, bool | None]]:
+    def check(results: dict) -> tuple[str, bool | None]:
+        value = _value(results, "compile", SYMDL, key)
+        if value is None:
+            return "not measured", None
+        return f"{value:.3f} s", value <= limit
+
+    return check
+
+
+TARGETS = [
+    ("elementwise", "elementwise <= 0.8x JAX jit", _target_ratio("elementwise", "JAX jit", 0.8)),
+    ("mlp", "MLP step <= 0.9x the best peer", _target_best_peer("mlp", 0.9)),
+    ("cnn", "CNN step <= 1.0x PyTorch", _target_ratio("cnn", "PyTorch", 1.0)),
+    ("overhead", "call overhead <= 5x NumPy's 0-d add", _target_ratio("overhead", "NumPy 0-d add", 5.0)),
+    ("compile", "MLP compile cold <= 0.5 s", _target_seconds("cold_s", 0.5)),
+    ("compile", "MLP compile warm <= 0.05 s", _target_seconds("warm_s", 0.05)),
+]
+
+
+def _value(results: dict, bench: str, label: str, key: str | None = None) -> float | None:
+    result = results.get(bench, {}).get(label)
+    if not result or result.get("status") != "ok":
+        return None
+    key = key or BENCHMARKS[bench].metrics[0].key
+    value = result.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class RunOptions:
+    quick: bool = False
+    timeout: float = 300.0  # seconds per worker process
+    threads: int = 0  # 0: every framework uses all cores (its default); N: all limited to N cores
+    rows: tuple[str, ...] = ()  # run only rows whose label contains one of these (symdl always runs)
+    symdl_dir: str = ""  # symdl's compile cache for the benchmarks other than "compile"
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _symdl_flags(compiledir: str, threads: int) -> str:
+    mine = ("compiledir", "num_threads") if threads else ("compiledir",)
+    flags = [f.strip() for f in os.environ.get("SYMDL_FLAGS", "").split(",") if f.strip()]
+    flags = [f for f in flags if not f.startswith(mine)] + [f"compiledir={compiledir}"]
+    return ",".join(flags + ([f"num_threads={threads}"] if threads else []))
+
+
+def _environment(options: RunOptions, cache_kind: str = "", cache_dir: str = "") -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        env.pop(name, None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["SYMDL_FLAGS"] = _symdl_flags(cache_dir if cache_kind == "symdl" else options.symdl_dir, options.threads)
+    if options.threads:
+        env.update({name: str(options.threads) for name in THREAD_VARIABLES})
+        if options.threads == 1:
+            xla = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS", ""), xla]))
+    if cache_kind == "pytensor":
+        env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS", ""), f"compiledir={cache_dir}"]))
+    if cache_kind == "jax":
+        env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
+    return env
+
+
+def _pin(threads: int) -> Callable[[], None] | None:
+    """A pre-exec hook that confines a worker to ``threads`` cores (what JAX/XLA obeys for N > 1)."""
+    if not threads or not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))[:threads]
+    return lambda: os.sched_setaffinity(0, cores)
+
+
+def run_worker(row: Row, function: str, options: RunOptions, env: dict[str, str], phase: str = "") -> dict:
+    """Start one worker process and return its result dict (with ``status``; ``wall_s`` added)."""
+    command = [sys.executable, "-m", "benchmarks.worker", row.module, function, "--options", json.dumps(row.options)]
+    command += ["--quick"] if options.quick else []
+    command += ["--phase", phase] if phase else []
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            command,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=options.timeout,
+            preexec_fn=_pin(options.threads),
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "detail": f"timed out after {options.timeout:.0f} s", "wall_s": options.timeout}
+    wall = time.perf_counter() - start
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARKER):
+            result = json.loads(line[len(MARKER) :])
+            if result.get("status") == "error" and proc.stderr.strip():
+                result["stderr"] = proc.stderr.strip().splitlines()[-20:]
+            return {**result, "wall_s": wall}
+    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    return {"status": "error", "detail": f"worker exited {proc.returncode}: {tail}", "wall_s": wall}
+
+
+def run_row(bench: Benchmark, row: Row, options: RunOptions) -> dict:
+    missing = [name for name in row.requires if find_spec(name) is None]
+    if missing:
+        return {"status": "not installed", "detail": ", ".join(missing)}
+    function = row.function or bench.function
+    if not bench.phases:
+        return run_worker(row, function, options, _environment(options))
+    # One cold/warm pair per repetition, each pair with a fresh cache directory.
+    merged: dict[str, Any] = {"status": "ok"}
+    values: dict[str, list[float]] = {}
+    for _ in range(1 if options.quick else 3):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{row.cache}-") as cache_dir:
+            for phase in bench.phases:
+                result = run_worker(row, function, options, _environment(options, row.cache, cache_dir), phase)
+                if result.get("status") != "ok":
+                    return result
+                values.setdefault(f"{phase}_s", []).append(result.pop("s"))
+                merged.update({k: v for k, v in result.items() if k != "status"})
+    merged.update({key: sorted(v)[len(v) // 2] for key, v in values.items()})
+    merged["samples"] = values
+    return merged
+
+
+def run_all(names: list[str], options: RunOptions, log: Callable[[str], None]) -> dict:
+    results: dict[str, dict[str, dict]] = {}
+    options.symdl_dir = tempfile.mkdtemp(prefix="bench-symdl-")
+    failed = False
+    for name in names:
+        bench = BENCHMARKS[name]
+        results[name] = {}
+        for row in bench.rows:
+            if options.rows and row.module != "symdl_bench" and not any(s in row.label.lower() for s in options.rows):
+                continue
+            start = time.perf_counter()
+            result = run_row(bench, row, options)
+            results[name][row.label] = result
+            failed |= row.module == "symdl_bench" and result["status"] == "error"
+            log(f"  {name:<12} {row.label:<34} {result['status']:<14} {time.perf_counter() - start:6.1f} s")
+    if failed:
+        log(f"symdl failed somewhere: its compile cache and logs are kept in {options.symdl_dir}")
+    else:
+        shutil.rmtree(options.symdl_dir, ignore_errors=True)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def machine() -> dict[str, str]:
+    info = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")}
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    simd = [f for f in ("avx2", "avx512f", "fma") if f in flags]
+    info["cpu"] = f"{fields.get('model name', platform.processor() or 'unknown')}"
+    if "cpu family" in fields:
+        family, model = int(fields["cpu family"]), int(fields.get("model", "0"))
+        info["cpu"] += f" (family {family}, model {model}{_amd_core(fields.get('vendor_id', ''), family, model)})"
+    info["cpu"] += f"; {', '.join(simd) or 'no AVX2'}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info["cores"] = f"{cores} usable of {os.cpu_count()}"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        info["memory"] = f"{total_kb / 2**20:.1f} GiB"
+    if hasattr(os, "getloadavg"):
+        info["load average at start"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    info["os"] = platform.platform()
+    info["python"] = platform.python_version()
+    compiler = shutil.which(os.environ.get("CC", "gcc"))
+    if compiler:
+        out = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()
+        info["C compiler"] = out[0] if out else compiler
+    try:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True)
+        if rev.returncode == 0:
+            info["symdl commit"] = rev.stdout.strip()
+    except OSError:
+        pass
+    blas_env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    info["OpenBLAS env"] = (
+        f"{blas_env} set here, unset in the benchmark processes" if blas_env else "OPENBLAS_CORETYPE/L2_SIZE not set"
+    )
+    return info
+
+
+def _amd_core(vendor: str, family: int, model: int) -> str:
+    """The Zen generation of an AMD CPU (machines of one kind differ: Zen 1 vs Zen 4 changes NumPy 6x)."""
+    if vendor != "AuthenticAMD":
+        return ""
+    if family == 23:
+        return ", Zen 2" if model >= 0x30 else ", Zen 1"
+    if family == 25:
+        return ", Zen 4" if 0x10 <= model <= 0x1F or 0x60 <= model <= 0x7F or 0xA0 <= model <= 0xAF else ", Zen 3"
+    return ", Zen 5" if family == 26 else ""
+
+
+def versions(results: dict) -> str:
+    """One line naming each framework's version as its workers reported it."""
+    names = {
+        "symdl_bench": "symdl",
+        "numpy_bench": "NumPy",
+        "pytensor_bench": "PyTensor",
+        "jax_bench": "JAX",
+        "torch_bench": "PyTorch",
+    }
+    found: dict[str, str] = {}
+    for name, bench_results in results.items():
+        for row in BENCHMARKS[name].rows:
+            version = bench_results.get(row.label, {}).get("version")
+            if version:
+                found.setdefault(names[row.module], version)
+    return ", ".join(f"{k} {v}" for k, v in found.items())
+
+
+def _label(row: Row, result: dict) -> str:
+    if row.module == "symdl_bench" and result.get("backend"):
+        return f"{row.label} [{result['backend']}]"
+    return row.label
+
+
+def _check(result: dict, reference: dict | None) -> str:
+    mine = result.get("check")
+    if not mine or result.get("status") != "ok":
+        return ""
+    if reference is None or reference.get("status") != "ok" or not reference.get("check"):
+        return "-"
+    theirs = reference["check"]
+    if result is reference:
+        return "reference"
+    scale = max(1e-6, *(abs(v) for v in theirs))
+    ok = len(mine) == len(theirs) and all(abs(a - b) <= 2e-3 * scale for a, b in zip(mine, theirs))
+    return "ok" if ok else "MISMATCH " + ", ".join(f"{v:.5g}" for v in mine)
+
+
+def table(bench: Benchmark, results: dict[str, dict]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, rows and notes of one benchmark's table."""
+    symdl = results.get(SYMDL, {})
+    reference = next((results.get(r.label) for r in bench.rows if r.reference), None)
+    header = ["framework", "version"]
+    for metric in bench.metrics:
+        header.append(metric.header)
+    ratio_metrics = [m for m in bench.metrics if m.ratio]
+    for metric in ratio_metrics:
+        header.append("symdl ratio" if len(ratio_metrics) == 1 else f"symdl ratio ({metric.header.split()[0]})")
+    header.append("check")
+    rows, notes = [], []
+    for row in bench.rows:
+        if row.label not in results:
+            continue
+        result = results[row.label]
+        status = result.get("status")
+        cells = [_label(row, result), result.get("version", "")]
+        for metric in bench.metrics:
+            value = result.get(metric.key)
+            if status != "ok":
+                text = "symdl: op missing" if status == "op missing" and row.module == "symdl_bench" else status
+                cells.append(text if metric is bench.metrics[0] else "")
+            else:
+                cells.append(metric.fmt.format(value) if isinstance(value, int | float) else "")
+        for metric in bench.metrics:
+            if not metric.ratio:
+                continue
+            mine, theirs = symdl.get(metric.key), result.get(metric.key)
+            if row.label == SYMDL or status != "ok":
+                cells.append("")
+            elif (
+                symdl.get("status") == "ok"
+                and isinstance(mine, int | float)
+                and isinstance(theirs, int | float)
+                and theirs
+            ):
+                cells.append(f"{mine / theirs:.2f}x")
+            else:
+                cells.append("n/a")
+        cells.append(_check(result, reference))
+        rows.append(cells)
+        for note in result.get("notes", []):
+            if note not in notes:
+                notes.append(note)
+        if status != "ok" and result.get("detail"):
+            notes.append(f"{row.label}: {status}: {' '.join(str(result['detail']).split())}")
+    return header, rows, notes
+
+
+def format_text(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = []
+    for cells in [header, *rows]:
+        parts = [str(c).rjust(w) if _is_number(str(c)) else str(c).ljust(w) for c, w in zip(cells, widths)]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("x"))
+        return True
+    except ValueError:
+        return False
+
+
+def report(results: dict, info: dict[str, str], quick: bool, markdown: bool) -> str:
+    out = []
+    if markdown:
+        out.append("# Benchmark results\n")
+        out.append(
+            "Written by `python -m benchmarks"
+            + (" --quick" if quick else "")
+            + "` (see `benchmarks/harness.py` for the method).\n"
+        )
+        out += [f"- **{k}**: {v}" for k, v in info.items()]
+        out.append(
+            "\nEach framework runs each benchmark in a process of its own; times are medians after warm-up. "
+            "The ratio column is symdl's time divided by that row's (below 1: symdl is faster). "
+            "The check column compares each framework's output statistics, or its losses at steps 1 and 3, "
+            "with the reference row's. Only ratios from one run on one machine are comparable; a load average "
+            "above the core count means other processes shared the CPU and the numbers are noisy."
+        )
+    else:
+        out.append("symdl benchmarks" + (" (--quick: few samples, rough numbers)" if quick else ""))
+        out += [f"  {k}: {v}" for k, v in info.items()]
+    for name, bench_results in results.items():
+        bench = BENCHMARKS[name]
+        header, rows, notes = table(bench, bench_results)
+        out.append("")
+        out.append(f"## {bench.title}\n" if markdown else f"== {bench.title} ==")
+        out.append(format_markdown(header, rows) if markdown else format_text(header, rows))
+        if notes:
+            out.append("")
+            out += [("- " if markdown else "  * ") + note for note in notes]
+    targets = [(desc, *fn(results)) for bench, desc, fn in TARGETS if bench in results]
+    if targets:
+        out.append("")
+        out.append("## Targets (ANCHORS.md)\n" if markdown else "== Targets (ANCHORS.md) ==")
+        marks = {True: "met", False: "MISSED", None: "-"}
+        header = ["target", "symdl", "result"]
+        rows = [[desc, value, marks[ok]] for desc, value, ok in targets]
+        out.append(format_markdown(header, rows) if markdown else format_text(header, rows))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="symdl vs its peers, one table per benchmark."
+    )
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="few samples and one compile repetition (for development)")
+    parser.add_argument("--frameworks", default="", metavar="A,B",
+                        help="run only the rows whose label contains one of these words (symdl always runs)")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=0, help="seconds per worker process (default 300, quick 150)")
+    parser.add_argument(
+        "--markdown", metavar="PATH", help="also write the report as Markdown (e.g. benchmarks/RESULTS.md)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="limit every framework to N threads (default: all)")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    parser.add_argument("--from-json", metavar="PATH", help="print the tables of a --json file instead of running")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and their rows, and exit")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for bench in BENCHMARKS.values():
+            print(f"{bench.name:<12} {bench.title}")
+            print(f"{'':<12} rows: {', '.join(row.label for row in bench.rows)}")
+        return 0
+    names = [n.strip() for item in args.only for n in item.split(",") if n.strip()] or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    options = RunOptions(
+        quick=args.quick,
+        timeout=args.timeout or (150 if args.quick else 300),
+        threads=args.threads,
+        rows=tuple(w.strip().lower() for w in args.frameworks.split(",") if w.strip()),
+    )
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        info, results, quick = saved["machine"], saved["results"], saved["quick"]
+        results = {name: value for name, value in results.items() if name in names}
+        print(report(results, info, quick, markdown=False))
+        if args.markdown:
+            Path(args.markdown).write_text(report(results, info, quick, markdown=True))
+        return 0
+    info = machine()
+    info["threads"] = (
+        f"every framework limited to {args.threads} (thread variables, XLA flags, CPU affinity)"
+        if args.threads
+        else "each framework's default (all cores)"
+    )
+    log(f"running {', '.join(names)}{' (quick)' if args.quick else ''}; each row in its own process")
+    results = run_all(names, options, log)
+    if hasattr(os, "getloadavg"):
+        info["load average at end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    info["versions"] = versions(results)
+    print(report(results, info, args.quick, markdown=False))
+    if args.markdown:
+        Path(args.markdown).write_text(report(results, info, args.quick, markdown=True))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "quick": args.quick, "results": results}, indent=1))
+    return 0
