@@ -107,13 +107,10 @@ def binary_hinge_loss(
 ) -> Any:
     """``max(0, delta - t * p)`` with targets in {-1, 1} (or in {0, 1} when ``binary=True``).
 
-    ``predictions`` are log-odds (a linear output) when ``log_odds=True``; with the default
-    ``log_odds=None`` they are taken to be probabilities in (0, 1) and turned into log-odds,
-    as in Lasagne.
+    ``predictions`` are log-odds (a linear output) when ``log_odds=True``; otherwise (``False``
+    or the default ``None``) they are probabilities in (0, 1), turned into log-odds first.
     """
     predictions, targets = _align_targets(T.as_tensor(predictions), T.as_tensor(targets))
-    if log_odds is None:
-        log_odds = False
     if not log_odds:
         predictions = T.log(predictions) - T.log1p(-predictions)
     if binary:

@@ -52,10 +52,10 @@ __all__ = [
 def get_or_compute_grads(loss_or_grads: Any, params: Sequence[Any]) -> list[Any]:
     """``loss_or_grads`` itself when it is a list of gradients, else the gradients of the loss."""
     params = list(params)
-    if any(not isinstance(p, SharedVariable) for p in params):
-        bad = next(p for p in params if not isinstance(p, SharedVariable))
+    bad = [p for p in params if not isinstance(p, SharedVariable)]
+    if bad:
         raise ValueError(
-            f"params must be shared variables (as get_all_params returns), got {bad!r}; "
+            f"params must be shared variables (as get_all_params returns), got {bad[0]!r}; "
             "an update rule can only change shared variables"
         )
     if isinstance(loss_or_grads, list | tuple):
