@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symdl.gradient import _GradControl
 from symdl.graph.basic import Apply, Constant, Variable
 from symdl.graph.fg import FunctionGraph
 from symdl.rewrite.engine import register_node
@@ -94,17 +95,18 @@ def shape_of_variable(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 @register_node("canonicalize", "shape", "fast_compile", tracks=[Shape])
 def shape_vector(fgraph: FunctionGraph, node: Apply) -> list | None:
-    """``x.shape`` as a constant when every dimension is known, else as a vector of the
-    dimensions' expressions when none needs ``x`` itself."""
+    """``x.shape`` as a constant when every dimension is known; for a product ``x = dot(a, b)``,
+    as a vector read from the shapes of ``a`` and ``b``, so the product is free to become part
+    of a ``gemm`` (elsewhere the vector would cost more nodes than the one Shape it replaces)."""
     from symdl.tensor.shape import stack
 
     x = node.inputs[0]
     keys = dims(fgraph, x)
     if all(k[0] == "c" for k in keys):
         return [constant(np.array([k[1] for k in keys], dtype="int64"))]
-    # Only when every dimension reads an input's shape: otherwise the vector costs more nodes
-    # than the one Shape it replaces.
-    if x.owner is None or not all(k[0] == "c" or (k[0] == "d" and k[1].owner is None) for k in keys):
+    if x.owner is None or not isinstance(x.owner.op, Dot):
+        return None
+    if not all(k[0] == "c" or (k[0] == "d" and k[1].owner is None) for k in keys):
         return None
     entries = [dim_expr(fgraph, k, avoid=x) for k in keys]
     if any(e is None for e in entries):
@@ -346,15 +348,11 @@ def elemwise_of_alloc(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 
 # ---------------------------------------------------------------- gradient helpers and reductions
-@register_node("canonicalize", "grad_control")
+@register_node("canonicalize", "grad_control", tracks=[_GradControl])
 def remove_grad_control(fgraph: FunctionGraph, node: Apply) -> list | None:
     """``disconnected_grad``/``zero_grad``/``grad_clip`` only act on gradients, which are built
     already: in the function they are the identity."""
-    from symdl.gradient import _GradControl
-
-    if isinstance(node.op, _GradControl):
-        return [node.inputs[0]]
-    return None
+    return [node.inputs[0]]
 
 
 @register_node("canonicalize", "shape", tracks=[ReduceToShape])

@@ -5,7 +5,8 @@
 ``-softplus(x)``, ``1-sigmoid(x)`` to ``sigmoid(-x)``, ``exp(x)/(1+exp(x))`` (as the gradient
 of a hand-written softplus has it) to ``sigmoid(x)``, ``log(sum(exp(x)))`` to a max-shifted
 logsumexp, and, when ``symdl.tensor.nnet`` provides the ops, ``log(softmax(x))`` to
-``log_softmax(x)`` and cross-entropy of a softmax to one fused op with a stable gradient.
+``log_softmax(x)`` (with its hand-written gradient made finite) and cross-entropy of a softmax
+to one fused op with a stable gradient.
 """
 
 from __future__ import annotations
@@ -246,3 +247,42 @@ def crossentropy_of_softmax(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 if _crossentropy_tracks():
     register_node("stabilize", "softmax", "crossentropy", tracks=_crossentropy_tracks())(crossentropy_of_softmax)
+
+
+def _softmax_node(v: Variable) -> Apply | None:
+    softmax_op = _nnet_op("Softmax")
+    node = v.owner
+    return node if softmax_op is not None and node is not None and isinstance(node.op, softmax_op) else None
+
+
+@register_node("stabilize", "softmax", "log_softmax", tracks=[Elemwise], scalar=["mul"])
+def softmax_grad_through_log(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """The gradient of ``log(softmax(x))`` written by hand, ``sm * (g/sm - sum(g/sm * sm))``, is
+    ``g - sm * sum(g)``: the first is NaN where the softmax underflows to 0."""
+    from symdl.tensor.reduction import sum as tsum
+
+    out = node.outputs[0]
+    for sm, rest in (node.inputs, node.inputs[::-1]):
+        sm_node = _softmax_node(sm)
+        sub = ew(rest, "sub")
+        if sm_node is None or sub is None:
+            continue
+        gg, s = sub.inputs
+        div = ew(gg, "true_div")
+        red = s.owner
+        if div is None or div.inputs[1] is not sm or red is None or not isinstance(red.op, Reduce):
+            continue
+        axis = sm_node.op.axis
+        if (
+            red.op.kind != "sum"
+            or red.op.axis != (axis,)
+            or not red.op.keepdims
+            or red.op.dtype not in (None, out.dtype)
+        ):
+            continue
+        prod = ew(red.inputs[0], "mul")
+        if prod is None or set(prod.inputs) != {gg, sm}:
+            continue
+        g = div.inputs[0]
+        return _fit_list(fgraph, g - sm * tsum(g, axis=axis, keepdims=True), out)
+    return None

@@ -107,3 +107,22 @@ def test_crossentropy_of_softmax_at_large_logits_has_finite_loss_and_gradient():
     f = symdl.function([x, y], [loss, symdl.grad(loss, x)], mode="py")
     value, grad = f(np.array([[1e4, 0.0]]), np.array([1], "int32"))
     assert np.isfinite(value) and np.isfinite(grad).all()
+
+
+def test_hand_written_log_softmax_crossentropy_has_a_finite_gradient(rw):
+    x, y = T.dmatrix("x"), T.ivector("y")
+    loss = -T.mean(T.log(T.nnet.softmax(x))[T.arange(y.shape[0]), y])
+    g = symdl.grad(loss, x)
+    before, after = rw.compile([x, y], [loss, g])
+    assert "log_softmax" in rw.ops(after)
+    divisions_by_softmax = [
+        n
+        for n in after.graph.toposort()
+        if str(n.op) == "true_div" and str(getattr(n.inputs[1].owner, "op", "")) == "softmax"
+    ]
+    assert divisions_by_softmax == []
+    labels = np.array([1, 0], "int32")
+    rw.same(before, after, np.array([[0.5, -3.0], [1.0, 2.0]]), labels)
+    value, grad = after(np.array([[1e4, 0.0], [0.0, 3.0]]), labels)
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    np.testing.assert_allclose(grad[0], [0.5, -0.5])
