@@ -34,7 +34,7 @@ FOLD_LIMIT = 1 << 16
 
 
 # ---------------------------------------------------------------- constant folding
-@register_node("canonicalize", "constant_folding", "fast_compile")
+@register_node("canonicalize", "constant_folding")
 def constant_folding(fgraph: FunctionGraph, node: Apply) -> list | None:
     """Evaluate nodes whose inputs are all constants, at compile time."""
     if not node.inputs:
@@ -67,7 +67,7 @@ def constant_folding(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 
 # ---------------------------------------------------------------- shapes
-@register_node("canonicalize", "shape", "fast_compile", tracks=[Subtensor])
+@register_node("canonicalize", "shape", tracks=[Subtensor])
 def shape_of_variable(fgraph: FunctionGraph, node: Apply) -> list | None:
     """``x.shape[i]`` from the shape rules of the ops that made ``x``, so ``x`` need not be computed."""
     op = node.op
@@ -93,7 +93,7 @@ def shape_of_variable(fgraph: FunctionGraph, node: Apply) -> list | None:
     return [expr]
 
 
-@register_node("canonicalize", "shape", "fast_compile", tracks=[Shape])
+@register_node("canonicalize", "shape", tracks=[Shape])
 def shape_vector(fgraph: FunctionGraph, node: Apply) -> list | None:
     """``x.shape`` as a constant when every dimension is known; for a product ``x = dot(a, b)``,
     as a vector read from the shapes of ``a`` and ``b``, so the product is free to become part

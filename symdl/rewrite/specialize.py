@@ -1,5 +1,10 @@
 """Specialize: scaled products plus a term into one ``gemm``/``gemv`` call, and ``sum(x * y)``
-of vectors into a dot product."""
+of vectors into a dot product.
+
+A bare ``dot(A, v)`` is left as ``dot``: every backend already runs a matrix-vector ``dot`` as
+one ``gemv``; the rewrite pays where it also absorbs the scaling and the added term (one call,
+no temporary for the product).
+"""
 
 from __future__ import annotations
 
