@@ -25,7 +25,7 @@ import numpy as np
 from symdl.config import config
 from symdl.sharedvar import SharedVariable, shared
 
-__all__ = ["Layer", "MergeLayer", "create_param"]
+__all__ = ["Layer", "MergeLayer", "create_param", "as_pair", "broadcast_pattern"]
 
 Shape = tuple[int | None, ...]
 
@@ -150,3 +150,28 @@ def create_param(spec: Any, shape: Sequence[int], name: str | None = None) -> Sh
     if value.dtype.kind == "f":
         value = value.astype(config.floatX, copy=False)
     return shared(value, name=name)
+
+
+def as_pair(value: Any, what: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair (filter sizes, strides, pads), else ValueError naming ``what``.
+
+    >>> as_pair(3, 'filter_size'), as_pair((2, 1), 'stride')
+    ((3, 3), (2, 1))
+    """
+    if isinstance(value, int | np.integer):
+        return (int(value), int(value))
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
+    return pair  # type: ignore[return-value]
+
+
+def broadcast_pattern(ndim: int, shared_axes: Sequence[int]) -> list[int | str]:
+    """The dimshuffle pattern that spreads a parameter over ``ndim`` axes, broadcasting it along
+    ``shared_axes`` (per-channel biases and batch-norm scales).
+
+    >>> broadcast_pattern(4, (0, 2, 3))
+    ['x', 0, 'x', 'x']
+    """
+    kept = iter(range(ndim))
+    return ["x" if axis in shared_axes else next(kept) for axis in range(ndim)]

@@ -7,18 +7,9 @@ from typing import Any
 
 import symdl.tensor as T
 from symdl import init, nonlinearities
-from symdl.layers.base import Layer
+from symdl.layers.base import Layer, as_pair
 
 __all__ = ["Conv2DLayer", "conv_output_length"]
-
-
-def _pair(value: Any, what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"Conv2DLayer: {what} must be an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
 
 
 def conv_output_length(input_length: int | None, filter_size: int, stride: int, pad: Any) -> int | None:
@@ -107,8 +98,8 @@ class Conv2DLayer(Layer):
             )
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
         self.num_filters = num_filters
-        self.filter_size = _pair(filter_size, "filter_size")
-        self.stride = _pair(stride, "stride")
+        self.filter_size = as_pair(filter_size, "Conv2DLayer: filter_size")
+        self.stride = as_pair(stride, "Conv2DLayer: stride")
         self.untie_biases = untie_biases
         self.flip_filters = flip_filters
         self.convolution = convolution
@@ -119,7 +110,7 @@ class Conv2DLayer(Layer):
         elif pad in ("valid", "full"):
             self.pad = pad
         else:
-            self.pad = _pair(pad, "pad")
+            self.pad = as_pair(pad, "Conv2DLayer: pad")
         channels = self.input_shape[1]
         if channels is None:
             raise ValueError(f"Conv2DLayer: the number of input channels must be known, input shape {self.input_shape}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import symdl.tensor as T
 from symdl import init, nonlinearities
-from symdl.layers.base import Layer
+from symdl.layers.base import Layer, broadcast_pattern
 from symdl.layers.special import NonlinearityLayer
 from symdl.sharedvar import SharedVariable
 
@@ -105,14 +105,7 @@ class BatchNormLayer(Layer):
             # Tie the aliases into the output so every function computing it applies their updates.
             mean = mean + 0 * running_mean
             inv_std = inv_std + 0 * running_inv_std
-        pattern: list[Any] = []
-        k = 0
-        for axis in range(input.ndim):
-            if axis in self.axes:
-                pattern.append("x")
-            else:
-                pattern.append(k)
-                k += 1
+        pattern = broadcast_pattern(input.ndim, self.axes)
         scale = inv_std if self.gamma is None else self.gamma * inv_std
         shift = -mean * scale if self.beta is None else self.beta - mean * scale
         return input * scale.dimshuffle(*pattern) + shift.dimshuffle(*pattern)

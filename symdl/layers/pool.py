@@ -6,18 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import symdl.tensor as T
-from symdl.layers.base import Layer
+from symdl.layers.base import Layer, as_pair
 
 __all__ = ["Pool2DLayer", "MaxPool2DLayer", "GlobalPoolLayer", "pool_output_length"]
-
-
-def _pair(value: Any, what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"Pool2DLayer: {what} must be an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
 
 
 def pool_output_length(
@@ -75,9 +66,9 @@ class Pool2DLayer(Layer):
             raise ValueError(f"{type(self).__name__} needs a 4-d input, got shape {self.input_shape}")
         if mode not in ("max", "sum", "average_inc_pad", "average_exc_pad"):
             raise ValueError(f"{type(self).__name__}: unknown mode {mode!r}")
-        self.pool_size = _pair(pool_size, "pool_size")
-        self.stride = self.pool_size if stride is None else _pair(stride, "stride")
-        self.pad = _pair(pad, "pad")
+        self.pool_size = as_pair(pool_size, "Pool2DLayer: pool_size")
+        self.stride = self.pool_size if stride is None else as_pair(stride, "Pool2DLayer: stride")
+        self.pad = as_pair(pad, "Pool2DLayer: pad")
         self.ignore_border = ignore_border
         self.mode = mode
         if any(s is not None and s <= 0 for s in self.output_shape):

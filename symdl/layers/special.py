@@ -7,7 +7,7 @@ from typing import Any
 
 import symdl.tensor as T
 from symdl import init, nonlinearities
-from symdl.layers.base import Layer
+from symdl.layers.base import Layer, broadcast_pattern
 
 __all__ = ["NonlinearityLayer", "ExpressionLayer", "BiasLayer"]
 
@@ -80,12 +80,4 @@ class BiasLayer(Layer):
     def get_output_for(self, input: Any, **kwargs: Any) -> Any:
         if self.b is None:
             return input
-        pattern: list[Any] = []
-        k = 0
-        for axis in range(input.ndim):
-            if axis in self.shared_axes:
-                pattern.append("x")
-            else:
-                pattern.append(k)
-                k += 1
-        return input + self.b.dimshuffle(*pattern)
+        return input + self.b.dimshuffle(broadcast_pattern(input.ndim, self.shared_axes))
