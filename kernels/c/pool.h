@@ -8,9 +8,9 @@
  *   - 'sum'; 'average_inc_pad' divides by the truncated window's area, padding included;
  *     'average_exc_pad' by the number of input elements in the window.
  *
- * Parallel over planes with OpenMP. Entry points:
- *     sd_pool2d_forward_{f32,f64}(geom, x, y)          y  (planes, oh, ow)
- *     sd_pool2d_backward_{f32,f64}(geom, x, gy, gx)    gx (planes, h, w); x is read only for 'max'
+ * Parallel over planes with OpenMP (up to `threads`). Entry points:
+ *     sd_pool2d_forward_{f32,f64}(geom, x, y, threads)         y  (planes, oh, ow)
+ *     sd_pool2d_backward_{f32,f64}(geom, x, gy, gx, threads)   gx (planes, h, w); x is read only for 'max'
  */
 #ifndef SYMDL_POOL_H
 #define SYMDL_POOL_H
@@ -44,16 +44,76 @@ static inline void sd_pool2d_window(int64_t i, int64_t stride, int64_t ws, int64
     *extent = mode == SD_POOL_AVG_EXC ? *hi - *lo : end - start;
 }
 
+/* Whether every window of a row covers kw whole input columns (no padding or truncation at the
+ * sides): then a row of outputs is computed by branch-free loops over the outputs. */
+static inline int sd_pool2d_full_columns(const sd_pool2d_geom *g)
+{
+    return g->pw == 0 && (g->ow - 1) * g->sw + g->kw <= g->w && g->ow <= 4096;
+}
+
 #define SD_POOL2D_DEFINE(T, SUF)                                                                                       \
-    static inline void sd_pool2d_forward_##SUF(const sd_pool2d_geom *g, const T *x, T *y)                              \
+    /* One row of outputs, every window covering kw whole columns (sd_pool2d_full_columns). */                         \
+    static inline void sd_pool2d_row_##SUF(const sd_pool2d_geom *g, const T *plane, int64_t r0, int64_t r1,            \
+                                           int64_t er, T *o)                                                           \
     {                                                                                                                  \
-        _Pragma("omp parallel for schedule(static) if (g->planes * g->h * g->w > 16384)")                              \
+        const int64_t ow = g->ow, sw = g->sw;                                                                          \
+        if (g->mode == SD_POOL_MAX && g->kw == 2 && sw == 2 && r1 - r0 == 2) { /* the common 2x2 window */           \
+            const T *a = plane + r0 * g->w, *b = a + g->w;                                                             \
+            _Pragma("omp simd") for (int64_t j = 0; j < ow; j++)                                                       \
+            {                                                                                                          \
+                T m = a[2 * j], v = a[2 * j + 1];                                                                      \
+                m = (v > m || v != v) && m == m ? v : m;                                                               \
+                v = b[2 * j];                                                                                          \
+                m = (v > m || v != v) && m == m ? v : m;                                                               \
+                v = b[2 * j + 1];                                                                                      \
+                o[j] = (v > m || v != v) && m == m ? v : m;                                                            \
+            }                                                                                                          \
+            return;                                                                                                    \
+        }                                                                                                              \
+        if (g->mode == SD_POOL_MAX) {                                                                                  \
+            for (int64_t j = 0; j < ow; j++)                                                                           \
+                o[j] = -(T)__builtin_inf();                                                                            \
+            for (int64_t r = r0; r < r1; r++)                                                                          \
+                for (int64_t c = 0; c < g->kw; c++) {                                                                  \
+                    const T *src = plane + r * g->w + c;                                                               \
+                    /* np.maximum's NaN propagation, without branches */                                               \
+                    _Pragma("omp simd") for (int64_t j = 0; j < ow; j++)                                               \
+                    {                                                                                                  \
+                        const T v = src[j * sw], m = o[j];                                                             \
+                        o[j] = (v > m || v != v) ? v : m;                                                              \
+                    }                                                                                                  \
+                }                                                                                                      \
+            return;                                                                                                    \
+        }                                                                                                              \
+        for (int64_t j = 0; j < ow; j++)                                                                               \
+            o[j] = 0;                                                                                                  \
+        for (int64_t r = r0; r < r1; r++)                                                                              \
+            for (int64_t c = 0; c < g->kw; c++) {                                                                      \
+                const T *src = plane + r * g->w + c;                                                                   \
+                _Pragma("omp simd") for (int64_t j = 0; j < ow; j++) o[j] += src[j * sw];                              \
+            }                                                                                                          \
+        if (g->mode != SD_POOL_SUM) {                                                                                  \
+            const T inv = (T)1 / (T)(er * g->kw);                                                                      \
+            for (int64_t j = 0; j < ow; j++)                                                                           \
+                o[j] *= inv;                                                                                           \
+        }                                                                                                              \
+    }                                                                                                                  \
+                                                                                                                       \
+    static inline void sd_pool2d_forward_##SUF(const sd_pool2d_geom *g, const T *x, T *y, int threads)                 \
+    {                                                                                                                  \
+        const int nt = threads > 1 && g->planes * g->h * g->w > 16384 ? threads : 1;                                   \
+        const int full = sd_pool2d_full_columns(g);                                                                    \
+        _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")                                       \
         for (int64_t p = 0; p < g->planes; p++) {                                                                      \
             const T *plane = x + p * g->h * g->w;                                                                      \
             T *out = y + p * g->oh * g->ow;                                                                            \
             for (int64_t i = 0; i < g->oh; i++) {                                                                      \
                 int64_t r0, r1, er;                                                                                    \
                 sd_pool2d_window(i, g->sh, g->kh, g->ph, g->h, g->mode, &r0, &r1, &er);                                \
+                if (full) {                                                                                            \
+                    sd_pool2d_row_##SUF(g, plane, r0, r1, er, out + i * g->ow);                                        \
+                    continue;                                                                                          \
+                }                                                                                                      \
                 for (int64_t j = 0; j < g->ow; j++) {                                                                  \
                     int64_t c0, c1, ec;                                                                                \
                     sd_pool2d_window(j, g->sw, g->kw, g->pw, g->w, g->mode, &c0, &c1, &ec);                            \
@@ -63,8 +123,7 @@ static inline void sd_pool2d_window(int64_t i, int64_t stride, int64_t ws, int64
                         for (int64_t r = r0; r < r1; r++)                                                              \
                             for (int64_t c = c0; c < c1; c++) {                                                        \
                                 const T v = plane[r * g->w + c];                                                       \
-                                if (v > acc || v != v)                                                                 \
-                                    acc = acc != acc ? acc : v;                                                        \
+                                acc = (v > acc || v != v) && acc == acc ? v : acc;                                     \
                             }                                                                                          \
                     } else {                                                                                           \
                         acc = 0;                                                                                       \
@@ -80,9 +139,13 @@ static inline void sd_pool2d_window(int64_t i, int64_t stride, int64_t ws, int64
         }                                                                                                              \
     }                                                                                                                  \
                                                                                                                        \
-    static inline void sd_pool2d_backward_##SUF(const sd_pool2d_geom *g, const T *x, const T *gy, T *gx)               \
+    static inline void sd_pool2d_backward_##SUF(const sd_pool2d_geom *g, const T *x, const T *gy, T *gx,               \
+                                                 int threads)                                                          \
     {                                                                                                                  \
-        _Pragma("omp parallel for schedule(static) if (g->planes * g->h * g->w > 16384)")                              \
+        const int nt = threads > 1 && g->planes * g->h * g->w > 16384 ? threads : 1;                                   \
+        const int full = sd_pool2d_full_columns(g);                                                                    \
+        const int64_t ow = g->ow, sw = g->sw;                                                                          \
+        _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")                                       \
         for (int64_t p = 0; p < g->planes; p++) {                                                                      \
             const T *plane = x + p * g->h * g->w, *grad = gy + p * g->oh * g->ow;                                      \
             T *out = gx + p * g->h * g->w;                                                                             \
@@ -90,25 +153,57 @@ static inline void sd_pool2d_window(int64_t i, int64_t stride, int64_t ws, int64
             for (int64_t i = 0; i < g->oh; i++) {                                                                      \
                 int64_t r0, r1, er;                                                                                    \
                 sd_pool2d_window(i, g->sh, g->kh, g->ph, g->h, g->mode, &r0, &r1, &er);                                \
-                for (int64_t j = 0; j < g->ow; j++) {                                                                  \
+                const T *gz = grad + i * ow;                                                                           \
+                if (full && g->mode == SD_POOL_MAX && r1 > r0) {                                                       \
+                    /* first maximum in row-major order: start from each window's first element */                     \
+                    T best[ow];                                                                                        \
+                    int64_t at[ow];                                                                                    \
+                    for (int64_t j = 0; j < ow; j++) {                                                                 \
+                        best[j] = plane[r0 * g->w + j * sw];                                                           \
+                        at[j] = r0 * g->w + j * sw;                                                                    \
+                    }                                                                                                  \
+                    for (int64_t r = r0; r < r1; r++)                                                                  \
+                        for (int64_t c = r == r0 ? 1 : 0; c < g->kw; c++) {                                            \
+                            const int64_t base = r * g->w + c;                                                         \
+                            _Pragma("omp simd") for (int64_t j = 0; j < ow; j++)                                       \
+                            {                                                                                          \
+                                const T v = plane[base + j * sw];                                                      \
+                                const int take = v > best[j];                                                          \
+                                best[j] = take ? v : best[j];                                                          \
+                                at[j] = take ? base + j * sw : at[j];                                                  \
+                            }                                                                                          \
+                        }                                                                                              \
+                    for (int64_t j = 0; j < ow; j++)                                                                   \
+                        out[at[j]] += gz[j];                                                                           \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                if (full && g->mode != SD_POOL_MAX) {                                                                  \
+                    const T scale = g->mode == SD_POOL_SUM ? (T)1 : (T)1 / (T)(er * g->kw);                            \
+                    for (int64_t r = r0; r < r1; r++)                                                                  \
+                        for (int64_t c = 0; c < g->kw; c++) {                                                          \
+                            T *dst = out + r * g->w + c;                                                               \
+                            _Pragma("omp simd") for (int64_t j = 0; j < ow; j++) dst[j * sw] += gz[j] * scale;         \
+                        }                                                                                              \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                for (int64_t j = 0; j < ow; j++) {                                                                     \
                     int64_t c0, c1, ec;                                                                                \
                     sd_pool2d_window(j, g->sw, g->kw, g->pw, g->w, g->mode, &c0, &c1, &ec);                            \
-                    const T gz = grad[i * g->ow + j];                                                                  \
                     if (g->mode == SD_POOL_MAX) {                                                                      \
-                        int64_t best = -1;                                                                             \
+                        int64_t at = -1;                                                                               \
                         T m = 0;                                                                                       \
                         for (int64_t r = r0; r < r1; r++)                                                              \
                             for (int64_t c = c0; c < c1; c++) {                                                        \
                                 const T v = plane[r * g->w + c];                                                       \
-                                if (best < 0 || v > m) {                                                               \
+                                if (at < 0 || v > m) {                                                                 \
                                     m = v;                                                                             \
-                                    best = r * g->w + c;                                                               \
+                                    at = r * g->w + c;                                                                 \
                                 }                                                                                      \
                             }                                                                                          \
-                        if (best >= 0)                                                                                 \
-                            out[best] += gz;                                                                           \
+                        if (at >= 0)                                                                                   \
+                            out[at] += gz[j];                                                                          \
                     } else {                                                                                           \
-                        const T share = g->mode == SD_POOL_SUM ? gz : gz / (T)(er * ec);                               \
+                        const T share = g->mode == SD_POOL_SUM ? gz[j] : gz[j] / (T)(er * ec);                         \
                         for (int64_t r = r0; r < r1; r++)                                                              \
                             for (int64_t c = c0; c < c1; c++)                                                          \
                                 out[r * g->w + c] += share;                                                            \

@@ -1,4 +1,4 @@
-"""The hand-written C kernels of kernels/c (conv.h, pool.h, softmax.h, philox.h), compiled here
+"""The hand-written C kernels of kernels/c (conv.h, pool.h, philox.h), compiled here
 into a small library and called through ctypes, against the NumPy implementations of the ops
 (themselves checked against loop references in test_conv.py and test_pool.py) and the
 Philox-4x32-10 known answers."""
@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symdl.tensor.nnet.basic import _log_softmax_np, _softmax_np
 from symdl.tensor.nnet.conv import Conv2d, _Geometry, conv2d_forward, conv2d_grad_inputs, conv2d_grad_weights
 from symdl.tensor.nnet.pool import Pool2d, _Layout, pool_backward, pool_forward
 from symdl.tensor.random import philox_words, uniform24, uniform53
@@ -29,7 +28,6 @@ int scipy_openblas_get_num_threads(void);
 #include "conv.h"
 #include "philox.h"
 #include "pool.h"
-#include "softmax.h"
 
 static void gemm32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                    int64_t ldb, float beta, float *C, int64_t ldc)
@@ -64,24 +62,12 @@ int conv(int which, int f64, const sd_conv2d_geom *g, const void *a, const void 
         scipy_openblas_set_num_threads(blas);
     return status;
 }
-void pool(int backward, int f64, const sd_pool2d_geom *g, const void *x, const void *gy, void *out)
+void pool(int backward, int f64, const sd_pool2d_geom *g, const void *x, const void *gy, void *out, int threads)
 {
     if (f64)
-        backward ? sd_pool2d_backward_f64(g, x, gy, out) : sd_pool2d_forward_f64(g, x, out);
+        backward ? sd_pool2d_backward_f64(g, x, gy, out, threads) : sd_pool2d_forward_f64(g, x, out, threads);
     else
-        backward ? sd_pool2d_backward_f32(g, x, gy, out) : sd_pool2d_forward_f32(g, x, out);
-}
-void softmax(int f64, int64_t rows, int64_t n, const void *x, void *y, int take_log)
-{
-    f64 ? sd_softmax_rows_f64(rows, n, x, y, take_log) : sd_softmax_rows_f32(rows, n, x, y, take_log);
-}
-int64_t xent(int64_t rows, int64_t n, const float *x, const int32_t *labels, float *loss)
-{
-    return sd_softmax_xent_f32_i32(rows, n, x, labels, loss);
-}
-void xent_grad(int64_t rows, int64_t n, const double *x, const int64_t *labels, const double *g, double *gx)
-{
-    sd_softmax_xent_grad_f64_i64(rows, n, x, labels, g, gx);
+        backward ? sd_pool2d_backward_f32(g, x, gy, out, threads) : sd_pool2d_forward_f32(g, x, out, threads);
 }
 uint64_t philox_fill(const uint64_t *state, int64_t n, uint32_t *words) { return sd_philox_fill(state, n, words); }
 uint32_t philox_word(const uint64_t *state, uint64_t i) { return sd_philox_word(state, i); }
@@ -132,10 +118,7 @@ def lib(tmp_path_factory):
     i32, i64, u64, p, dbl = ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_double
     signatures = {
         "conv": (i32, [i32, i32, p, p, p, p, i32]),
-        "pool": (None, [i32, i32, p, p, p, p]),
-        "softmax": (None, [i32, i64, i64, p, p, i32]),
-        "xent": (i64, [i64, i64, p, p, p]),
-        "xent_grad": (None, [i64, i64, p, p, p, p]),
+        "pool": (None, [i32, i32, p, p, p, p, i32]),
         "philox_fill": (u64, [p, i64, p]),
         "philox_word": (ctypes.c_uint32, [p, u64]),
         "to_uniform": (None, [p, i64, p, p]),
@@ -194,14 +177,16 @@ POOL_CASES = [
     ((2, 2, 6, 7), (3, 3), True, (2, 2), (1, 1)),
     ((1, 2, 5, 5), (2, 3), False, None, (0, 0)),
     ((3, 9, 7), (3, 1), True, (2, 1), (1, 0)),
+    ((4, 16, 24, 24), (2, 2), True, None, (0, 0)),
 ]
 MODES = {"max": 0, "sum": 1, "average_inc_pad": 2, "average_exc_pad": 3}
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: f"{c[0]}ws{c[1]}")
-def test_pool_kernels_match_numpy(lib, case, mode, dtype):
+def test_pool_kernels_match_numpy(lib, case, mode, dtype, threads):
     shape, ws, ignore_border, stride, pad = case
     rng = np.random.default_rng(1)
     x = rng.integers(0, 6, size=shape).astype(dtype)  # small integers: plenty of ties for max
@@ -210,38 +195,12 @@ def test_pool_kernels_match_numpy(lib, case, mode, dtype):
     g = PoolGeom(int(np.prod(shape[:-2])), *shape[-2:], *layout.out, *op.ws, *op.stride, *op.pad, MODES[mode])
     f64 = dtype == "float64"
     y = np.empty(shape[:-2] + layout.out, dtype)
-    lib.pool(0, f64, ctypes.addressof(g), ptr(x), None, ptr(y))
+    lib.pool(0, f64, ctypes.addressof(g), ptr(x), None, ptr(y), threads)
     np.testing.assert_allclose(y, pool_forward(x, op), rtol=1e-6)
     gy = rng.normal(size=y.shape).astype(dtype)
     gx = np.empty_like(x)
-    lib.pool(1, f64, ctypes.addressof(g), ptr(x), ptr(gy), ptr(gx))
+    lib.pool(1, f64, ctypes.addressof(g), ptr(x), ptr(gy), ptr(gx), threads)
     np.testing.assert_allclose(gx, pool_backward(x, gy, op), rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_softmax_kernels_match_numpy(lib, dtype):
-    rng = np.random.default_rng(2)
-    x = (rng.normal(size=(37, 11)) * 30).astype(dtype)
-    x[0, 3] = 1e4
-    for take_log, reference in ((0, _softmax_np), (1, _log_softmax_np)):
-        y = np.empty_like(x)
-        lib.softmax(dtype == "float64", 37, 11, ptr(x), ptr(y), take_log)
-        np.testing.assert_allclose(y, reference(x, -1), rtol=1e-5, atol=1e-6)
-
-
-def test_softmax_crossentropy_kernels(lib):
-    rng = np.random.default_rng(3)
-    x = (rng.normal(size=(64, 10)) * 5).astype("float32")
-    labels = rng.integers(0, 10, 64).astype("int32")
-    loss = np.empty(64, "float32")
-    assert lib.xent(64, 10, ptr(x), ptr(labels), ptr(loss)) == 0
-    np.testing.assert_allclose(loss, -_log_softmax_np(x, -1)[np.arange(64), labels], rtol=1e-5)
-    labels[5] = 10
-    assert lib.xent(64, 10, ptr(x), ptr(labels), ptr(loss)) == 6  # the first bad row, plus one
-    xd, labels64, g = x.astype("float64"), rng.integers(0, 10, 64), rng.normal(size=64)
-    gx = np.empty_like(xd)
-    lib.xent_grad(64, 10, ptr(xd), ptr(labels64), ptr(g), ptr(gx))
-    np.testing.assert_allclose(gx, g[:, None] * (_softmax_np(xd, -1) - np.eye(10)[labels64]))
 
 
 @pytest.mark.parametrize("state", [(0, 0, 0), (2**64 - 1, 2**40 + 3, 2**33 - 2), (12345, 7, 99)])

@@ -189,3 +189,24 @@ def test_conv_ops_compare_by_parameters():
     assert Conv2d("valid") == Conv2d((0, 0)) and hash(Conv2d(0)) == hash(Conv2d("valid"))
     assert Conv2d("half") != Conv2d("same")
     assert Conv2d(subsample=2) == Conv2d(subsample=(2, 2))
+
+
+def test_conv_and_pool_run_as_c_code_that_agrees_with_python():
+    if "c" not in symdl.backends.available():
+        pytest.skip("no C backend here")
+    from symdl.tensor.nnet import pool_2d
+
+    rng = np.random.default_rng(4)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = pool_2d(T.nnet.relu(conv2d(x, w, border_mode=1, subsample=(2, 1), num_groups=2)), (2, 2), mode="max")
+    cost = (y * y).sum()
+    outputs = [y, *symdl.grad(cost, [x, w])]
+    # DEBUG mode runs every C node and compares it with the op's Python perform.
+    f = symdl.function([x, w], outputs, mode="DEBUG")
+    ops = {type(node.op).__name__: backend for node, backend in zip(f.graph.toposort(), _node_backends(f))}
+    assert {ops[name] for name in ("Conv2d", "Conv2dGradInputs", "Conv2dGradWeights", "Pool2d", "Pool2dGrad")} == {"c"}
+    f(rng.normal(size=(3, 4, 9, 8)).astype("float32"), rng.normal(size=(6, 2, 3, 3)).astype("float32"))
+
+
+def _node_backends(f):
+    return [row[1] for row in f.profile().rows]

@@ -1,0 +1,252 @@
+/* symdl: the C runtime's entry points for convolution and pooling (symdl.tensor.nnet's Conv2d,
+ * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad), on top of conv.h and pool.h.
+ *
+ * Included by symdl_runtime.c after its own helpers (Program, PROG, fail, new_value,
+ * is_c_contiguous, contiguous_copy, read_int, shape_text, sd_nthreads and the scipy-openblas
+ * declarations), which this file uses. The generated code calls them through the API table
+ * (symdl_rt.h); symdl/backend/c/nnet.py emits the calls.
+ *
+ *   api_conv2d(ctx, node, kind, a, b, hw, out, params)
+ *       kind 0: out = conv2d(a = input, b = filters)
+ *       kind 1: out = grad wrt input (a = filters, b = output grad, hw = slot of the input's (H, W))
+ *       kind 2: out = grad wrt filters (a = input, b = output grad, hw = slot of (kh, kw))
+ *       params: border (0 explicit, 1 full, 2 half, 3 same), pad rows, pad cols, stride rows,
+ *               stride cols, dilation rows, dilation cols, groups, flip
+ *   api_pool2d(ctx, node, backward, x, gz, out, params)
+ *       out = pooled x, or (backward) the gradient of x given the output gradient gz
+ *       params: window rows, cols, stride rows, cols, pad rows, cols, ignore_border, mode (pool.h's)
+ *
+ * Errors (channel mismatch, filter larger than the padded input, window larger than the input)
+ * say the same as the Python implementations.
+ */
+#ifndef SYMDL_NNET_API_H
+#define SYMDL_NNET_API_H
+
+#include "conv.h"
+#include "pool.h"
+
+int scipy_openblas_get_num_threads(void);
+
+static void nnet_gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                          int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    scipy_cblas_sgemm(SdRowMajor, ta ? SdTrans : SdNoTrans, tb ? SdTrans : SdNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
+                      (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+static void nnet_gemm_f64(int ta, int tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
+                          const double *B, int64_t ldb, double beta, double *C, int64_t ldc)
+{
+    scipy_cblas_dgemm(SdRowMajor, ta ? SdTrans : SdNoTrans, tb ? SdTrans : SdNoTrans, (int)M, (int)N, (int)K, 1.0, A,
+                      (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+/* `v` as a C-contiguous array: itself, or a copy in `tmp` (then *owned is set; release with Py_DECREF). */
+static const sd_arr *nnet_contiguous(const sd_arr *v, sd_arr *tmp, int *owned)
+{
+    *owned = 0;
+    if (is_c_contiguous(v))
+        return v;
+    if (contiguous_copy(tmp, v))
+        return NULL;
+    *owned = 1;
+    return tmp;
+}
+
+static int nnet_read_pair(Program *P, int node, const sd_arr *v, const char *what, int64_t *a, int64_t *b)
+{
+    if (v->ndim != 1 || v->shape[0] != 2 || read_int(v, 0, a) || read_int(v, 1, b))
+        return fail(P, node, PyExc_TypeError, "%s must be an integer vector of 2 entries", what);
+    return 0;
+}
+
+static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, int out, const int64_t *params)
+{
+    static const char *names[3] = {"conv2d", "conv2d_grad_inputs", "conv2d_grad_weights"};
+    Program *P = PROG(c);
+    const char *name = names[kind];
+    sd_arr *A = &c->v[ia], *B = &c->v[ib];
+    int dtype = A->dtype;
+    if ((dtype != NPY_FLOAT32 && dtype != NPY_FLOAT64) || B->dtype != dtype)
+        return fail(P, node, PyExc_TypeError, "%s: C code needs two float32 or two float64 arrays", name);
+    if (A->ndim != 4 || B->ndim != 4)
+        return fail(P, node, ShapeError, "%s needs 4-d arrays", name);
+    sd_conv2d_geom g;
+    g.groups = params[7];
+    g.sh = params[3], g.sw = params[4], g.dh = params[5], g.dw = params[6];
+    g.flip = (int)params[8];
+    int64_t o, cg;
+    if (kind == 0) { /* input, filters */
+        g.n = A->shape[0], g.c = A->shape[1], g.h = A->shape[2], g.w = A->shape[3];
+        o = B->shape[0], cg = B->shape[1], g.kh = B->shape[2], g.kw = B->shape[3];
+    } else if (kind == 1) { /* filters, output grad, input (H, W) */
+        o = A->shape[0], cg = A->shape[1], g.kh = A->shape[2], g.kw = A->shape[3];
+        g.n = B->shape[0], g.c = cg * g.groups;
+        if (nnet_read_pair(P, node, &c->v[ihw], "the input's spatial shape", &g.h, &g.w))
+            return -1;
+    } else { /* input, output grad, filter (kh, kw) */
+        g.n = A->shape[0], g.c = A->shape[1], g.h = A->shape[2], g.w = A->shape[3];
+        o = B->shape[1], cg = g.c / (g.groups > 0 ? g.groups : 1);
+        if (nnet_read_pair(P, node, &c->v[ihw], "the filter shape", &g.kh, &g.kw))
+            return -1;
+    }
+    g.o = o;
+    if (g.groups < 1 || g.c != cg * g.groups)
+        return fail(P, node, ShapeError,
+                    "%s: the input has %lld channels but the filters (%lld, %lld, %lld, %lld) expect %lld "
+                    "(%lld per group x %lld groups)",
+                    name, (long long)g.c, (long long)o, (long long)cg, (long long)g.kh, (long long)g.kw,
+                    (long long)(cg * g.groups), (long long)cg, (long long)g.groups);
+    if (o % g.groups)
+        return fail(P, node, ShapeError, "%s: %lld output channels do not split into %lld groups", name, (long long)o,
+                    (long long)g.groups);
+    int64_t dkh = (g.kh - 1) * g.dh + 1, dkw = (g.kw - 1) * g.dw + 1;
+    switch (params[0]) {
+    case 1: g.pt = g.pb = dkh - 1, g.pl = g.pr = dkw - 1; break;
+    case 2: g.pt = g.pb = dkh / 2, g.pl = g.pr = dkw / 2; break;
+    case 3:
+        g.pt = (dkh - 1) / 2, g.pb = dkh - 1 - g.pt;
+        g.pl = (dkw - 1) / 2, g.pr = dkw - 1 - g.pl;
+        break;
+    default: g.pt = g.pb = params[1], g.pl = g.pr = params[2]; break;
+    }
+    int64_t hp = g.h + g.pt + g.pb, wp = g.w + g.pl + g.pr;
+    if (dkh > hp || dkw > wp)
+        return fail(P, node, ShapeError,
+                    "%s: the filter (%lldx%lld, %lldx%lld dilated) is larger than the padded input (%lldx%lld from "
+                    "%lldx%lld)",
+                    name, (long long)g.kh, (long long)g.kw, (long long)dkh, (long long)dkw, (long long)hp,
+                    (long long)wp, (long long)g.h, (long long)g.w);
+    g.oh = sd_conv2d_out_size(g.h, g.pt, g.pb, g.kh, g.sh, g.dh);
+    g.ow = sd_conv2d_out_size(g.w, g.pl, g.pr, g.kw, g.sw, g.dw);
+    if (kind != 0 && (B->shape[1] != o || B->shape[2] != g.oh || B->shape[3] != g.ow)) {
+        char got[256];
+        shape_text(got, sizeof got, B->ndim, B->shape);
+        return fail(P, node, ShapeError, "%s: the output gradient has shape %s, expected (%lld, %lld, %lld, %lld)",
+                    name, got, (long long)g.n, (long long)o, (long long)g.oh, (long long)g.ow);
+    }
+    int64_t shape[4];
+    if (kind == 0)
+        shape[0] = g.n, shape[1] = o, shape[2] = g.oh, shape[3] = g.ow;
+    else if (kind == 1)
+        shape[0] = g.n, shape[1] = g.c, shape[2] = g.h, shape[3] = g.w;
+    else
+        shape[0] = o, shape[1] = cg, shape[2] = g.kh, shape[3] = g.kw;
+    sd_arr ta, tb;
+    int own_a, own_b;
+    const sd_arr *a = nnet_contiguous(A, &ta, &own_a), *b = a ? nnet_contiguous(B, &tb, &own_b) : NULL;
+    int status = -1;
+    if (a && b && !new_value(P, node, out, dtype, 4, shape)) {
+        char *y = c->v[out].data;
+        int threads = sd_nthreads;
+        /* With several threads the kernel shares images among OpenMP threads, each calling the
+         * BLAS on its own: the BLAS then runs single-threaded. */
+        int blas = scipy_openblas_get_num_threads();
+        if (threads > 1)
+            scipy_openblas_set_num_threads(1);
+        if (dtype == NPY_FLOAT32) {
+            const float *p = (const float *)a->data, *q = (const float *)b->data;
+            status = kind == 0   ? sd_conv2d_forward_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads)
+                     : kind == 1 ? sd_conv2d_grad_input_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads)
+                                 : sd_conv2d_grad_weights_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads);
+        } else {
+            const double *p = (const double *)a->data, *q = (const double *)b->data;
+            status = kind == 0   ? sd_conv2d_forward_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads)
+                     : kind == 1 ? sd_conv2d_grad_input_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads)
+                                 : sd_conv2d_grad_weights_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads);
+        }
+        if (threads > 1)
+            scipy_openblas_set_num_threads(blas);
+        if (status)
+            fail(P, node, PyExc_MemoryError, "%s: out of memory for the work buffers", name);
+    }
+    if (a && own_a)
+        Py_DECREF(ta.obj);
+    if (b && own_b)
+        Py_DECREF(tb.obj);
+    return status ? -1 : 0;
+}
+
+/* Output length of one pooled axis, as symdl.tensor.nnet.pool.pool_output_size. */
+static int64_t nnet_pool_out(int64_t size, int64_t ws, int64_t stride, int64_t pad, int ignore_border)
+{
+    int64_t padded = size + 2 * pad;
+    if (ignore_border)
+        return padded - ws >= 0 ? (padded - ws) / stride + 1 : 0;
+    if (stride >= ws)
+        return (padded - 1) / stride + 1;
+    int64_t k = (padded - 1 - ws + stride) / stride;
+    return (k > 0 ? k : 0) + 1;
+}
+
+static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int out, const int64_t *params)
+{
+    Program *P = PROG(c);
+    const char *name = backward ? "pool_2d_grad" : "pool_2d";
+    sd_arr *X = &c->v[ix];
+    int dtype = X->dtype;
+    if ((dtype != NPY_FLOAT32 && dtype != NPY_FLOAT64) || X->ndim < 2)
+        return fail(P, node, PyExc_TypeError, "%s: C code needs a float32 or float64 array of 2 or more dimensions",
+                    name);
+    sd_pool2d_geom g;
+    g.kh = params[0], g.kw = params[1], g.sh = params[2], g.sw = params[3], g.ph = params[4], g.pw = params[5];
+    g.mode = (int)params[7];
+    g.h = X->shape[X->ndim - 2], g.w = X->shape[X->ndim - 1];
+    g.oh = nnet_pool_out(g.h, g.kh, g.sh, g.ph, (int)params[6]);
+    g.ow = nnet_pool_out(g.w, g.kw, g.sw, g.pw, (int)params[6]);
+    if (g.oh < 1 || g.ow < 1)
+        return fail(P, node, ShapeError,
+                    "pool_2d: window (%lld, %lld) is larger than the input (%lld, %lld) (padded by (%lld, %lld)) with "
+                    "ignore_border=True",
+                    (long long)g.kh, (long long)g.kw, (long long)g.h, (long long)g.w, (long long)g.ph,
+                    (long long)g.pw);
+    g.planes = 1;
+    int64_t shape[SD_MAXDIM];
+    for (int d = 0; d < X->ndim - 2; d++) {
+        g.planes *= X->shape[d];
+        shape[d] = X->shape[d];
+    }
+    shape[X->ndim - 2] = backward ? g.h : g.oh;
+    shape[X->ndim - 1] = backward ? g.w : g.ow;
+    sd_arr tx, tg;
+    int own_x, own_g = 0;
+    const sd_arr *x = nnet_contiguous(X, &tx, &own_x), *gz = NULL;
+    if (x && backward) {
+        sd_arr *G = &c->v[igz];
+        int ok = G->dtype == dtype && G->ndim == X->ndim;
+        for (int d = 0; ok && d < X->ndim; d++)
+            ok = G->shape[d] == (d < X->ndim - 2 ? X->shape[d] : d == X->ndim - 2 ? g.oh : g.ow);
+        if (!ok) {
+            char got[256];
+            shape_text(got, sizeof got, G->ndim, G->shape);
+            fail(P, node, ShapeError, "pool_2d_grad: the output gradient of shape %s does not match the pooled shape",
+                 got);
+        } else {
+            gz = nnet_contiguous(G, &tg, &own_g);
+        }
+    }
+    int status = -1;
+    if (x && (!backward || gz) && !new_value(P, node, out, dtype, X->ndim, shape)) {
+        char *y = c->v[out].data;
+        int threads = sd_nthreads;
+        if (dtype == NPY_FLOAT32) {
+            if (backward)
+                sd_pool2d_backward_f32(&g, (const float *)x->data, (const float *)gz->data, (float *)y, threads);
+            else
+                sd_pool2d_forward_f32(&g, (const float *)x->data, (float *)y, threads);
+        } else {
+            if (backward)
+                sd_pool2d_backward_f64(&g, (const double *)x->data, (const double *)gz->data, (double *)y, threads);
+            else
+                sd_pool2d_forward_f64(&g, (const double *)x->data, (double *)y, threads);
+        }
+        status = 0;
+    }
+    if (x && own_x)
+        Py_DECREF(tx.obj);
+    if (gz && own_g)
+        Py_DECREF(tg.obj);
+    return status;
+}
+
+#endif
