@@ -27,7 +27,7 @@ def build_mlp(input_var=None, hidden=256, drop_input=0.1, drop_hidden=0.3):
 
 
 def main(argv=None):
-    args = make_parser(__doc__.splitlines()[0], epochs=30, batch_size=32, learning_rate=0.05).parse_args(argv)
+    args = make_parser(__doc__.splitlines()[0], epochs=30, batch_size=64, learning_rate=0.1).parse_args(argv)
     started = time.perf_counter()
     init.set_rng(np.random.RandomState(args.seed))
     data = datasets.load_digits()
