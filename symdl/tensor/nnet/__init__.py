@@ -28,6 +28,10 @@ Convolution and pooling: ``conv2d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Con
 ``pool_2d`` (ops ``Pool2d``, ``Pool2dGrad``); batch normalization: ``batch_normalization_train``,
 ``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
 
+Every op runs everywhere through its NumPy ``perform``; the C backend runs the softmax family in
+its runtime and conv2d (forward and both gradients) and pooling with the kernels of
+``kernels/c/conv.h`` and ``kernels/c/pool.h`` (im2col + BLAS, OpenMP over the batch).
+
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, y = T.dmatrix('x'), T.ivector('y')
 >>> ce = T.nnet.categorical_crossentropy(T.nnet.softmax(x), y)
