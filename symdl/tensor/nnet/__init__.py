@@ -24,7 +24,7 @@ Softmax family and losses; the op classes, for rewrites that look for them:
 ``binary_crossentropy(output, target)`` and ``sigmoid_binary_crossentropy(logits, targets)`` are
 compositions (the first builds the second when ``output`` is ``sigmoid(logits)``).
 
-Convolution and pooling: ``conv2d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Conv2dGradWeights``),
+Convolution and pooling: ``conv2d`` and ``conv1d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Conv2dGradWeights``),
 ``pool_2d`` (ops ``Pool2d``, ``Pool2dGrad``); batch normalization: ``batch_normalization_train``,
 ``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
 
@@ -72,6 +72,7 @@ from symdl.tensor.nnet.conv import (
     Conv2d,
     Conv2dGradInputs,
     Conv2dGradWeights,
+    conv1d,
     conv2d,
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
@@ -97,6 +98,7 @@ __all__ = [
     "binary_crossentropy",
     "categorical_accuracy",
     "categorical_crossentropy",
+    "conv1d",
     "conv2d",
     "conv2d_grad_wrt_inputs",
     "conv2d_grad_wrt_weights",

@@ -550,6 +550,43 @@ def conv2d(
     return op(input, filters)
 
 
+def conv1d(
+    input: Any,
+    filters: Any,
+    border_mode: Any = "valid",
+    subsample: int = 1,
+    filter_flip: bool = True,
+    filter_dilation: int = 1,
+    num_groups: int = 1,
+) -> Variable:
+    """1-d convolution of ``(batch, channels, length)`` signals with ``(out, channels / groups, k)``
+    filters: ``conv2d`` over a height of 1 (same border modes, for the length axis).
+
+    >>> import numpy as np, symdl.tensor as T
+    >>> x, w = T.dtensor3('x'), T.dtensor3('w')
+    >>> conv1d(x, w, filter_flip=False).eval({x: np.arange(5.0).reshape(1, 1, 5), w: np.ones((1, 1, 2))})
+    array([[[1., 3., 5., 7.]]])
+    """
+    from symdl.tensor.shape import dimshuffle
+
+    input, filters = as_tensor_variable(input), as_tensor_variable(filters)
+    for v, what in ((input, "the input"), (filters, "the filters")):
+        if v.ndim != 3:
+            raise TypeMismatch(f"conv1d: {what} must be a 3-d tensor, got {v.type} ({describe(v)})")
+    # The filters have height 1, so a named border mode pads the length axis only.
+    pad = border_mode if isinstance(border_mode, str) else (0, int(border_mode))
+    out = conv2d(
+        dimshuffle(input, (0, 1, "x", 2)),
+        dimshuffle(filters, (0, 1, "x", 2)),
+        border_mode=pad,
+        subsample=(1, subsample),
+        filter_flip=filter_flip,
+        filter_dilation=(1, filter_dilation),
+        num_groups=num_groups,
+    )
+    return dimshuffle(out, (0, 1, 3))
+
+
 def _shape_vector(shape: Any) -> Variable:
     from symdl.tensor.shape import cast_int64, stack
 
@@ -607,6 +644,7 @@ def _static_entries(shape: Any) -> tuple | None:
 
 __all__ = [
     "Conv2d",
+    "conv1d",
     "Conv2dGradInputs",
     "Conv2dGradWeights",
     "conv2d",

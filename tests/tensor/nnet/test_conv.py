@@ -210,3 +210,22 @@ def test_conv_and_pool_run_as_c_code_that_agrees_with_python():
 
 def _node_backends(f):
     return [row[1] for row in f.profile().rows]
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(), dict(border_mode="same"), dict(border_mode=2, subsample=2), dict(filter_dilation=2, num_groups=2)]
+)
+def test_conv1d_is_conv2d_over_a_height_of_one(backend, kw):
+    from symdl.tensor.nnet import conv1d
+
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(2, 4, 11)), rng.normal(size=(6, 4 // kw.get("num_groups", 1), 4))
+    pad = kw.get("border_mode", "valid")
+    args2d = dict(kw, border_mode=pad if isinstance(pad, str) else (0, pad))
+    args2d["subsample"] = (1, kw.get("subsample", 1))
+    args2d["filter_dilation"] = (1, kw.get("filter_dilation", 1))
+    expected = loop_conv2d(x[:, :, None], w[:, :, None], **args2d)[:, :, 0]
+    X, Wv = T.dtensor3("x"), T.dtensor3("w")
+    got = symdl.function([X, Wv], conv1d(X, Wv, **kw), mode=backend)(x, w)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    verify_grad(lambda a, b: conv1d(a, b, **kw), [x[:1, :, :7], w], mode=backend, n_tests=1)
