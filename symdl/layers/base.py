@@ -70,7 +70,8 @@ class Layer:
 
     def get_params(self, unwrap_shared: bool = True, **tags: bool) -> list[SharedVariable]:
         """This layer's parameters; ``trainable=True`` keeps those with the tag, ``trainable=False``
-        those without it (any tag works the same way)."""
+        those without it (any tag works the same way). Parameters are always shared variables
+        here, so ``unwrap_shared`` (Lasagne's) changes nothing."""
         only = {tag for tag, value in tags.items() if value}
         exclude = {tag for tag, value in tags.items() if not value}
         return [p for p, ptags in self.params.items() if only <= ptags and not (ptags & exclude)]
