@@ -117,10 +117,8 @@ class Uniform(Initializer):
         return _floatX(get_rng().uniform(low=self.range[0], high=self.range[1], size=shape))
 
 
-class Glorot(Initializer):
-    """Glorot/Xavier scaling: ``std = gain * sqrt(2 / ((fan_in + fan_out) * receptive_field))``,
-    with fan_in, fan_out the first two axes of the shape (``(n_in, n_out)`` for dense weights,
-    ``(n_filters, n_channels, h, w)`` for convolutions). ``gain='relu'`` means sqrt(2)."""
+class _Scaled(Initializer):
+    """Draws from ``initializer(std=...)`` with a standard deviation computed from the shape."""
 
     def __init__(self, initializer: type, gain: float | str = 1.0, c01b: bool = False):
         self.initializer = initializer
@@ -128,18 +126,27 @@ class Glorot(Initializer):
         self.c01b = c01b
 
     def sample(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self.c01b and len(shape) != 4:
+            raise RuntimeError("If c01b is True, only shapes of length 4 are accepted")
+        if not self.c01b and len(shape) < 2:
+            raise RuntimeError(f"{type(self).__name__} only works with shapes of length >= 2, got {shape}")
+        return self.initializer(std=self.gain * self.std(shape)).sample(shape)
+
+    def std(self, shape: tuple[int, ...]) -> float:
+        raise NotImplementedError
+
+
+class Glorot(_Scaled):
+    """Glorot/Xavier scaling: ``std = gain * sqrt(2 / ((fan_in + fan_out) * receptive_field))``,
+    with fan_in, fan_out the first two axes of the shape (``(n_in, n_out)`` for dense weights,
+    ``(n_filters, n_channels, h, w)`` for convolutions). ``gain='relu'`` means sqrt(2)."""
+
+    def std(self, shape: tuple[int, ...]) -> float:
         if self.c01b:
-            if len(shape) != 4:
-                raise RuntimeError("If c01b is True, only shapes of length 4 are accepted")
-            n1, n2 = shape[0], shape[3]
-            receptive_field_size = shape[1] * shape[2]
+            n1, n2, receptive_field_size = shape[0], shape[3], shape[1] * shape[2]
         else:
-            if len(shape) < 2:
-                raise RuntimeError(f"{type(self).__name__} only works with shapes of length >= 2, got {shape}")
-            n1, n2 = shape[:2]
-            receptive_field_size = int(np.prod(shape[2:]))
-        std = self.gain * np.sqrt(2.0 / ((n1 + n2) * receptive_field_size))
-        return self.initializer(std=std).sample(shape)
+            n1, n2, receptive_field_size = shape[0], shape[1], int(np.prod(shape[2:]))
+        return float(np.sqrt(2.0 / ((n1 + n2) * receptive_field_size)))
 
 
 class GlorotNormal(Glorot):
@@ -156,28 +163,18 @@ class GlorotUniform(Glorot):
         super().__init__(Uniform, gain, c01b)
 
 
-class He(Initializer):
+class He(_Scaled):
     """He scaling: ``std = gain * sqrt(1 / fan_in)``, fan_in being ``shape[0]`` for 2-d shapes and
     the product of ``shape[1:]`` for convolution filters. ``gain='relu'`` means sqrt(2)."""
 
-    def __init__(self, initializer: type, gain: float | str = 1.0, c01b: bool = False):
-        self.initializer = initializer
-        self.gain = _gain(gain)
-        self.c01b = c01b
-
-    def sample(self, shape: tuple[int, ...]) -> np.ndarray:
+    def std(self, shape: tuple[int, ...]) -> float:
         if self.c01b:
-            if len(shape) != 4:
-                raise RuntimeError("If c01b is True, only shapes of length 4 are accepted")
             fan_in = int(np.prod(shape[:3]))
         elif len(shape) == 2:
             fan_in = shape[0]
-        elif len(shape) > 2:
-            fan_in = int(np.prod(shape[1:]))
         else:
-            raise RuntimeError(f"{type(self).__name__} only works with shapes of length >= 2, got {shape}")
-        std = self.gain * np.sqrt(1.0 / fan_in)
-        return self.initializer(std=std).sample(shape)
+            fan_in = int(np.prod(shape[1:]))
+        return float(np.sqrt(1.0 / fan_in))
 
 
 class HeNormal(He):
