@@ -17,6 +17,8 @@ _BACKENDS = {
     "py": "symdl.backend.py:PyBackend",
     "c": "symdl.backend.c:CBackend",
     "cuda": "symdl.backend.cuda:CudaBackend",
+    # mode='DEBUG': the C backend checking every node against Python; not listed by available()
+    "c-debug": "symdl.backend.c:CDebugBackend",
 }
 _cache: dict[str, Any] = {}
 
@@ -40,6 +42,8 @@ def available() -> list[str]:
     """Backends that can run on this machine now."""
     names = []
     for name in _BACKENDS:
+        if name == "c-debug":
+            continue
         try:
             if get_backend(name).available():
                 names.append(name)
@@ -56,7 +60,9 @@ def resolve_backend(mode: str | None, device: str | None = None) -> str:
     mode = mode or config.mode
     if mode in ("FAST_RUN", "fast_run", "auto", None):
         return "c" if "c" in available() else "py"
-    if mode in ("FAST_COMPILE", "py", "DebugMode", "DEBUG"):
-        return "py" if mode != "DEBUG" else "py"
+    if mode in ("DEBUG", "DebugMode"):
+        return "c-debug" if "c" in available() else "py"
+    if mode in ("FAST_COMPILE", "py"):
+        return "py"
     get_backend(mode)
     return mode

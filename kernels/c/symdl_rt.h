@@ -1,0 +1,111 @@
+/* symdl C runtime interface: what generated code sees.
+ *
+ * A compiled function is one translation unit exporting `sd_run(sd_ctx *)`. It runs the
+ * schedule of a graph: every value lives in a slot `v[k]` (an `sd_arr`: data pointer, shape and
+ * strides in elements), and every node is either a call of a kernel generated for it (fused
+ * elementwise loops) or a call into the precompiled runtime (`ctx->api`: reductions, BLAS,
+ * views, joins, and the Python fallback for nodes without C code).
+ *
+ * Generated code includes only this header and symdl_math.h, so it compiles in a fraction of
+ * the time that Python.h and NumPy's headers would take.
+ */
+#ifndef SYMDL_RT_H
+#define SYMDL_RT_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define SD_ABI_VERSION 5
+#define SD_MAXDIM 16
+
+/* dtype codes: NumPy's type numbers */
+enum {
+    SD_BOOL = 0, SD_INT8 = 1, SD_UINT8 = 2, SD_INT16 = 3, SD_UINT16 = 4, SD_INT32 = 5, SD_UINT32 = 6,
+    SD_INT64 = 7, SD_UINT64 = 8, SD_FLOAT32 = 11, SD_FLOAT64 = 12
+};
+
+/* An array value: `obj` owns the memory (a NumPy array; NULL for an empty slot). */
+typedef struct {
+    void *obj;
+    char *data;
+    int ndim;
+    int dtype;
+    int flags;
+    int64_t shape[SD_MAXDIM];
+    int64_t strides[SD_MAXDIM]; /* in elements */
+} sd_arr;
+
+/* sd_arr.flags */
+#define SD_FRESH 1  /* allocated for a function output: handed to the caller as is */
+#define SD_POOLED 2 /* an intermediate buffer from the reuse pool */
+#define SD_BORROWED 4 /* an input or a constant: never written, never returned without a copy */
+
+/* inner loop of an elementwise kernel: n elements, one pointer and one stride per operand */
+typedef void (*sd_kernel)(int64_t n, char **p, const int64_t *s);
+
+typedef struct sd_ctx sd_ctx;
+
+typedef struct {
+    int (*elemwise)(sd_ctx *c, int node, int nin, const int *ins, int nout, const int *outs, const int *out_dtypes,
+                    int out_ndim, sd_kernel kernel, int cost);
+    int (*reduce)(sd_ctx *c, int node, int kind, int in, int out, int naxes, const int *axes, int keepdims,
+                  int out_dtype);
+    int (*argreduce)(sd_ctx *c, int node, int kind, int in, int out, int axis, int keepdims);
+    int (*dot)(sd_ctx *c, int node, int a, int b, int out);
+    int (*matmul)(sd_ctx *c, int node, int a, int b, int out);
+    int (*dimshuffle)(sd_ctx *c, int node, int in, int out, int n, const int *order);
+    int (*reshape)(sd_ctx *c, int node, int in, int shape, int out, int ndim);
+    int (*shape)(sd_ctx *c, int node, int in, int out);
+    int (*alloc)(sd_ctx *c, int node, int value, int ndims, const int *dims, int out);
+    int (*subtensor)(sd_ctx *c, int node, int in, int out, int nentries, const int64_t *entries, const int *args);
+    int (*join)(sd_ctx *c, int node, int axis, int n, const int *ins, int out);
+    int (*reduce_to_shape)(sd_ctx *c, int node, int in, int shape, int out);
+    int (*py)(sd_ctx *c, int node, int nin, const int *ins, int nout, const int *outs);
+    int (*check)(sd_ctx *c, int node, int nin, const int *ins, int nout, const int *outs);
+    void (*release)(sd_ctx *c, int slot);
+    int (*gemm)(sd_ctx *c, int node, int C, int alpha, int A, int B, int beta, int out);
+    /* a reduction of a fused elementwise program: the kernel accumulates into its last operand */
+    int (*elemwise_reduce)(sd_ctx *c, int node, int kind, int nin, const int *ins, int out, int out_dtype,
+                           int acc_dtype, int elem_ndim, int naxes, const int *axes, int keepdims, sd_kernel kernel,
+                           int cost);
+    /* softmax (kind 0), log-softmax (1) along `axis`; softmax cross-entropy with logits (2, 3 for
+     * probability targets) over the last axis, `target` the labels or probabilities */
+    int (*softmax)(sd_ctx *c, int node, int kind, int in, int target, int out, int axis);
+    /* symdl.tensor.nnet's convolution and pooling (kernels/c/nnet_api.h) */
+    int (*conv2d)(sd_ctx *c, int node, int kind, int a, int b, int hw, int out, const int64_t *params);
+    int (*pool2d)(sd_ctx *c, int node, int backward, int x, int gz, int out, const int64_t *params);
+} sd_api;
+
+struct sd_ctx {
+    const sd_api *api;
+    sd_arr *v;       /* the slots */
+    double *times;   /* seconds per node, accumulated */
+    int checking;    /* DEBUG mode or nan_guard: call api->check after every C node */
+};
+
+/* reduction kinds */
+enum { SD_SUM = 0, SD_PROD = 1, SD_MAX = 2, SD_MIN = 3, SD_ALL = 4, SD_ANY = 5, SD_ARGMAX = 6, SD_ARGMIN = 7 };
+
+/* subtensor entries: kind, then three values; a value is a literal, or (SD_ARG | k) for the k-th index input */
+enum { SD_IDX_SLICE = 0, SD_IDX_INT = 1, SD_IDX_NEW = 2 };
+#define SD_NONE INT64_MIN
+#define SD_ARG (INT64_C(1) << 62)
+
+static inline double sd_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Generated drivers use these: time a node, bail out on error (the runtime cleans up). */
+#define SD_NODE_BEGIN() double t0_ = sd_now()
+#define SD_NODE_END(k) ctx->times[k] += sd_now() - t0_
+#define SD_TRY(call)       \
+    do {                   \
+        if ((call) != 0)   \
+            return -1;     \
+    } while (0)
+
+#endif

@@ -1,0 +1,197 @@
+"""The C backend: one generated translation unit per function graph, run by a compiled driver.
+
+``CBackend.link(fgraph, n_inputs)`` generates C for the graph (``codegen``), compiles it with gcc
+into a cached shared object (``build``) and returns a thunk: calling it with the input values
+(then the shared variables' values) runs the whole schedule in C and returns the outputs as
+fresh NumPy arrays. Nodes without C code run their Python ``perform`` through a callback.
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> x = T.dvector('x')
+>>> f = symdl.function([x], T.tanh(x) * 2, mode='c')
+>>> f(np.zeros(2))
+array([0., 0.])
+>>> 'sd_run' in f.source()
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sysconfig
+import time
+from typing import Any
+
+import numpy as np
+
+from symdl.backend.c import build, codegen
+from symdl.backend.c.errors import DebugModeError, NanGuardError
+from symdl.config import config
+from symdl.graph.basic import Apply
+from symdl.graph.fg import FunctionGraph
+from symdl.profiling import ProfileReport
+from symdl.utils import describe
+
+__all__ = ["CBackend", "CDebugBackend", "DebugModeError", "NanGuardError", "blas_info"]
+
+
+def blas_info() -> str:
+    """Which BLAS library the C backend calls, and with how many threads."""
+    return build.runtime().blas_config()
+
+
+def _annotate(exc: Exception, node: Apply) -> None:
+    if hasattr(exc, "add_note"):
+        exc.add_note(f"while computing {node.op} (output {describe(node.outputs[0])})")
+
+
+def _perform(node: Apply) -> Any:
+    perform = node.op.perform
+
+    def run(inputs: list[np.ndarray]) -> Any:
+        try:
+            with np.errstate(all="ignore"):
+                return perform(node, inputs)
+        except Exception as exc:
+            _annotate(exc, node)
+            raise
+
+    return run
+
+
+def _checker(order: list[Apply], labels: list[str]) -> Any:
+    """DEBUG mode: recompute a node with its Python perform and compare with the C result."""
+
+    def check(k: int, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+        node = order[k]
+        with np.errstate(all="ignore"):
+            expected = node.op.perform(node, [np.array(i) for i in inputs])
+        for j, (got, want) in enumerate(zip(outputs, expected)):
+            want = np.asarray(want)
+            problem = None
+            if got.shape != want.shape:
+                problem = f"shape {got.shape} in C, {want.shape} in py"
+            elif got.dtype != want.dtype:
+                problem = f"dtype {got.dtype} in C, {want.dtype} in py"
+            else:
+                tol = 1e-4 if got.dtype in (np.float32, np.float16) else 1e-8
+                if got.dtype.kind == "f":
+                    ok = np.allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
+                else:
+                    ok = np.array_equal(got, want)
+                if not ok:
+                    diff = np.abs(got.astype("float64") - want.astype("float64"))
+                    worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), got.shape)
+                    problem = f"at index {worst}: {got[worst]!r} in C, {want[worst]!r} in py"
+            if problem:
+                raise DebugModeError(f"DEBUG mode: {labels[k]}: output {j} differs between C and py: {problem}")
+
+    return check
+
+
+@functools.cache
+def _thunk_class() -> type:
+    program = build.runtime().Program
+
+    class CThunk(program):
+        """A compiled function graph; ``thunk(values)`` returns the list of output values."""
+
+        def source(self) -> str:
+            return self.generated.source
+
+        def profile(self) -> ProfileReport:
+            times = self.node_times()
+            rows = [
+                (str(node.op), "c" if c else "py", float(t), self.ncalls)
+                for node, c, t in zip(self.generated.order, self.generated.in_c, times)
+            ]
+            return ProfileReport(rows, self.ncalls)
+
+    return CThunk
+
+
+def _explain(generated: codegen.Generated) -> Any:
+    """Name the node whose C code the compiler rejected, from the line numbers in its log."""
+    import re
+
+    def explain(log: str) -> str:
+        for match in re.finditer(r"module\.c:(\d+):\d*:? *(fatal )?error", log):
+            line = int(match.group(1))
+            for start, end, k in generated.node_lines:
+                if start <= line <= end:
+                    return f"in the code of {generated.labels[k]}"
+        return ""
+
+    return explain
+
+
+def link_c(fgraph: FunctionGraph, n_inputs: int, debug: bool = False) -> Any:
+    start = time.perf_counter()
+    generated = codegen.generate(fgraph)
+    flags, libs = build.generated_flags()
+    key = build.cache_key(
+        generated.key_source,
+        build.headers_digest(),
+        build.compiler_identity(),
+        " ".join(flags + libs),
+        build.cpu_features(),
+    )
+    path = build.build(key, generated.source, flags, libs, explain=_explain(generated))
+    rt = build.runtime()
+    rt.set_num_threads(config.num_threads)
+    callbacks = [None if c else _perform(node) for node, c in zip(generated.order, generated.in_c)]
+    names = [v.name or f"input {k}" for k, v in enumerate(fgraph.inputs)]
+    thunk = _thunk_class()(
+        path=str(path),
+        nvars=generated.nvars,
+        nnodes=len(generated.order),
+        inputs=generated.input_slots,
+        in_names=names,
+        constants=generated.const_slots,
+        const_arrays=generated.const_arrays,
+        outputs=generated.output_slots,
+        slot_types=generated.slot_types,
+        labels=generated.labels,
+        callbacks=callbacks,
+        checker=_checker(generated.order, generated.labels) if debug else None,
+        nan_guard=bool(config.nan_guard),
+    )
+    thunk.generated = generated
+    thunk.fgraph = fgraph
+    thunk.library = path
+    thunk.link_seconds = time.perf_counter() - start
+    return thunk
+
+
+class CBackend:
+    """Generated C, compiled with gcc (``$CC``), cached on disk."""
+
+    name = "c"
+
+    @staticmethod
+    @functools.cache
+    def available() -> bool:
+        if os.name != "posix" or not build.compiler_identity():
+            return False
+        if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+            return False
+        try:
+            import scipy_openblas32  # noqa: F401
+        except ImportError:
+            return False
+        return shutil.which(build.compiler_command()[0]) is not None
+
+    @staticmethod
+    def link(fgraph: FunctionGraph, n_inputs: int) -> Any:
+        return link_c(fgraph, n_inputs, debug=config.mode == "DEBUG")
+
+
+class CDebugBackend(CBackend):
+    """``mode='DEBUG'``: every C node is checked against its Python ``perform``."""
+
+    name = "c-debug"
+
+    @staticmethod
+    def link(fgraph: FunctionGraph, n_inputs: int) -> Any:
+        return link_c(fgraph, n_inputs, debug=True)

@@ -1,0 +1,268 @@
+"""Compiling C with gcc, and the on-disk cache of compiled modules.
+
+Cache entries are content-addressed: the key hashes the source, the compiler's identity (path,
+size and date of its binary: no process is started to ask), the flags and the CPU's feature
+flags, so ``-march=native`` code never loads on a machine that lacks its instructions. Each
+entry is written under a temporary name and renamed into place, followed by a small file with
+its SHA-256; an entry whose checksum does not match (truncated, corrupted) is rebuilt. A lock
+file per key lets two processes that compile the same function at once both succeed: the
+second waits, then finds the first one's result.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from symdl.config import config
+from symdl.errors import CompileError
+
+# Generated code needs only OpenMP's simd directives (the runtime runs the threads).
+OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition", "-fPIC"]
+GEN_FLAGS = OPT_FLAGS + ["-fopenmp-simd", "-shared", "-w"]
+RUNTIME_FLAGS = OPT_FLAGS + ["-fopenmp", "-shared", "-w"]
+
+compile_count = 0  # how many times gcc ran in this process (tests read it)
+
+
+def compiler_command() -> list[str]:
+    """The C compiler: ``$CC`` (which may carry arguments) or gcc."""
+    return shlex.split(os.environ.get("CC") or "gcc")
+
+
+def extra_flags() -> list[str]:
+    """``$SYMDL_CFLAGS``: more flags for every build (``-fsanitize=address`` for a checked run)."""
+    return shlex.split(os.environ.get("SYMDL_CFLAGS", ""))
+
+
+@functools.cache
+def _compiler_identity(cmd: tuple[str, ...]) -> str:
+    path = shutil.which(cmd[0])
+    if path is None:
+        return ""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return f"{' '.join(cmd)}|{real}|{st.st_size}|{int(st.st_mtime)}"
+
+
+def compiler_identity() -> str:
+    """A string that changes when the compiler does; empty when there is none."""
+    return _compiler_identity(tuple(compiler_command()))
+
+
+@functools.cache
+def cpu_features() -> str:
+    """The CPU's feature flags from /proc/cpuinfo (what -march=native builds for)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    import platform
+
+    return platform.machine() + platform.processor()
+
+
+def kernels_dir() -> Path:
+    """The hand-written C headers and sources (``kernels/c``), installed as ``symdl.kernels``."""
+    spec = importlib.util.find_spec("symdl.kernels")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "c"
+        if path.is_dir():
+            return path
+    return Path(__file__).resolve().parents[3] / "kernels" / "c"
+
+
+def cache_dir() -> Path:
+    """``symdl.config.compiledir``, or ``$XDG_CACHE_HOME/symdl`` (``~/.cache/symdl``)."""
+    if config.compiledir:
+        base = Path(config.compiledir).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = Path(xdg) / "symdl"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_key(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def _valid(so: Path, meta: Path) -> bool:
+    try:
+        want = meta.read_text().strip()
+        return len(want) == 64 and _digest(so.read_bytes()) == want
+    except OSError:
+        return False
+
+
+def _run_compiler(args: list[str], log_path: Path) -> tuple[bool, str]:
+    global compile_count
+    compile_count += 1
+    proc = subprocess.run(args, capture_output=True, text=True)
+    log = f"$ {shlex.join(args)}\n{proc.stdout}{proc.stderr}"
+    if proc.returncode != 0:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(log)
+    return proc.returncode == 0, log
+
+
+def build(
+    key: str,
+    source: str,
+    flags: list[str],
+    libs: list[str],
+    suffix: str = ".so",
+    explain: Any = None,
+) -> Path:
+    """The shared object compiled from ``source`` (from the cache when present and intact).
+
+    ``explain(log)`` turns a compiler failure into a message (naming the failing node);
+    the full log is saved next to the cache entry and its path is in the CompileError.
+    """
+    root = cache_dir()
+    sub = root / key[:2]
+    sub.mkdir(exist_ok=True)
+    so = sub / f"{key}{suffix}"
+    meta = sub / f"{key}.sha256"
+    if _valid(so, meta):
+        return so
+    with open(sub / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _valid(so, meta):  # another process built it while we waited
+                return so
+            with tempfile.TemporaryDirectory(dir=sub, prefix=f".{key}-") as tmp:
+                src = Path(tmp) / "module.c"
+                src.write_text(source)
+                out = Path(tmp) / f"module{suffix}"
+                args = [*compiler_command(), *flags, "-I", str(kernels_dir()), str(src), "-o", str(out), *libs]
+                log_path = root / "logs" / f"{key}.log"
+                ok, log = _run_compiler(args, log_path)
+                if not ok:
+                    (root / "logs" / f"{key}.c").write_text(source)
+                    detail = explain(log) if explain else ""
+                    raise CompileError(
+                        f"the C compiler failed{': ' + detail if detail else ''}\n"
+                        f"full log: {log_path} (source: {root / 'logs' / (key + '.c')})"
+                    )
+                data = out.read_bytes()
+                tmp_so = sub / f".{key}.{os.getpid()}.tmp"
+                tmp_meta = sub / f".{key}.{os.getpid()}.sha"
+                tmp_so.write_bytes(data)
+                os.replace(tmp_so, so)
+                tmp_meta.write_text(_digest(data) + "\n")
+                os.replace(tmp_meta, meta)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return so
+
+
+# ---------------------------------------------------------------- the runtime extension
+def _openblas() -> Any:
+    import scipy_openblas32
+
+    return scipy_openblas32
+
+
+@functools.cache
+def mvec_available() -> bool:
+    """Whether glibc's vector maths library can be linked (x86-64 glibc >= 2.22)."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"):
+        if os.path.exists(os.path.join(d, "libmvec.so")):
+            return True
+    return False
+
+
+@functools.cache
+def headers_digest() -> str:
+    """A digest of the headers generated code includes (part of every cache key)."""
+    kdir = kernels_dir()
+    return _digest(b"".join((kdir / name).read_bytes() for name in ("symdl_rt.h", "symdl_math.h")))
+
+
+def generated_flags() -> tuple[list[str], list[str]]:
+    """(compiler flags, link flags) for generated modules."""
+    if mvec_available():
+        return [*GEN_FLAGS, "-DSD_USE_MVEC", *extra_flags()], ["-lmvec", "-lm"]
+    return [*GEN_FLAGS, *extra_flags()], ["-lm"]
+
+
+_runtime: Any = None
+
+
+def runtime() -> Any:
+    """The compiled runtime extension ``symdl_crt`` (built once per machine, then cached)."""
+    global _runtime
+    if _runtime is not None:
+        return _runtime
+    import numpy as np
+
+    from symdl.errors import ShapeError
+
+    ob = _openblas()
+    kdir = kernels_dir()
+    sources = "".join(
+        (kdir / name).read_text()
+        for name in ("symdl_runtime.c", "symdl_rt.h", "symdl_math.h", "nnet_api.h", "conv.h", "pool.h")
+    )
+    source = (kdir / "symdl_runtime.c").read_text()
+    py_inc = sysconfig.get_paths()["include"]
+    flags = [*RUNTIME_FLAGS, *extra_flags(), "-I", py_inc, "-I", np.get_include(), "-I", ob.get_include_dir()]
+    libdir = ob.get_lib_dir()
+    libs = ["-L", libdir, "-lscipy_openblas", f"-Wl,-rpath,{libdir}", "-lm"]
+    key = cache_key(
+        "runtime",
+        sources,
+        compiler_identity(),
+        " ".join(flags + libs),
+        cpu_features(),
+        sys.version,
+        np.__version__,
+        ob.__version__,
+    )
+    start = time.perf_counter()
+    path = build(key, source, flags, libs, suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+    # OpenMP threads that spin long after a loop steal the cores OpenBLAS's threads need next
+    # (and those of other processes): wait briefly, then sleep. Read by libgomp when it loads.
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    loader = importlib.machinery.ExtensionFileLoader("symdl_crt", str(path))
+    spec = importlib.util.spec_from_file_location("symdl_crt", str(path), loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    from symdl.backend.c.errors import NanGuardError
+    from symdl.errors import InputError
+
+    module.configure(ShapeError, InputError, NanGuardError)
+    module.set_num_threads(config.num_threads)
+    module.load_seconds = time.perf_counter() - start
+    _runtime = module
+    return module
