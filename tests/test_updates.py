@@ -24,7 +24,7 @@ def loss_and_grads(w, b):
 def symbolic_setup():
     w = symdl.shared(W0, name="w")
     b = symdl.shared(B0, name="b")
-    loss = (A * w**2).sum() / 2 + (C * w).sum() + (b**4).sum() / 4
+    loss = (w**2 * A).sum() / 2 + (w * C).sum() + (b**4).sum() / 4
     return w, b, loss
 
 
