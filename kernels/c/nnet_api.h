@@ -138,9 +138,10 @@ static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, in
     int status = -1;
     if (a && b && !new_value(P, node, out, dtype, 4, shape)) {
         char *y = c->v[out].data;
-        int threads = sd_nthreads;
-        /* With several threads the kernel shares images among OpenMP threads, each calling the
-         * BLAS on its own: the BLAS then runs single-threaded. */
+        /* With at least as many images as threads, the kernel shares the images among OpenMP
+         * threads, each calling the BLAS on its own (single-threaded meanwhile); with fewer images
+         * it runs them in turn and the BLAS uses the threads. */
+        int threads = g.n >= sd_nthreads ? sd_nthreads : 1;
         int blas = scipy_openblas_get_num_threads();
         if (threads > 1)
             scipy_openblas_set_num_threads(1);
