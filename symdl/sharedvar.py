@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from symdl.config import config
-from symdl.errors import TypeMismatch
+from symdl.errors import ShapeError, TypeMismatch
 from symdl.tensor.type import TensorType
 from symdl.tensor.var import TensorVariable
 
@@ -49,7 +49,10 @@ class SharedVariable(TensorVariable):
                 f"set_value of {self.name or 'a shared variable'}: expected dtype {self.type.dtype}, "
                 f"got {value.dtype}; convert it with .astype('{self.type.dtype}')"
             )
-        arr = self.type.filter(value)
+        try:
+            arr = self.type.filter(value)
+        except (TypeMismatch, ShapeError) as exc:
+            raise type(exc)(f"set_value of {self.name or 'a shared variable'}: {exc}") from None
         self.container[0] = arr if borrow and arr is value else np.array(arr, copy=True)
 
     @property
@@ -75,7 +78,7 @@ def shared(
     Python floats become floatX scalars (so a learning rate mixes with float32 parameters);
     every other value keeps its NumPy dtype. ``shape=`` fixes dimensions that will never change.
     """
-    if isinstance(value, float):
+    if isinstance(value, float) and not isinstance(value, np.generic):
         arr = np.asarray(value, dtype=config.floatX)
     elif isinstance(value, np.ndarray):
         arr = value if borrow else value.copy()

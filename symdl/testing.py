@@ -19,8 +19,10 @@ class GradientError(AssertionError):
     """The analytic gradient disagrees with finite differences."""
 
 
+# Finite-difference step and tolerances by the least precise float dtype in the checked graph.
 _DEFAULT_EPS = {"float64": 1e-7, "float32": 3e-3, "float16": 1e-1}
 _DEFAULT_TOL = {"float64": 1e-4, "float32": 2e-2, "float16": 1e-1}
+_PRECISION_ORDER = ("float16", "float32", "float64")
 
 
 def symbolic_inputs_like(values: Sequence[np.ndarray], static: bool = False) -> list:
@@ -29,6 +31,20 @@ def symbolic_inputs_like(values: Sequence[np.ndarray], static: bool = False) -> 
         TensorType(np.asarray(v).dtype, np.shape(v) if static else (None,) * np.ndim(v)).make_variable(f"in{k}")
         for k, v in enumerate(values)
     ]
+
+
+def _working_dtype(inputs: Sequence[Any], output: Any) -> str:
+    """The least precise float dtype among the graph's variables (it sets eps and tolerances)."""
+    from symdl.graph.basic import toposort
+
+    dtypes = {v.dtype for v in inputs} | {output.dtype}
+    for node in toposort([output]):
+        dtypes.update(getattr(v, "dtype", None) for v in node.outputs)
+    return next((d for d in _PRECISION_ORDER if d in dtypes), "float64")
+
+
+def _index_str(index: tuple) -> str:
+    return "(" + ", ".join(str(int(i)) for i in index) + ("," if len(index) == 1 else "") + ")"
 
 
 def verify_grad(
@@ -43,30 +59,44 @@ def verify_grad(
 ) -> None:
     """Check ``symdl.grad`` of ``fn`` at the point ``pt`` against central finite differences.
 
-    ``fn`` maps symbolic tensors (one per array in ``pt``) to a symbolic output; the output is
-    projected onto a random tensor (as Theano does) to give a scalar cost. The numeric gradient
-    is computed in float64 from the same compiled function. Raises GradientError showing the
-    analytic and numeric values at the worst index.
+    ``fn`` maps symbolic tensors (one per array in ``pt``, with its dtype and ndim, shapes
+    unknown) to a symbolic output. As in Theano, the output is projected onto a random tensor
+    (uniform in [0.5, 1.5)) to give a scalar cost, ``n_tests`` times. The numeric gradient is
+    ``(cost(x + eps) - cost(x - eps)) / (2 eps)`` per element, accumulated in float64; ``eps`` and
+    the tolerances default by the least precise float dtype in the graph. An element fails when
+    both its absolute and its relative error exceed their tolerances; GradientError then shows
+    the input, the worst index, the analytic and numeric values there, and both gradients.
+
+    Pick points away from kinks and discontinuities (``abs`` at 0, ``floor`` at integers).
+
+    >>> import numpy as np, symdl.tensor as T
+    >>> from symdl.testing import verify_grad
+    >>> verify_grad(lambda x, y: T.sum(x * y, axis=0), [np.ones((2, 3)), np.arange(6.0).reshape(2, 3)])
     """
     from symdl.compile.function import function
     from symdl.gradient import grad
-    from symdl.tensor.var import as_tensor_variable, constant
+    from symdl.tensor.var import as_tensor_variable
 
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng if rng is not None else 42)
     pt = [np.array(p, dtype=np.asarray(p).dtype if np.asarray(p).dtype.kind == "f" else "float64") for p in pt]
     inputs = symbolic_inputs_like(pt)
     out = as_tensor_variable(fn(*inputs))
-    out_value = function(inputs, out, mode=mode, on_unused_input="ignore")(*pt)
-    dtype = str(np.result_type(*[p.dtype for p in pt]))
-    eps = eps or _DEFAULT_EPS.get(dtype, 1e-7)
-    abs_tol = abs_tol if abs_tol is not None else _DEFAULT_TOL.get(dtype, 1e-4)
-    rel_tol = rel_tol if rel_tol is not None else _DEFAULT_TOL.get(dtype, 1e-4)
+    if not out.type.is_float:
+        raise TypeError(f"verify_grad: fn must return a float tensor, got {out.type}")
+    dtype = _working_dtype(inputs, out)
+    eps = eps or _DEFAULT_EPS[dtype]
+    abs_tol = abs_tol if abs_tol is not None else _DEFAULT_TOL[dtype]
+    rel_tol = rel_tol if rel_tol is not None else _DEFAULT_TOL[dtype]
+
+    projection = TensorType(out.dtype, (None,) * out.ndim).make_variable("projection")
+    cost = (out * projection).sum()
+    grads = grad(cost, inputs, disconnected_inputs="ignore")
+    cost_fn = function([*inputs, projection], cost, mode=mode, on_unused_input="ignore")
+    grad_fn = function([*inputs, projection], grads, mode=mode, on_unused_input="ignore")
+    out_shape = np.shape(function(inputs, out, mode=mode, on_unused_input="ignore")(*pt))
     for _ in range(n_tests):
-        projection = rng.uniform(0.5, 1.5, size=np.shape(out_value)).astype(out.dtype)
-        cost = (out * constant(projection)).sum()
-        cost_fn = function(inputs, cost, mode=mode, on_unused_input="ignore")
-        grads = grad(cost, inputs, disconnected_inputs="ignore")
-        analytic = function(inputs, grads, mode=mode, on_unused_input="ignore")(*pt)
+        r = rng.uniform(0.5, 1.5, size=out_shape).astype(out.dtype)
+        analytic = grad_fn(*pt, r)
         for k, (p, g) in enumerate(zip(pt, analytic)):
             numeric = np.zeros(p.shape, dtype="float64")
             for idx in np.ndindex(*p.shape):
@@ -75,21 +105,31 @@ def verify_grad(
                 plus[k][idx] += eps
                 minus[k][idx] -= eps
                 step = float(plus[k][idx]) - float(minus[k][idx])
-                numeric[idx] = (float(cost_fn(*plus)) - float(cost_fn(*minus))) / step
+                numeric[idx] = (float(cost_fn(*plus, r)) - float(cost_fn(*minus, r))) / step
             g = np.asarray(g, dtype="float64")
             if g.shape != numeric.shape:
-                raise GradientError(f"gradient of input {k} has shape {g.shape}, expected {numeric.shape}")
-            err = np.abs(g - numeric)
-            rel = err / np.maximum(np.abs(g) + np.abs(numeric), 1e-8)
-            bad = (err > abs_tol) & (rel > rel_tol)
-            if bad.any() or not np.all(np.isfinite(g)) and np.all(np.isfinite(numeric)):
-                worst = np.unravel_index(int(np.argmax(np.where(bad, rel, -1))), g.shape) if g.ndim else ()
-                raise GradientError(
-                    f"gradient of input {k} disagrees with finite differences at index {worst}: "
-                    f"analytic {g[worst]!r}, numeric {numeric[worst]!r} (abs err {err[worst]:.3g}, "
-                    f"rel err {rel[worst]:.3g}; tolerances abs {abs_tol}, rel {rel_tol})\n"
-                    f"analytic:\n{g}\nnumeric:\n{numeric}"
-                )
+                raise GradientError(f"verify_grad: the gradient of input {k} has shape {g.shape}, expected {p.shape}")
+            _compare(k, g, numeric, abs_tol, rel_tol)
+
+
+def _compare(k: int, analytic: np.ndarray, numeric: np.ndarray, abs_tol: float, rel_tol: float) -> None:
+    with np.errstate(invalid="ignore"):
+        err = np.abs(analytic - numeric)
+        rel = err / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-8)
+    bad = (err > abs_tol) & (rel > rel_tol)
+    # A non-finite analytic value where finite differences are finite is an error too.
+    bad |= ~np.isfinite(analytic) & np.isfinite(numeric)
+    if not bad.any():
+        return
+    score = np.where(bad, np.nan_to_num(rel, nan=np.inf), -1.0)
+    worst = np.unravel_index(int(np.argmax(score)), analytic.shape) if analytic.ndim else ()
+    with np.printoptions(precision=6, threshold=200, edgeitems=4):
+        raise GradientError(
+            f"verify_grad: the gradient of input {k} disagrees with finite differences at {int(bad.sum())} of "
+            f"{bad.size} elements; worst at index {_index_str(worst)}: analytic {analytic[worst]:.9g}, "
+            f"numeric {numeric[worst]:.9g} (abs err {err[worst]:.3g}, rel err {rel[worst]:.3g}; "
+            f"tolerances abs {abs_tol:g}, rel {rel_tol:g})\nanalytic:\n{analytic}\nnumeric:\n{numeric}"
+        )
 
 
 def compare_with_numpy(

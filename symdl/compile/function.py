@@ -34,7 +34,7 @@ class In:
     def __init__(self, variable: Variable, value: Any = _no_value, name: str | None = None, borrow: bool = False):
         self.variable = variable
         self.value = value
-        self.name = name or variable.name
+        self.name = name or getattr(variable, "name", None)
         self.borrow = borrow
 
     @property
@@ -139,9 +139,19 @@ class Function:
         shared_values = [s.container[0] for s in self.shared_inputs]
         outputs = self.thunk(values + shared_values)
         n = self.n_outputs
+        # Arrays that the caller or a shared variable holds: no output or new shared value may
+        # alias one (nor each other), or mutating one would change the other.
+        held = {id(v) for v in values}
+        held.update(id(v) for v in shared_values)
+        results = []
+        for value in outputs[:n]:
+            value = _owned(value, held)
+            held.add(id(value))
+            results.append(value)
         for var, value in zip(self.updated_shared, outputs[n:]):
+            value = _owned(value, held)
+            held.add(id(value))
             var.container[0] = value
-        results = [_owned(o) for o in outputs[:n]]
         return self._pack(results)
 
     def _check_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
@@ -171,9 +181,12 @@ class Function:
         else:
             arr = np.asarray(value)
             if arr.dtype != typ.dtype:
-                ok = np.can_cast(arr.dtype, typ.dtype, "same_kind") or (
-                    arr.dtype.kind in "biu" and typ.dtype[0] in "fiub" and _ints_fit(arr, typ.dtype)
-                )
+                if arr.dtype.kind in "biu" and typ.dtype[0] in "iu" and not np.can_cast(arr.dtype, typ.dtype):
+                    ok = _ints_fit(arr, typ.dtype)  # int64 data into an int32 input: only if no value wraps
+                else:
+                    ok = np.can_cast(arr.dtype, typ.dtype, "same_kind") or (
+                        arr.dtype.kind in "biu" and typ.dtype[0] in "fiub" and _ints_fit(arr, typ.dtype)
+                    )
                 if not ok:
                     raise InputError(
                         f"{self._label()}: input {k} ({inp.name or 'unnamed'}) expects {typ.dtype}, got "
@@ -232,9 +245,9 @@ def _ints_fit(arr: np.ndarray, dtype: str) -> bool:
     return info is not None and arr.min() >= info.min and arr.max() <= info.max
 
 
-def _owned(value: Any) -> Any:
-    """Outputs belong to the caller: views of internal buffers are copied."""
-    if isinstance(value, np.ndarray) and (value.base is not None or not value.flags.writeable):
+def _owned(value: Any, held: set[int]) -> Any:
+    """Outputs belong to the caller: views, read-only constants and arrays in ``held`` are copied."""
+    if isinstance(value, np.ndarray) and (id(value) in held or value.base is not None or not value.flags.writeable):
         return value.copy()
     return value
 

@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from symdl.errors import SymdlError
 from symdl.utils import UserFrame, user_frame
 
 _ids = itertools.count()
@@ -147,7 +148,11 @@ class Op:
     __props__: tuple[str, ...] = ()
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
-        node = self.make_node(*inputs, **kwargs)
+        try:
+            node = self.make_node(*inputs, **kwargs)
+        except SymdlError as exc:
+            add_call_site(exc)
+            raise
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
     def make_node(self, *inputs: Any) -> Apply:
@@ -183,6 +188,16 @@ class Op:
         return name
 
     __repr__ = __str__
+
+
+def add_call_site(exc: Exception) -> None:
+    """Append the user's line that made the failing call to a build-time error's message."""
+    frame = user_frame()
+    if frame is None or not exc.args or not isinstance(exc.args[0], str):
+        return
+    where = f"called at {frame}"
+    if where not in exc.args[0]:
+        exc.args = (f"{exc.args[0]} ({where})", *exc.args[1:])
 
 
 def variables_and_orphans(outputs: Iterable[Variable]) -> list[Apply]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from symdl.errors import MissingInputError
+from symdl.errors import MissingInputError, TypeMismatch
 from symdl.graph.basic import Apply, Constant, Variable, graph_inputs, toposort
 from symdl.utils import describe
 
@@ -30,6 +30,7 @@ class FunctionGraph:
         if clone:
             inputs, outputs = clone_graph(inputs, outputs)
         self.inputs = list(inputs)
+        self._input_set = set(self.inputs)  # membership in O(1) (pruning asks it per variable)
         self.outputs = list(outputs)
         self.apply_nodes: set[Apply] = set()
         self.variables: set[Variable] = set()
@@ -51,20 +52,34 @@ class FunctionGraph:
     def _import_node(self, node: Apply, check: bool = False) -> None:
         if node in self.apply_nodes:
             return
-        for i, inp in enumerate(node.inputs):
-            if inp.owner is None and inp not in self.clients:
-                if check and not isinstance(inp, Constant) and not getattr(inp, "is_shared", False):
-                    raise MissingInputError(
-                        f"the graph needs {describe(inp)}, which is not among the function's inputs "
-                        f"({', '.join(map(repr, self.inputs)) or 'none'}); pass it as an input or via givens"
-                    )
-                self._add_var(inp)
-            elif inp.owner is not None and inp.owner not in self.apply_nodes:
-                self._import_node(inp.owner, check)
-            self.clients[inp].append((node, i))
-        self.apply_nodes.add(node)
-        for out in node.outputs:
-            self._add_var(out)
+        # The nodes not yet in the graph that ``node`` needs, inputs first: an explicit stack,
+        # so that a deep new subgraph needs no recursion.
+        order: list[Apply] = []
+        stack, seen = [(node, 0)], {node}
+        while stack:
+            current, i = stack[-1]
+            if i < len(current.inputs):
+                stack[-1] = (current, i + 1)
+                owner = current.inputs[i].owner
+                if owner is not None and owner not in self.apply_nodes and owner not in seen:
+                    seen.add(owner)
+                    stack.append((owner, 0))
+            else:
+                stack.pop()
+                order.append(current)
+        for current in order:
+            for i, inp in enumerate(current.inputs):
+                if inp.owner is None and inp not in self.clients:
+                    if check and not isinstance(inp, Constant) and not getattr(inp, "is_shared", False):
+                        raise MissingInputError(
+                            f"the graph needs {describe(inp)}, which is not among the function's inputs "
+                            f"({', '.join(map(repr, self.inputs)) or 'none'}); pass it as an input or via givens"
+                        )
+                    self._add_var(inp)
+                self.clients[inp].append((current, i))
+            self.apply_nodes.add(current)
+            for out in current.outputs:
+                self._add_var(out)
 
     def _prune(self, var: Variable) -> None:
         """Drop ``var``'s owner if nothing uses its outputs any more, recursively."""
@@ -73,7 +88,7 @@ class FunctionGraph:
             v = stack.pop()
             node = v.owner
             if node is None or node not in self.apply_nodes:
-                if v.owner is None and not self.clients.get(v) and v not in self.inputs and v in self.clients:
+                if v.owner is None and not self.clients.get(v) and v not in self._input_set and v in self.clients:
                     del self.clients[v]
                     self.variables.discard(v)
                 continue
@@ -96,6 +111,11 @@ class FunctionGraph:
             return
         if old not in self.clients:
             return
+        old_type, new_type = old.type, new.type
+        if getattr(old_type, "dtype", None) != getattr(new_type, "dtype", None) or getattr(
+            old_type, "ndim", None
+        ) != getattr(new_type, "ndim", None):
+            raise TypeMismatch(f"replace: {describe(old)} is {old_type} but its replacement is {new_type}")
         if new.owner is not None and new.owner not in self.apply_nodes:
             self._import_node(new.owner)
         else:

@@ -142,6 +142,11 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"symdl.tensor.{name}")
+    if name in ("grad", "jacobian", "hessian", "Lop", "Rop"):
+        # Theano's T.grad and friends (symdl.gradient imports this package, hence the late import).
+        from symdl import gradient
+
+        return getattr(gradient, name)
     raise AttributeError(f"module 'symdl.tensor' has no attribute {name!r}")
 
 

@@ -33,8 +33,6 @@ def _promote(a: Variable, b: Variable) -> tuple[Variable, Variable]:
 
     a, b = _resolve_weak([a, b], "dot")
     dtype = str(np.result_type(a.dtype, b.dtype))
-    if dtype == "bool":
-        dtype = "int64"
     return cast(a, dtype), cast(b, dtype)
 
 
@@ -155,10 +153,11 @@ def dot(a: Any, b: Any) -> Variable:
 
 
 def outer(a: Any, b: Any) -> Variable:
-    """The outer product of two vectors."""
-    from symdl.tensor.shape import dimshuffle
+    """The outer product of two vectors (other tensors are flattened first, as ``np.outer``)."""
+    from symdl.tensor.shape import dimshuffle, flatten
 
     a, b = as_tensor_variable(a), as_tensor_variable(b)
+    a, b = (v if v.ndim == 1 else flatten(v) for v in (a, b))
     return _dot(dimshuffle(a, (0, "x")), dimshuffle(b, ("x", 0)))
 
 

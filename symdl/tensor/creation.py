@@ -131,10 +131,13 @@ class ARange(Op):
     """``np.arange(start, stop, step)`` on scalar inputs."""
 
     __props__ = ("dtype",)
-    differentiable = False
 
     def __init__(self, dtype: str):
         self.dtype = dtype
+
+    @property
+    def differentiable(self) -> bool:  # type: ignore[override]
+        return np.dtype(self.dtype).kind == "f"
 
     def make_node(self, start: Any, stop: Any, step: Any) -> Apply:
         from symdl.tensor.elemwise import cast
@@ -158,6 +161,15 @@ class ARange(Op):
         n = maximum(ceil(cast(stop - start, "float64") / cast(step, "float64")), 0)
         return [[cast(n, "int64")]]
 
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        # Element k is start + k * step; stop only sets the length (piecewise constant).
+        from symdl.tensor.reduction import sum as tsum
+        from symdl.tensor.shape import shape_i
+
+        (gz,) = grads
+        k = arange(shape_i(outputs[0], 0), dtype=self.dtype)
+        return [tsum(gz), None, tsum(gz * k)]
+
     def __str__(self) -> str:
         return "arange"
 
@@ -168,11 +180,8 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: str | None = None
         start, stop = 0, start
     args = [as_tensor_variable(a) for a in (start, stop, step)]
     if dtype is None:
-        strong = [a.dtype for a in args if not getattr(a, "weak", False)]
-        weak = [a.data.item() for a in args if getattr(a, "weak", False)]
-        dtype = str(np.result_type(*strong, *weak)) if strong else str(np.arange(*weak).dtype)
-        if dtype == "bool":
-            dtype = "int64"
+        # As NumPy, which reads the bounds as Python numbers: int64 unless one of them is a float.
+        dtype = "float64" if any(np.dtype(a.dtype).kind in "fc" for a in args) else "int64"
     return ARange(str(np.dtype(dtype)))(*args)
 
 

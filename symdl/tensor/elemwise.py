@@ -78,6 +78,8 @@ def _scalar(name: str, nin: int, impl: Callable, grad: Callable | None = None, *
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # exp of a non-positive number never overflows, so both branches are stable.
+    if x.dtype.kind not in "fc":
+        x = x.astype(np.exp(np.ones(1, x.dtype)).dtype)  # -x on unsigned integers would wrap
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
 
@@ -120,7 +122,8 @@ s_pow = _scalar(
     2,
     np.power,
     lambda i, o, g: [
-        g * i[1] * pow(i[0], i[1] - 1),
+        # x**0 is flat in x, even at x = 0 where y * x**(y-1) would be 0 * inf.
+        g * where(eq(i[1], 0), 0, i[1] * pow(i[0], i[1] - 1)),
         # d(x**y)/dy = x**y log(x) is real only for x > 0; 0 elsewhere (0**y is flat in y).
         g * where(gt(i[0], 0), o * log(where(gt(i[0], 0), i[0], 1)), 0),
     ],
@@ -128,15 +131,30 @@ s_pow = _scalar(
 s_neg = _scalar("neg", 1, np.negative, lambda i, o, g: [-g])
 s_abs = _scalar("abs", 1, np.abs, lambda i, o, g: [g * sign(i[0])])
 s_sign = _scalar("sign", 1, np.sign, _zero_grads(1))
-s_maximum = _scalar(
-    "maximum", 2, np.maximum, lambda i, o, g: [g * ge(i[0], i[1]), g * lt(i[0], i[1])], commutative=True
-)
-s_minimum = _scalar(
-    "minimum", 2, np.minimum, lambda i, o, g: [g * le(i[0], i[1]), g * gt(i[0], i[1])], commutative=True
-)
+
+
+def _extremum_grads(wins: Callable) -> Callable:
+    """Gradient of maximum (``wins=gt``) or minimum (``lt``): it goes to the winning input; a tie
+    shares it equally, except that a constant input takes the whole tie, so the kink of
+    ``relu = maximum(x, 0)`` has sub-gradient 0 at 0."""
+
+    def grads(i: list, o: Variable, g: Variable) -> list:
+        x, y = i
+        if isinstance(y, TensorConstant):
+            return [g * wins(x, y), None]
+        if isinstance(x, TensorConstant):
+            return [None, g * wins(y, x)]
+        tie, half = eq(x, y), g * 0.5
+        return [where(tie, half, g * wins(x, y)), where(tie, half, g * wins(y, x))]
+
+    return grads
+
+
+s_maximum = _scalar("maximum", 2, np.maximum, _extremum_grads(lambda a, b: gt(a, b)), commutative=True)
+s_minimum = _scalar("minimum", 2, np.minimum, _extremum_grads(lambda a, b: lt(a, b)), commutative=True)
 s_sqr = _scalar("sqr", 1, np.square, lambda i, o, g: [g * 2 * i[0]])
 s_sqrt = _scalar("sqrt", 1, np.sqrt, lambda i, o, g: [g * 0.5 / o])
-s_reciprocal = _scalar("reciprocal", 1, np.reciprocal, lambda i, o, g: [-g * o * o], dtype_like=lambda x: 1.0 / x)
+s_reciprocal = _scalar("reciprocal", 1, lambda x: np.true_divide(1, x), lambda i, o, g: [-g * o * o])
 
 # exponentials and logarithms
 s_exp = _scalar("exp", 1, np.exp, lambda i, o, g: [g * o])
@@ -337,15 +355,30 @@ class Elemwise(Op):
         grads = self.scalar_op.grad(list(inputs), outputs[0], output_grads[0])
         result = []
         for x, g in zip(inputs, grads):
-            if g is None or not x.type.is_float:
+            if g is None or not x.type.is_float or isinstance(x, TensorConstant):
                 result.append(None)
                 continue
             g = as_tensor_variable(g)
-            g = sum_to_shape_of(g, x)
+            if _may_broadcast(x, inputs):
+                g = sum_to_shape_of(g, x)
             if g.dtype != x.dtype:
                 g = cast(g, x.dtype)
             result.append(g)
         return result
+
+
+def _may_broadcast(x: Variable, inputs: Sequence[Variable]) -> bool:
+    """Whether the other inputs may have broadcast ``x`` (then its gradient must be summed back)."""
+    ndim = max(v.ndim for v in inputs)
+    if x.ndim < ndim:
+        return True
+    for k, d in enumerate(x.type.shape):
+        if d is None or d == 1:
+            for v in inputs:
+                j = k - (ndim - v.ndim)
+                if v is not x and j >= 0 and v.type.shape[j] != 1:
+                    return True
+    return False
 
 
 def sum_to_shape_of(g: Variable, x: Variable) -> Variable:
@@ -353,7 +386,7 @@ def sum_to_shape_of(g: Variable, x: Variable) -> Variable:
     from symdl.tensor.reduction import sum as tsum
     from symdl.tensor.shape import reduce_to_shape
 
-    if g.type.shape == x.type.shape:
+    if g.type.shape == x.type.shape and None not in x.type.shape:
         return g
     lead = g.ndim - x.ndim
     axes = list(range(lead))
@@ -409,8 +442,8 @@ true_div = _binary(s_true_div, "x / y (true division: integers give floats, as N
 floor_div = _binary(s_floor_div, "x // y, rounding towards minus infinity as NumPy.")
 mod = _binary(s_mod, "x % y with the sign of y, as NumPy and Python.")
 pow = _binary(s_pow, "x ** y.")
-maximum = _binary(s_maximum, "Elementwise maximum; the gradient goes to x on ties.")
-minimum = _binary(s_minimum, "Elementwise minimum; the gradient goes to x on ties.")
+maximum = _binary(s_maximum, "Elementwise maximum; ties share the gradient, a constant input takes it all.")
+minimum = _binary(s_minimum, "Elementwise minimum; ties share the gradient, a constant input takes it all.")
 arctan2 = _binary(s_arctan2, "arctan(y / x) in the right quadrant, as np.arctan2(y, x).")
 lt = _binary(s_lt, "x < y (boolean).")
 le = _binary(s_le, "x <= y (boolean).")

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from symdl.errors import ShapeError
-from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.basic import Apply, Op, Variable, add_call_site
 from symdl.tensor import elemwise as ew
-from symdl.tensor.type import TensorType
+from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import as_tensor_variable
 from symdl.utils import describe
 
@@ -34,11 +34,15 @@ def normalize_axis(axis: Any, ndim: int, opname: str, var: Variable | None = Non
     for a in axes:
         a = int(a)
         if not -ndim <= a < ndim:
-            where = f" ({describe(var)})" if var is not None else ""
-            raise ShapeError(f"{opname}: axis {a} is out of range for a {ndim}-d tensor{where}")
+            where = f" of shape {shape_str(var.type.shape)} ({describe(var)})" if var is not None else ""
+            exc = ShapeError(f"{opname}: axis {a} is out of range for a {ndim}-d tensor{where}")
+            add_call_site(exc)
+            raise exc
         result.append(a % ndim)
     if len(set(result)) != len(result):
-        raise ShapeError(f"{opname}: repeated axis in {axis}")
+        exc = ShapeError(f"{opname}: repeated axis in {axis}")
+        add_call_site(exc)
+        raise exc
     return tuple(sorted(result))
 
 
@@ -146,7 +150,7 @@ class ArgReduce(Op):
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
         (x,) = inputs
-        if x.size == 0:
+        if x.size == 0 and (self.axis is None or x.shape[self.axis] == 0):
             raise ShapeError(f"{self.kind}: attempt to get {self.kind} of an empty sequence")
         out = getattr(np, self.kind)(x, axis=self.axis, keepdims=self.keepdims)
         if self.axis is None and self.keepdims:

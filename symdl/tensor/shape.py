@@ -251,7 +251,10 @@ class Reshape(Op):
         out_shape = list(self.static or (None,) * self.ndim)
         known = [d for d in out_shape if d is not None and d != -1]
         if out_shape.count(-1) > 1:
-            raise ShapeError(f"reshape: only one dimension can be -1, got {shape_str(self.static)}")
+            raise ShapeError(
+                f"reshape: only one dimension can be -1, got {shape_str(self.static)} for {describe(x)} "
+                f"of shape {shape_str(x.type.shape)}"
+            )
         in_size = math.prod(x.type.shape) if None not in x.type.shape else None
         if -1 in out_shape:
             i = out_shape.index(-1)
@@ -259,7 +262,10 @@ class Reshape(Op):
             if in_size is not None and None not in out_shape[:i] + out_shape[i + 1 :]:
                 rest = math.prod(known)
                 if rest == 0 or in_size % rest:
-                    raise ShapeError(f"reshape: cannot reshape {describe(x)} of shape {x.type.shape} to {self.static}")
+                    raise ShapeError(
+                        f"reshape: cannot reshape {describe(x)} of shape {shape_str(x.type.shape)} "
+                        f"to {shape_str(self.static)}"
+                    )
                 out_shape[i] = in_size // rest
         elif in_size is not None and None not in out_shape and math.prod(out_shape) != in_size:
             raise ShapeError(
@@ -273,12 +279,31 @@ class Reshape(Op):
         try:
             return [np.reshape(x, tuple(int(d) for d in shape))]
         except ValueError:
-            raise ShapeError(f"reshape: cannot reshape an array of shape {x.shape} to {tuple(shape)}") from None
+            target = tuple(int(d) for d in shape)
+            raise ShapeError(f"reshape: cannot reshape an array of shape {x.shape} to {target}") from None
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        from symdl.tensor.elemwise import eq, where
+
         out_type = node.outputs[0].type
         shp = node.inputs[1]
-        return [[d if d is not None else shp[i] for i, d in enumerate(out_type.shape)]]
+        static = self.static or (None,) * self.ndim
+        size: Any = 1
+        for d in input_shapes[0]:
+            size = size * d
+        # The product of the requested entries: minus the product of the others when one is -1.
+        requested: Any = 1
+        for i in range(self.ndim):
+            requested = requested * shp[i]
+        out: list[Any] = []
+        for i, d in enumerate(out_type.shape):
+            if d is not None:
+                out.append(d)
+            elif static[i] == -1:
+                out.append(size // -requested)
+            else:
+                out.append(where(eq(shp[i], -1), size // -requested, shp[i]))
+        return [out]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         x = inputs[0]
@@ -301,7 +326,7 @@ def reshape(x: Any, shape: Any, ndim: int | None = None) -> Variable:
         if vector.type.shape[0] is None:
             raise ValueError("reshape: give ndim= when the shape is a vector of unknown length")
         ndim = vector.type.shape[0]
-    if static is not None and tuple(x.type.shape) == static:
+    if static is not None and None not in static and tuple(x.type.shape) == static:
         return x
     return Reshape(ndim, static)(x, vector)
 
@@ -314,6 +339,11 @@ def flatten(x: Any, ndim: int = 1) -> Variable:
     lead = shape_tuple(x)[: ndim - 1]
     rest = x.type.shape[ndim - 1 :]
     last = math.prod(rest) if None not in rest else -1
+    if last == -1 and not builtins.all(isinstance(d, int) and d > 0 for d in lead):
+        # -1 cannot be resolved when a leading dimension is 0 at run time; multiply instead.
+        last = 1
+        for d in shape_tuple(x)[ndim - 1 :]:
+            last = last * d
     return reshape(x, lead + (last,))
 
 
@@ -326,7 +356,9 @@ class Join(Op):
         self.axis = axis
 
     def make_node(self, *tensors: Any) -> Apply:
-        tensors = [as_tensor_variable(t) for t in tensors]
+        from symdl.tensor.elemwise import _resolve_weak
+
+        tensors = _resolve_weak([as_tensor_variable(t) for t in tensors], "concatenate")
         if not tensors:
             raise ValueError("concatenate needs at least one tensor")
         ndim = tensors[0].ndim
@@ -386,8 +418,10 @@ join = concatenate
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Variable:
-    """Join tensors along a new axis, as ``np.stack``."""
-    tensors = [as_tensor_variable(t) for t in tensors]
+    """Join tensors along a new axis, as ``np.stack`` (Python scalars are weak, as in arithmetic)."""
+    from symdl.tensor.elemwise import _resolve_weak
+
+    tensors = _resolve_weak([as_tensor_variable(t) for t in tensors], "stack")
     if not tensors:
         raise ValueError("stack needs at least one tensor")
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)

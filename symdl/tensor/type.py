@@ -23,6 +23,8 @@ INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "u
 DISCRETE_DTYPES = ("bool",) + INT_DTYPES
 
 Shape = tuple[int | None, ...]
+# np.dtype -> name without NumPy's slow str(dtype) (types are made for every node).
+_DTYPE_NAMES = {np.dtype(d): d for d in DTYPES}
 
 
 def shape_str(shape: Sequence[int | None]) -> str:
@@ -36,7 +38,8 @@ class TensorType(Type):
     __slots__ = ("dtype", "shape", "_hash")
 
     def __init__(self, dtype: str | np.dtype, shape: Sequence[int | None]):
-        dtype = str(np.dtype(dtype))
+        if type(dtype) is not str or dtype not in DTYPES:
+            dtype = (isinstance(dtype, np.dtype) and _DTYPE_NAMES.get(dtype)) or str(np.dtype(dtype))
         if dtype not in DTYPES:
             raise TypeMismatch(f"unsupported dtype {dtype}; symdl supports {', '.join(DTYPES)}")
         self.dtype = dtype

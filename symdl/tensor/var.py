@@ -26,6 +26,9 @@ class _TensorOps:
     """Operators and methods shared by tensor variables and constants."""
 
     type: TensorType
+    # NumPy arrays and scalars on the left defer to our reflected operators (np.ones(3) * x is
+    # symbolic, and np.float64(2) * x stays a strong float64 instead of becoming a Python float).
+    __array_ufunc__ = None
 
     @property
     def dtype(self) -> str:
@@ -263,9 +266,10 @@ def _red():
 
 
 def _shape():
-    from symdl.tensor import shape
+    import importlib
 
-    return shape
+    # Not ``from symdl.tensor import shape``: the package exports the function ``shape``.
+    return importlib.import_module("symdl.tensor.shape")
 
 
 def _blas():
