@@ -247,6 +247,8 @@ def scalar_op_graph(dtype: str):
     inputs = [x, y, z, e, c]
     program, names = [], []
     for name, op in SCALAR_OPS.items():
+        if "complex" in name:
+            continue  # complex values run in Python on every compiled backend
         args = {1: (0,), 2: (0, 1), 3: (0, 1, 2)}[op.nin]
         if name == "where":
             args = (4, 0, 1)
