@@ -26,10 +26,23 @@ from symdl.tensor.var import as_tensor_variable
 from symdl.utils import describe
 
 
+class _NoValue:
+    """Marks an input without a default; one instance, kept one through pickling."""
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+    def __reduce__(self) -> str:
+        return "_NO_VALUE"
+
+
+_NO_VALUE = _NoValue()
+
+
 class In:
     """A function input with options: a default ``value`` makes it optional when calling."""
 
-    _no_value = object()
+    _no_value = _NO_VALUE
 
     def __init__(self, variable: Variable, value: Any = _no_value, name: str | None = None, borrow: bool = False):
         self.variable = variable
@@ -133,16 +146,23 @@ class Function:
         self.link_seconds = time.perf_counter() - start
         self._types = [i.variable.type for i in inputs]
         self._names = {i.name: k for k, i in enumerate(inputs) if i.name}
+        self.compile_args: dict[str, Any] | None = None  # symdl.function's arguments, for pickling
+        self._expected = [
+            (np.dtype(t.dtype), t.ndim, tuple((axis, size) for axis, size in enumerate(t.shape) if size is not None))
+            for t in self._types
+        ]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        values = self._check_args(args, kwargs)
+        values = self._arrays_as_they_are(args) if not kwargs else None
+        if values is None:
+            values = self._check_args(args, kwargs)
         shared_values = [s.container[0] for s in self.shared_inputs]
         outputs = self.thunk(values + shared_values)
         n = self.n_outputs
         # Arrays that the caller or a shared variable holds: no output or new shared value may
         # alias one (nor each other), or mutating one would change the other.
-        held = {id(v) for v in values}
-        held.update(id(v) for v in shared_values)
+        held = set(map(id, values))
+        held.update(map(id, shared_values))
         results = []
         for value in outputs[:n]:
             value = _owned(value, held)
@@ -153,6 +173,22 @@ class Function:
             held.add(id(value))
             var.container[0] = value
         return self._pack(results)
+
+    def _arrays_as_they_are(self, args: tuple) -> list[Any] | None:
+        """The arguments if each is already an ndarray of its input's exact dtype, ndim and static
+        shape (the usual call in a training loop), else None and ``_check_args`` decides."""
+        if len(args) != len(self._expected):
+            return None
+        for value, (dtype, ndim, static_dims) in zip(args, self._expected):
+            # ``is``: NumPy keeps one dtype object per builtin dtype; any other goes the slow way.
+            if type(value) is not np.ndarray or value.dtype is not dtype or value.ndim != ndim:
+                return None
+            if static_dims:
+                shape = value.shape
+                for axis, size in static_dims:
+                    if shape[axis] != size:
+                        return None
+        return list(args)
 
     def _check_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
         n = len(self.inputs)
@@ -227,8 +263,16 @@ class Function:
         """Per-node time, call counts and share of the total, printable as a table."""
         return self.thunk.profile()
 
-    def __getstate__(self) -> dict:
-        raise TypeError("pickle the graph inputs and outputs, or use symdl.layers.save_params, not a Function")
+    def __reduce__(self) -> tuple:
+        # What travels is the graph as the user gave it (with its shared variables' values), not
+        # generated code: unpickling compiles again, which the C backend's disk cache makes a load.
+        if self.compile_args is None:
+            raise TypeError("this Function was not made by symdl.function and cannot be pickled")
+        return (_recompile, (self.compile_args,))
+
+
+def _recompile(compile_args: dict[str, Any]) -> Function:
+    return function(**compile_args)
 
 
 class _Maker:
@@ -275,6 +319,21 @@ def function(
     """
     from symdl.backends import resolve_backend
 
+    compile_args = dict(
+        inputs=inputs,
+        outputs=outputs,
+        updates=updates,
+        givens=givens,
+        mode=mode,
+        on_unused_input=on_unused_input,
+        allow_input_downcast=allow_input_downcast,
+        name=name,
+        no_default_updates=no_default_updates,
+        optimizer=optimizer,
+        optimizer_excluding=optimizer_excluding,
+        optimizer_including=optimizer_including,
+        device=device,
+    )
     if not isinstance(inputs, list | tuple):
         raise TypeError(f"function: inputs must be a list, got {type(inputs).__name__}")
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
@@ -305,6 +364,7 @@ def function(
 
     update_pairs = _normalize_updates(updates)
     given_map = _normalize_givens(givens)
+    compile_args.update(updates=list(update_pairs), givens=dict(given_map))  # generators are spent now
     targets = out_list + [e for _, e in update_pairs]
     if given_map:
         targets = clone_replace(targets, given_map)
@@ -345,4 +405,6 @@ def function(
     )
     rewrite_seconds = time.perf_counter() - start
     backend = resolve_backend(mode, device)
-    return Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, rewrite_seconds)
+    fn = Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, rewrite_seconds)
+    fn.compile_args = compile_args
+    return fn

@@ -52,6 +52,13 @@ class ScalarOp:
     def __str__(self) -> str:
         return self.name
 
+    def __reduce__(self) -> tuple:
+        # impl and grad are lambdas, which pickle cannot carry: a scalar op travels by its name
+        # (a cast by its dtype) and is looked up in the registry on the other side.
+        if self.name.startswith("cast_"):
+            return (cast_scalar_op, self.params)
+        return (scalar_op_named, (self.name,))
+
     def output_dtype(self, dtypes: Sequence[str]) -> str:
         return _output_dtype(self, tuple(dtypes))
 
@@ -68,6 +75,11 @@ def _output_dtype(op: ScalarOp, dtypes: tuple[str, ...]) -> str:
 
 
 SCALAR_OPS: dict[str, ScalarOp] = {}
+
+
+def scalar_op_named(name: str) -> ScalarOp:
+    """The registered scalar op called ``name`` (how pickled graphs find theirs again)."""
+    return SCALAR_OPS[name]
 
 
 def _scalar(name: str, nin: int, impl: Callable, grad: Callable | None = None, **kw: Any) -> ScalarOp:

@@ -70,6 +70,10 @@ class TensorType(Type):
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt, not restored: string hashes differ between processes, so _hash is recomputed.
+        return (TensorType, (self.dtype, self.shape))
+
     def is_super(self, other: Type) -> bool:
         """True if every value of ``other`` fits this type (same dtype, ndim, compatible shape)."""
         return (

@@ -145,3 +145,19 @@ def test_a_pickled_network_computes_the_same_outputs():
     assert layers.get_all_params(copy)[0] is not layers.get_all_params(out)[0]
     train_out = symdl.function([copy_in.input_var], layers.get_output(copy), mode="py")(x)
     assert train_out.shape == (3, 3)
+
+
+def test_a_network_pickled_with_its_training_function_keeps_sharing_the_parameters():
+    l_in, _, _, out = mlp()
+    y = T.ivector("y")
+    loss = symdl.objectives.categorical_crossentropy(layers.get_output(out), y).mean()
+    params = layers.get_all_params(out, trainable=True)
+    train = symdl.function([l_in.input_var, y], loss, updates=symdl.updates.sgd(loss, params, 0.1))
+    net_copy, train_copy = pickle.loads(pickle.dumps((out, train)))
+    before = layers.get_all_param_values(net_copy)
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    train_copy(x, np.array([0, 1, 2, 0, 1], np.int32))
+    after = layers.get_all_param_values(net_copy)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after))  # the copy trains the copy
+    for original, trained in zip(layers.get_all_param_values(out), after):
+        assert not np.array_equal(original, trained)  # and leaves the original alone
