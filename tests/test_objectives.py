@@ -81,3 +81,11 @@ def test_binary_hinge_loss_with_log_odds():
     want = np.maximum(0, 1 - (2 * tv - 1) * pv)
     got = run(objectives.binary_hinge_loss(p, t, log_odds=True), [p, t], [pv, tv])
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_symdl_losses_is_symdl_objectives():
+    import symdl.losses
+    import symdl.objectives
+
+    assert symdl.losses is symdl.objectives
+    assert symdl.losses.categorical_crossentropy is symdl.objectives.categorical_crossentropy

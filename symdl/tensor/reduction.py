@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from symdl.errors import ShapeError
+from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Op, Variable, add_call_site
 from symdl.tensor import elemwise as ew
 from symdl.tensor.type import TensorType, shape_str
@@ -231,11 +231,17 @@ def count(x: Variable, axes: tuple[int, ...]) -> Variable:
     return n
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
-    """Arithmetic mean; integers average in float64, as NumPy."""
+def mean(x: Any, axis: Any = None, keepdims: bool = False, dtype: str | None = None) -> Variable:
+    """Arithmetic mean; integers average in float64, as NumPy. ``dtype`` sets the type that the
+    sum is accumulated and returned in (``mean(x, dtype='float64')`` of float32 data)."""
     x = as_tensor_variable(x)
     axes = normalize_axis(axis, x.ndim, "mean", x)
-    dtype = x.dtype if x.type.is_float else "float64"
+    if dtype is None:
+        dtype = x.dtype if x.type.is_float else "float64"
+    else:
+        dtype = str(np.dtype(dtype))
+        if np.dtype(dtype).kind != "f":
+            raise TypeMismatch(f"mean: dtype must be a float dtype, got {dtype}")
     total = sum(x, axes, keepdims, dtype=dtype)
     return total / ew.cast(count(x, axes), dtype)
 

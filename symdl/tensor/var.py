@@ -176,8 +176,8 @@ class _TensorOps:
     def sum(self, axis=None, keepdims=False, dtype=None):
         return _red().sum(self, axis, keepdims, dtype)  # noqa: E704
 
-    def mean(self, axis=None, keepdims=False):
-        return _red().mean(self, axis, keepdims)  # noqa: E704
+    def mean(self, axis=None, keepdims=False, dtype=None):
+        return _red().mean(self, axis, keepdims, dtype)  # noqa: E704
 
     def prod(self, axis=None, keepdims=False):
         return _red().prod(self, axis, keepdims)  # noqa: E704

@@ -239,3 +239,18 @@ def test_static_shape_of_reductions():
     assert T.argmax(x, keepdims=True).type.shape == (1, 1, 1)
     assert T.mean(x).type.shape == ()
     assert T.var(x, axis=0).type.shape == (None, 4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("source", ["float32", "int32"])
+def test_mean_with_a_dtype_accumulates_and_returns_in_it(backend, dtype, source):
+    x = data((4, 3), source)
+    check(backend, lambda v: T.mean(v, axis=0, dtype=dtype), lambda v: np.mean(v, axis=0, dtype=dtype), x)
+    check(backend, lambda v: v.mean(dtype=dtype), lambda v: np.mean(v, dtype=dtype), x)
+
+
+def test_mean_refuses_an_integer_dtype():
+    from symdl.errors import TypeMismatch
+
+    with pytest.raises(TypeMismatch, match="mean: dtype must be a float"):
+        T.mean(T.matrix(), dtype="int32")
