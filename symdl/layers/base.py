@@ -150,7 +150,8 @@ def create_param(spec: Any, shape: Sequence[int], name: str | None = None) -> Sh
         raise ValueError(f"parameter {name or ''}: the value has shape {value.shape}, expected {shape}")
     if value.dtype.kind == "f":
         value = value.astype(config.floatX, copy=False)
-    return shared(value, name=name)
+    # A parameter's shape never changes: saying so lets the compiler fuse and plan with it.
+    return shared(value, name=name, shape=value.shape)
 
 
 def as_pair(value: Any, what: str) -> tuple[int, int]:
