@@ -1,4 +1,5 @@
-"""Every ```python block of docs/*.md runs: blocks of one page in order, in one namespace."""
+"""Every ```python block of docs/*.md and README.md runs: blocks of one page in order, in one
+namespace."""
 
 import os
 import re
@@ -8,6 +9,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
+README = DOCS.parent / "README.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -21,7 +23,7 @@ def test_the_guide_has_its_pages_and_links_resolve():
             assert target in names, f"{page.name} links to missing {target}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", PAGES + [README], ids=[p.name for p in PAGES] + ["README.md"])
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"docs_{page.stem}"}
@@ -29,3 +31,10 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
         code = compile(block, f"{page.name} block {k + 1}", "exec")
         exec(code, namespace)
     assert os.getcwd() == str(tmp_path)
+
+
+def test_readme_gives_the_commands_that_ci_runs():
+    readme, ci = README.read_text(), (README.parent / ".ci" / "run").read_text()
+    assert 'pip install -e ".[examples]" && python examples/mlp_digits.py' in readme
+    test_command = "python -m pytest -n 2 -q"
+    assert test_command in readme and ci.rstrip().endswith(test_command)
