@@ -416,3 +416,14 @@ def test_a_function_pickled_here_runs_in_another_process(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert np.allclose(eval(result.stdout), fn(data))
+
+
+def test_an_output_that_is_an_input_is_the_callers_copy(backend):
+    x = T.vector("x")
+    fn = symdl.function([x], [x, x * 1], optimizer="fast_run", mode=backend)
+    data = f32(1, 2, 3)
+    first, second = fn(data)
+    assert first is not data and not np.shares_memory(first, data)
+    assert not np.shares_memory(first, second)
+    first[0] = 99
+    assert data[0] == 1 and second[0] == 1

@@ -97,6 +97,10 @@ def _thunk_class() -> type:
     class CThunk(program):
         """A compiled function graph; ``thunk(values)`` returns the list of output values."""
 
+        # The runtime refuses a wrong count, dtype, ndim or static shape with InputError before it
+        # runs, and copies any output that someone else holds (see program_output).
+        checks_inputs_and_owns_outputs = True
+
         def source(self) -> str:
             return self.generated.source
 
