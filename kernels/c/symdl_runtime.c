@@ -2454,6 +2454,12 @@ static PyMethodDef mod_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* setup.py passes the digest of the sources it built from, so that an installed runtime that no
+   longer matches its sources is never used (symdl/backend/c/runtime_sources.py). */
+#ifndef SD_SOURCES_DIGEST
+#define SD_SOURCES_DIGEST ""
+#endif
+
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "symdl_crt", "symdl C runtime", -1, mod_methods};
 
 PyMODINIT_FUNC PyInit_symdl_crt(void)
@@ -2468,6 +2474,7 @@ PyMODINIT_FUNC PyInit_symdl_crt(void)
     PyModule_AddObject(m, "Program", (PyObject *)&ProgramType);
     PyModule_AddIntConstant(m, "ABI_VERSION", SD_ABI_VERSION);
     PyModule_AddIntConstant(m, "MAXDIM", SD_MAXDIM);
+    PyModule_AddStringConstant(m, "SOURCES_DIGEST", SD_SOURCES_DIGEST);
     ShapeError = Py_NewRef(PyExc_ValueError);
     InputError = Py_NewRef(PyExc_TypeError);
     NanGuardError = Py_NewRef(PyExc_FloatingPointError);

@@ -27,13 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from symdl.backend.c.runtime_sources import RUNTIME_COMPILE_FLAGS, RUNTIME_SOURCES, cpu_features, runtime_digest
 from symdl.config import config
 from symdl.errors import CompileError
 
 # Generated code needs only OpenMP's simd directives (the runtime runs the threads).
 OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition", "-fPIC"]
 GEN_FLAGS = OPT_FLAGS + ["-fopenmp-simd", "-shared", "-w"]
-RUNTIME_FLAGS = OPT_FLAGS + ["-fopenmp", "-shared", "-w"]
+RUNTIME_FLAGS = RUNTIME_COMPILE_FLAGS + ["-shared"]
 
 compile_count = 0  # how many times gcc ran in this process (tests read it)
 
@@ -61,21 +62,6 @@ def _compiler_identity(cmd: tuple[str, ...]) -> str:
 def compiler_identity() -> str:
     """A string that changes when the compiler does; empty when there is none."""
     return _compiler_identity(tuple(compiler_command()))
-
-
-@functools.cache
-def cpu_features() -> str:
-    """The CPU's feature flags from /proc/cpuinfo (what -march=native builds for)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return " ".join(sorted(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    import platform
-
-    return platform.machine() + platform.processor()
 
 
 def kernels_dir() -> Path:
@@ -218,8 +204,27 @@ def generated_flags() -> tuple[list[str], list[str]]:
 _runtime: Any = None
 
 
+def _installed_runtime(kdir: Path) -> Any:
+    """The runtime extension that setup.py built at install time, if it was built from the sources
+    in ``kdir`` and no extra flags (``$SYMDL_CFLAGS``) ask for another build; else None."""
+    if extra_flags() or importlib.util.find_spec("symdl.backend.c.symdl_crt") is None:
+        return None
+    import ctypes
+
+    # It was linked against the build environment's copy of OpenBLAS: load ours first, under the
+    # same soname, and the dynamic loader takes it.
+    libdir = _openblas().get_lib_dir()
+    ctypes.CDLL(os.path.join(libdir, "libscipy_openblas.so"), mode=ctypes.RTLD_GLOBAL)
+    try:
+        module = importlib.import_module("symdl.backend.c.symdl_crt")
+    except ImportError:
+        return None
+    return module if getattr(module, "SOURCES_DIGEST", "") == runtime_digest(kdir) else None
+
+
 def runtime() -> Any:
-    """The compiled runtime extension ``symdl_crt`` (built once per machine, then cached)."""
+    """The compiled runtime extension ``symdl_crt``: the one built at install time, or else one
+    built on first use and cached."""
     global _runtime
     if _runtime is not None:
         return _runtime
@@ -227,12 +232,26 @@ def runtime() -> Any:
 
     from symdl.errors import ShapeError
 
-    ob = _openblas()
     kdir = kernels_dir()
-    sources = "".join(
-        (kdir / name).read_text()
-        for name in ("symdl_runtime.c", "symdl_rt.h", "symdl_math.h", "nnet_api.h", "conv.h", "pool.h")
-    )
+    start = time.perf_counter()
+    # OpenMP threads that spin long after a loop steal the cores OpenBLAS's threads need next
+    # (and those of other processes): wait briefly, then sleep. Read by libgomp when it loads.
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    module = _installed_runtime(kdir) or _build_runtime(kdir, np)
+    from symdl.backend.c.errors import NanGuardError
+    from symdl.errors import InputError
+
+    module.configure(ShapeError, InputError, NanGuardError)
+    module.set_num_threads(config.num_threads)
+    module.load_seconds = time.perf_counter() - start
+    _runtime = module
+    return module
+
+
+def _build_runtime(kdir: Path, np: Any) -> Any:
+    ob = _openblas()
+    sources = "".join((kdir / name).read_text() for name in RUNTIME_SOURCES)
     source = (kdir / "symdl_runtime.c").read_text()
     py_inc = sysconfig.get_paths()["include"]
     flags = [*RUNTIME_FLAGS, *extra_flags(), "-I", py_inc, "-I", np.get_include(), "-I", ob.get_include_dir()]
@@ -248,21 +267,9 @@ def runtime() -> Any:
         np.__version__,
         ob.__version__,
     )
-    start = time.perf_counter()
     path = build(key, source, flags, libs, suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so")
-    # OpenMP threads that spin long after a loop steal the cores OpenBLAS's threads need next
-    # (and those of other processes): wait briefly, then sleep. Read by libgomp when it loads.
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     loader = importlib.machinery.ExtensionFileLoader("symdl_crt", str(path))
     spec = importlib.util.spec_from_file_location("symdl_crt", str(path), loader=loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
-    from symdl.backend.c.errors import NanGuardError
-    from symdl.errors import InputError
-
-    module.configure(ShapeError, InputError, NanGuardError)
-    module.set_num_threads(config.num_threads)
-    module.load_seconds = time.perf_counter() - start
-    _runtime = module
     return module

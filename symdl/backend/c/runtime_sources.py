@@ -1,0 +1,38 @@
+"""The files the C runtime extension is built from, and a digest of them.
+
+``setup.py`` builds the runtime at install time with the digest compiled in; ``build.runtime()``
+uses that build only while the digest still matches the sources beside the package (an editable
+install whose kernels changed since builds a fresh one into the cache instead). This module
+imports nothing from symdl, so that setup.py can load it before symdl is installed.
+"""
+
+import functools
+import hashlib
+import platform
+from pathlib import Path
+
+RUNTIME_SOURCES = ("symdl_runtime.c", "symdl_rt.h", "symdl_math.h", "nnet_api.h", "conv.h", "pool.h")
+# Flags of the runtime beyond the include and library paths (gcc; -march=native: built where it runs).
+RUNTIME_COMPILE_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition",
+                         "-fPIC", "-fopenmp", "-w"]  # fmt: skip
+
+
+@functools.cache
+def cpu_features() -> str:
+    """The CPU's feature flags from /proc/cpuinfo (what -march=native builds for)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return platform.machine() + platform.processor()
+
+
+def runtime_digest(kernel_dir: Path) -> str:
+    """SHA-256 (16 hex digits) of the runtime's sources, its flags and the CPU it is built for."""
+    h = hashlib.sha256((" ".join(RUNTIME_COMPILE_FLAGS) + "|" + cpu_features()).encode())
+    for name in RUNTIME_SOURCES:
+        h.update(name.encode() + b"\0" + (Path(kernel_dir) / name).read_bytes())
+    return h.hexdigest()[:16]
