@@ -19,10 +19,8 @@ import importlib.util
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +104,8 @@ def _valid(so: Path, meta: Path) -> bool:
 
 
 def _run_compiler(args: list[str], log_path: Path) -> tuple[bool, str]:
+    import subprocess  # here, not at the top: a warm start (a cache hit) never pays for importing it
+
     global compile_count
     compile_count += 1
     proc = subprocess.run(args, capture_output=True, text=True)
@@ -141,6 +141,8 @@ def build(
         try:
             if _valid(so, meta):  # another process built it while we waited
                 return so
+            import tempfile
+
             with tempfile.TemporaryDirectory(dir=sub, prefix=f".{key}-") as tmp:
                 src = Path(tmp) / "module.c"
                 src.write_text(source)
@@ -213,7 +215,7 @@ def _installed_runtime(kdir: Path) -> Any:
 
     # It was linked against the build environment's copy of OpenBLAS: load ours first, under the
     # same soname, and the dynamic loader takes it.
-    libdir = _openblas().get_lib_dir()
+    libdir = os.path.join(os.path.dirname(importlib.util.find_spec("scipy_openblas32").origin), "lib")
     ctypes.CDLL(os.path.join(libdir, "libscipy_openblas.so"), mode=ctypes.RTLD_GLOBAL)
     try:
         module = importlib.import_module("symdl.backend.c.symdl_crt")
