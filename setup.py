@@ -25,7 +25,7 @@ def runtime_extension() -> list[Extension]:
     digest = sources.runtime_digest(HERE / "kernels" / "c")
     return [
         Extension(
-            "symdl.backend.c.symdl_crt",
+            "symdl.backend.c.prebuilt.symdl_crt",
             sources=["kernels/c/symdl_runtime.c"],
             include_dirs=[numpy.get_include(), scipy_openblas32.get_include_dir(), "kernels/c"],
             library_dirs=[scipy_openblas32.get_lib_dir()],

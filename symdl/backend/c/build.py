@@ -209,17 +209,11 @@ _runtime: Any = None
 def _installed_runtime(kdir: Path) -> Any:
     """The runtime extension that setup.py built at install time, if it was built from the sources
     in ``kdir`` and no extra flags (``$SYMDL_CFLAGS``) ask for another build; else None."""
-    if extra_flags() or importlib.util.find_spec("symdl.backend.c.symdl_crt") is None:
+    if extra_flags():
         return None
-    import ctypes
-
-    # It was linked against the build environment's copy of OpenBLAS: load ours first, under the
-    # same soname, and the dynamic loader takes it.
-    libdir = os.path.join(os.path.dirname(importlib.util.find_spec("scipy_openblas32").origin), "lib")
-    ctypes.CDLL(os.path.join(libdir, "libscipy_openblas.so"), mode=ctypes.RTLD_GLOBAL)
     try:
-        module = importlib.import_module("symdl.backend.c.symdl_crt")
-    except ImportError:
+        module = importlib.import_module("symdl.backend.c.prebuilt.symdl_crt")
+    except ImportError:  # installed without it (no compiler then), or built for another Python
         return None
     return module if getattr(module, "SOURCES_DIGEST", "") == runtime_digest(kdir) else None
 

@@ -150,7 +150,7 @@ def test_the_runtime_built_at_install_time_is_used_only_while_its_sources_match(
     from symdl.backend.c import build
     from symdl.backend.c.runtime_sources import runtime_digest
 
-    if importlib.util.find_spec("symdl.backend.c.symdl_crt") is None:
+    if importlib.util.find_spec("symdl.backend.c.prebuilt.symdl_crt") is None:
         pytest.skip("installed without the runtime extension (setup.py found no compiler)")
     kdir = build.kernels_dir()
     installed = build._installed_runtime(kdir)
