@@ -152,10 +152,13 @@ def _extremum_grads(wins: Callable) -> Callable:
 
     def grads(i: list, o: Variable, g: Variable) -> list:
         x, y = i
+        # Against a constant c, the output wins exactly where x does (max(x, c) > c iff x > c):
+        # asking the output leaves x to its one client, so x and the extremum fuse into one loop
+        # (relu(conv + b) in one pass, with no pre-activation kept for the backward pass).
         if isinstance(y, TensorConstant):
-            return [g * wins(x, y), None]
+            return [g * wins(o, y), None]
         if isinstance(x, TensorConstant):
-            return [None, g * wins(y, x)]
+            return [None, g * wins(o, x)]
         tie, half = eq(x, y), g * 0.5
         return [where(tie, half, g * wins(x, y)), where(tie, half, g * wins(y, x))]
 
