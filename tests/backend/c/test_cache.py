@@ -145,19 +145,24 @@ def test_a_compiler_failure_names_the_node_and_the_users_line_and_keeps_the_log(
 
 
 def test_the_runtime_built_at_install_time_is_used_only_while_its_sources_match(monkeypatch):
-    import importlib.util
+    import importlib
 
     from symdl.backend.c import build
     from symdl.backend.c.runtime_sources import runtime_digest
 
-    if importlib.util.find_spec("symdl.backend.c.prebuilt.symdl_crt") is None:
+    try:
+        prebuilt = importlib.import_module("symdl.backend.c.prebuilt.symdl_crt")
+    except ImportError:
         pytest.skip("installed without the runtime extension (setup.py found no compiler)")
     kdir = build.kernels_dir()
-    installed = build._installed_runtime(kdir)
-    assert installed is not None and installed.SOURCES_DIGEST == runtime_digest(kdir)
-    # Edited kernels (an editable install) or another CPU: the installed build is not used.
+    if prebuilt.SOURCES_DIGEST == runtime_digest(kdir):
+        assert build._installed_runtime(kdir) is prebuilt
+    else:  # an editable install whose kernels were edited since
+        assert build._installed_runtime(kdir) is None
+    monkeypatch.setattr(build, "runtime_digest", lambda kdir: prebuilt.SOURCES_DIGEST)
+    assert build._installed_runtime(kdir) is prebuilt
     monkeypatch.setattr(build, "runtime_digest", lambda kdir: "0123456789abcdef")
-    assert build._installed_runtime(kdir) is None
+    assert build._installed_runtime(kdir) is None  # other sources, flags or CPU
     monkeypatch.undo()
     monkeypatch.setenv("SYMDL_CFLAGS", "-g")
     assert build._installed_runtime(kdir) is None  # extra flags ask for a build of their own

@@ -154,3 +154,43 @@ def test_window_larger_than_input_at_run_time(backend):
         f(np.zeros((1, 1, 2, 5)))
     keep = symdl.function([X], pool_2d(X, (3, 3), ignore_border=False), mode=backend)
     assert keep(np.ones((1, 1, 2, 5))).tolist() == [[[[1.0, 1.0]]]]
+
+
+def loop_max_pool_grad_2x2(x, gz):
+    """The gradient of 2x2 max pooling at stride 2: to the first maximum of each window, row-major."""
+    gx = np.zeros_like(x)
+    oh, ow = gz.shape[-2:]
+    for lead in np.ndindex(*x.shape[:-2]):
+        for i in range(oh):
+            for j in range(ow):
+                window = [(2 * i + r, 2 * j + c) for r in range(2) for c in range(2)]
+                best = max(window, key=lambda rc: x[lead + rc])  # max() keeps the first of equals
+                gx[lead + best] += gz[lead + (i, j)]
+    return gx
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(2, 3, 24, 24), (1, 2, 9, 37), (4, 6, 35)], ids=str)
+def test_max_pool_2x2_on_long_rows_with_ties(backend, shape, dtype):
+    """Rows of 8 outputs and more (the C kernel's blocks) plus a tail, odd sizes, many ties."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, size=shape).astype(dtype)
+    gz_shape = shape[:-2] + (shape[-2] // 2, shape[-1] // 2)
+    gz = rng.normal(size=gz_shape).astype(dtype)
+    X, G = T.tensor(dtype, shape=(None,) * len(shape)), T.tensor(dtype, shape=(None,) * len(shape))
+    out = pool_2d(X, (2, 2), ignore_border=True)
+    fn = symdl.function([X, G], [out, symdl.grad(None, X, known_grads={out: G})], mode=backend)
+    pooled, grad = fn(x, gz)
+    np.testing.assert_array_equal(pooled, loop_pool(x, (2, 2)).astype(dtype))
+    np.testing.assert_array_equal(grad, loop_max_pool_grad_2x2(x, gz))
+
+
+def test_max_pool_2x2_propagates_nan_as_numpy_maximum(backend):
+    x = np.arange(2 * 4 * 20, dtype="float32").reshape(2, 4, 20)
+    x[0, 1, 3] = np.nan  # second row of window (0, 1)
+    x[1, 2, 16] = np.nan  # first element of window (1, 8), in a block of 8
+    X = T.ftensor3("x")
+    pooled = symdl.function([X], pool_2d(X, (2, 2)), mode=backend)(x)
+    expected = loop_pool(np.nan_to_num(x, nan=-1.0), (2, 2)).astype("float32")
+    expected[0, 0, 1] = expected[1, 1, 8] = np.nan
+    np.testing.assert_array_equal(pooled, expected)
