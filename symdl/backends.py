@@ -52,6 +52,15 @@ def available() -> list[str]:
     return names
 
 
+def _c_available() -> bool:
+    # Only the C backend is asked: listing them all would import the CUDA backend on every
+    # compile, milliseconds that a warm start notices.
+    try:
+        return get_backend("c").available()
+    except ValueError:
+        return False
+
+
 def resolve_backend(mode: str | None, device: str | None = None) -> str:
     """The backend for ``function(mode=..., device=...)``, falling back to the configuration."""
     device = device or config.device
@@ -59,9 +68,9 @@ def resolve_backend(mode: str | None, device: str | None = None) -> str:
         return "cuda"
     mode = mode or config.mode
     if mode in ("FAST_RUN", "fast_run", "auto", None):
-        return "c" if "c" in available() else "py"
+        return "c" if _c_available() else "py"
     if mode in ("DEBUG", "DebugMode"):
-        return "c-debug" if "c" in available() else "py"
+        return "c-debug" if _c_available() else "py"
     if mode in ("FAST_COMPILE", "py"):
         return "py"
     get_backend(mode)
