@@ -40,7 +40,7 @@ from symdl.tensor.elemwise import cast, clip
 from symdl.tensor.shape import flatten
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import as_tensor_variable, constant
-from symdl.utils import UserFrame, describe, user_frame
+from symdl.utils import UserFrame, describe, user_frame, without_gc
 
 
 class NullGradient:
@@ -163,6 +163,7 @@ def _where_called() -> str:
     return f" (grad called at {frame})" if frame is not None else ""
 
 
+@without_gc
 def grad(
     cost: Variable | None,
     wrt: Variable | Sequence[Variable],

@@ -39,11 +39,11 @@ size, so rewriting is roughly linear in the number of nodes. A rewrite that rais
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from symdl.graph.fg import FunctionGraph
+from symdl.utils import without_gc
 
 if TYPE_CHECKING:
     from symdl.rewrite.engine import RewriteContext
@@ -88,15 +88,7 @@ def rewrite_graph(
     if mode == "none":
         return fgraph
     _load()
-    # Rewriting allocates many small objects and frees few: the cyclic collector would rescan
-    # the whole graph again and again for nothing (it runs again afterwards).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        _run(fgraph, mode, ctx)
-    finally:
-        if collecting:
-            gc.enable()
+    without_gc(_run)(fgraph, mode, ctx)
     ctx.report_failures()
     return fgraph
 
