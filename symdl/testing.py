@@ -143,7 +143,8 @@ def compare_with_numpy(
 ) -> None:
     """Compile ``build`` on each backend and compare its outputs with ``reference(*values)``.
 
-    Dtypes must match exactly (NumPy's promotion rules are part of the contract).
+    Dtypes must match exactly (NumPy's promotion rules are part of the contract), and so must the
+    types the graph infers before running: dtype, ndim and every static dimension.
     """
     from symdl.backends import available
     from symdl.compile.function import function
@@ -156,6 +157,16 @@ def compare_with_numpy(
     with np.errstate(all="ignore"):
         expected = reference(*values)
     expected = [expected] if single else list(expected)
+    for k, (out, e) in enumerate(zip(outputs, expected)):
+        # The types inferred at build time must be what NumPy computes: dtype, ndim, static dims.
+        e = np.asarray(e)
+        if hasattr(out, "type"):
+            assert out.dtype == e.dtype and out.ndim == e.ndim, (
+                f"output {k}: symbolic {out.type}, NumPy's {e.dtype} {e.shape}"
+            )
+            assert all(s is None or s == d for s, d in zip(out.type.shape, e.shape)), (
+                f"output {k}: static shape {out.type.shape}, NumPy's {e.shape}"
+            )
     for backend in backends or available():
         fn = function(inputs, outputs, mode=backend, on_unused_input="ignore")
         got = fn(*values)
@@ -167,3 +178,18 @@ def compare_with_numpy(
             np.testing.assert_allclose(
                 g, e, rtol=rtol or tol, atol=atol if atol is not None else tol, err_msg=f"{backend}: output {k}"
             )
+
+
+def compare_with_numpy_both_ways(
+    build: Callable[..., Any],
+    reference: Callable[..., Any],
+    values: Sequence[Any],
+    backends: Sequence[str] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    statics: Sequence[bool] = (False, True),
+) -> None:
+    """``compare_with_numpy`` with the inputs' shapes unknown, then known: the second shows that
+    every static output dimension the graph infers is NumPy's."""
+    for static in statics:
+        compare_with_numpy(build, reference, values, backends, rtol, atol, static_shapes=static)

@@ -19,13 +19,8 @@ def values(outputs, inputs, *args):
     return symdl.function(inputs, outputs, on_unused_input="ignore")(*args)
 
 
-@pytest.fixture(autouse=True)
-def reference_backend():
-    """Gradients are graphs of ordinary ops, whose backends are tested op by op elsewhere: run
-    these checks on the NumPy reference backend (test_gradients_agree_on_every_backend is the
-    exception)."""
-    with symdl.config.change(mode="py"):
-        yield
+# On the NumPy reference backend (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("reference_backend")
 
 
 class Doubler(Op):

@@ -10,18 +10,12 @@ import pytest
 import symdl
 import symdl.tensor as T
 from symdl.errors import ShapeError
-from symdl.testing import compare_with_numpy, symbolic_inputs_like
+from symdl.testing import compare_with_numpy_both_ways
 
 
-def check(backend, build, reference, *values, rtol=None):
-    """Compare with NumPy with unknown and with static input shapes, static output shapes included."""
-    values = [np.asarray(v) for v in values]
-    expected = np.asarray(reference(*values))
-    for static in (False, True):
-        compare_with_numpy(build, reference, values, backends=[backend], static_shapes=static, rtol=rtol)
-        out = build(*symbolic_inputs_like(values, static=static))
-        assert out.dtype == expected.dtype and out.ndim == expected.ndim
-        assert all(s is None or s == d for s, d in zip(out.type.shape, expected.shape)), (out.type, expected.shape)
+def check(backend, build, reference, *values, **options):
+    """Compare with NumPy on ``backend``, input shapes unknown then known (static output shapes included)."""
+    compare_with_numpy_both_ways(build, reference, values, backends=[backend], **options)
 
 
 def data(shape, dtype="float32", seed=0):

@@ -13,26 +13,12 @@ from hypothesis import strategies as st
 import symdl
 import symdl.tensor as T
 from symdl.errors import ShapeError, TypeMismatch
-from symdl.testing import compare_with_numpy, symbolic_inputs_like
+from symdl.testing import compare_with_numpy_both_ways
 
 
-def check(backend, build, reference, *values, rtol=None, atol=None):
-    """Compare with NumPy on ``backend`` with unknown and with static input shapes; also check that
-    every static output dimension the graph inferred is the one NumPy computes."""
-    values = [np.asarray(v) for v in values]
-    with np.errstate(all="ignore"):
-        expected = reference(*values)
-    for static in (False, True):
-        compare_with_numpy(build, reference, values, backends=[backend], rtol=rtol, atol=atol, static_shapes=static)
-        out = build(*symbolic_inputs_like(values, static=static))
-        for o, e in zip(
-            out if isinstance(out, list | tuple) else [out],
-            [expected] if not isinstance(out, list | tuple) else expected,
-        ):
-            e = np.asarray(e)
-            assert o.dtype == e.dtype, f"static dtype {o.dtype} != NumPy's {e.dtype}"
-            assert o.ndim == e.ndim
-            assert all(s is None or s == d for s, d in zip(o.type.shape, e.shape)), f"{o.type} vs {e.shape}"
+def check(backend, build, reference, *values, **options):
+    """Compare with NumPy on ``backend``, input shapes unknown then known (static output shapes included)."""
+    compare_with_numpy_both_ways(build, reference, values, backends=[backend], **options)
 
 
 def data(shape, dtype, domain="real", seed=0):

@@ -18,14 +18,9 @@ from symdl.tensor.shape import ReduceToShape, shape
 from symdl.tensor.type import DTYPES
 from symdl.testing import verify_grad
 
-
-@pytest.fixture(autouse=True)
-def reference_backend():
-    """Gradients are graphs of ordinary ops, whose backends are tested op by op elsewhere: run
-    these checks on the NumPy reference backend (test_gradients_agree_on_every_backend is the
-    exception)."""
-    with symdl.config.change(mode="py"):
-        yield
+# On the NumPy reference backend (tests/conftest.py); test_gradients_agree_on_every_backend is
+# the exception.
+pytestmark = pytest.mark.usefixtures("reference_backend")
 
 
 # Make every cast op exist, so the table below and the coverage test see the same SCALAR_OPS.

@@ -10,20 +10,12 @@ import pytest
 import symdl
 import symdl.tensor as T
 from symdl.errors import ShapeError, TypeMismatch
-from symdl.testing import compare_with_numpy, symbolic_inputs_like
+from symdl.testing import compare_with_numpy_both_ways
 
 
-def check(backend, build, reference, *values, statics=(False, True)):
-    """Compare with NumPy, and check every static output dimension against NumPy's."""
-    values = [np.asarray(v) for v in values]
-    expected = reference(*values)
-    expected = [np.asarray(e) for e in (expected if isinstance(expected, list | tuple) else [expected])]
-    for static in statics:
-        compare_with_numpy(build, reference, values, backends=[backend], static_shapes=static)
-        out = build(*symbolic_inputs_like(values, static=static))
-        for o, e in zip(out if isinstance(out, list | tuple) else [out], expected):
-            assert o.dtype == e.dtype and o.ndim == e.ndim
-            assert all(s is None or s == d for s, d in zip(o.type.shape, e.shape)), (o.type, e.shape)
+def check(backend, build, reference, *values, **options):
+    """Compare with NumPy on ``backend``, input shapes unknown then known (static output shapes included)."""
+    compare_with_numpy_both_ways(build, reference, values, backends=[backend], **options)
 
 
 def data(shape, dtype="float32", seed=0):
