@@ -162,7 +162,8 @@ def compare_with_numpy(
         e = np.asarray(e)
         if hasattr(out, "type"):
             assert out.dtype == e.dtype and out.ndim == e.ndim, (
-                f"output {k}: symbolic {out.type}, NumPy's {e.dtype} {e.shape}"
+                f"output {k}: the graph's type is {out.type} (dtype {out.dtype}); NumPy's result has "
+                f"dtype {e.dtype}, shape {e.shape}"
             )
             assert all(s is None or s == d for s, d in zip(out.type.shape, e.shape)), (
                 f"output {k}: static shape {out.type.shape}, NumPy's {e.shape}"
