@@ -148,10 +148,6 @@ class Function:
         self._names = {i.name: k for k, i in enumerate(inputs) if i.name}
         self.compile_args: dict[str, Any] | None = None  # symdl.function's arguments, for pickling
         self._thunk_checks_inputs = bool(getattr(self.thunk, "checks_inputs_and_owns_outputs", False))
-        self._expected = [
-            (np.dtype(t.dtype), t.ndim, tuple((axis, size) for axis, size in enumerate(t.shape) if size is not None))
-            for t in self._types
-        ]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._thunk_checks_inputs and not kwargs:
@@ -165,10 +161,8 @@ class Function:
                 n = self.n_outputs
                 for var, value in zip(self.updated_shared, outputs[n:]):
                     var.container[0] = value
-                return outputs[0] if self.output_spec == "single" else self._pack(outputs[:n])
-        values = self._arrays_as_they_are(args) if not kwargs else None
-        if values is None:
-            values = self._check_args(args, kwargs)
+                return self._pack(outputs[:n])
+        values = self._check_args(args, kwargs)
         shared_values = [s.container[0] for s in self.shared_inputs]
         outputs = self.thunk(values + shared_values)
         n = self.n_outputs
@@ -186,22 +180,6 @@ class Function:
             held.add(id(value))
             var.container[0] = value
         return self._pack(results)
-
-    def _arrays_as_they_are(self, args: tuple) -> list[Any] | None:
-        """The arguments if each is already an ndarray of its input's exact dtype, ndim and static
-        shape (the usual call in a training loop), else None and ``_check_args`` decides."""
-        if len(args) != len(self._expected):
-            return None
-        for value, (dtype, ndim, static_dims) in zip(args, self._expected):
-            # ``is``: NumPy keeps one dtype object per builtin dtype; any other goes the slow way.
-            if type(value) is not np.ndarray or value.dtype is not dtype or value.ndim != ndim:
-                return None
-            if static_dims:
-                shape = value.shape
-                for axis, size in static_dims:
-                    if shape[axis] != size:
-                        return None
-        return list(args)
 
     def _check_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
         n = len(self.inputs)
@@ -330,23 +308,9 @@ def function(
     ``mode`` picks the backend ('py', 'c', 'cuda'; default from ``symdl.config``); ``optimizer``
     is 'fast_run', 'fast_compile' or 'none'.
     """
+    compile_args = dict(locals())  # the arguments as given, for pickling (read before any other local)
     from symdl.backends import resolve_backend
 
-    compile_args = dict(
-        inputs=inputs,
-        outputs=outputs,
-        updates=updates,
-        givens=givens,
-        mode=mode,
-        on_unused_input=on_unused_input,
-        allow_input_downcast=allow_input_downcast,
-        name=name,
-        no_default_updates=no_default_updates,
-        optimizer=optimizer,
-        optimizer_excluding=optimizer_excluding,
-        optimizer_including=optimizer_including,
-        device=device,
-    )
     if not isinstance(inputs, list | tuple):
         raise TypeError(f"function: inputs must be a list, got {type(inputs).__name__}")
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
