@@ -40,23 +40,12 @@ def get_backend(name: str) -> Any:
 
 def available() -> list[str]:
     """Backends that can run on this machine now."""
-    names = []
-    for name in _BACKENDS:
-        if name == "c-debug":
-            continue
-        try:
-            if get_backend(name).available():
-                names.append(name)
-        except ValueError:
-            continue
-    return names
+    return [name for name in _BACKENDS if name != "c-debug" and _runs_here(name)]
 
 
-def _c_available() -> bool:
-    # Only the C backend is asked: listing them all would import the CUDA backend on every
-    # compile, milliseconds that a warm start notices.
+def _runs_here(name: str) -> bool:
     try:
-        return get_backend("c").available()
+        return get_backend(name).available()
     except ValueError:
         return False
 
@@ -67,10 +56,12 @@ def resolve_backend(mode: str | None, device: str | None = None) -> str:
     if device == "cuda":
         return "cuda"
     mode = mode or config.mode
+    # Only the C backend is asked, not available(): listing them all would import the CUDA
+    # backend on every compile, milliseconds that a warm start notices.
     if mode in ("FAST_RUN", "fast_run", "auto", None):
-        return "c" if _c_available() else "py"
+        return "c" if _runs_here("c") else "py"
     if mode in ("DEBUG", "DebugMode"):
-        return "c-debug" if _c_available() else "py"
+        return "c-debug" if _runs_here("c") else "py"
     if mode in ("FAST_COMPILE", "py"):
         return "py"
     get_backend(mode)

@@ -12,11 +12,8 @@ from symdl.graph import Apply, Op
 from symdl.tensor.var import as_tensor_variable
 from symdl.testing import GradientError, compare_with_numpy, verify_grad
 
-
-@pytest.fixture(autouse=True)
-def reference_backend():
-    with symdl.config.change(mode="py"):
-        yield
+# On the NumPy reference backend (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("reference_backend")
 
 
 class Cube(Op):

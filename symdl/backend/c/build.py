@@ -25,12 +25,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from symdl.backend.c.runtime_sources import RUNTIME_COMPILE_FLAGS, RUNTIME_SOURCES, cpu_features, runtime_digest
+from symdl.backend.c.runtime_sources import (
+    OPT_FLAGS,
+    RUNTIME_COMPILE_FLAGS,
+    RUNTIME_SOURCES,
+    cpu_features,
+    runtime_digest,
+)
 from symdl.config import config
 from symdl.errors import CompileError
 
 # Generated code needs only OpenMP's simd directives (the runtime runs the threads).
-OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition", "-fPIC"]
 GEN_FLAGS = OPT_FLAGS + ["-fopenmp-simd", "-shared", "-w"]
 RUNTIME_FLAGS = RUNTIME_COMPILE_FLAGS + ["-shared"]
 

@@ -12,9 +12,10 @@ import platform
 from pathlib import Path
 
 RUNTIME_SOURCES = ("symdl_runtime.c", "symdl_rt.h", "symdl_math.h", "nnet_api.h", "conv.h", "pool.h")
-# Flags of the runtime beyond the include and library paths (gcc; -march=native: built where it runs).
-RUNTIME_COMPILE_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition",
-                         "-fPIC", "-fopenmp", "-w"]  # fmt: skip
+# gcc flags of all C that symdl builds (-march=native: built where it runs), and of the runtime
+# beyond its include and library paths.
+OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition", "-fPIC"]
+RUNTIME_COMPILE_FLAGS = OPT_FLAGS + ["-fopenmp", "-w"]
 
 
 @functools.cache
