@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 5
+#define SD_ABI_VERSION 6
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -75,6 +75,8 @@ typedef struct {
     /* symdl.tensor.nnet's convolution and pooling (kernels/c/nnet_api.h) */
     int (*conv2d)(sd_ctx *c, int node, int kind, int a, int b, int hw, int out, const int64_t *params);
     int (*pool2d)(sd_ctx *c, int node, int backward, int x, int gz, int out, const int64_t *params);
+    /* np.arange(start, stop, step) for an integer dtype: 0-d inputs of the output's dtype */
+    int (*arange)(sd_ctx *c, int node, int start, int stop, int step, int out);
 } sd_api;
 
 struct sd_ctx {

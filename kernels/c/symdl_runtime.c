@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "sgemm_avx512.h"
 #include "symdl_math.h"
 #include "symdl_rt.h"
 
@@ -1080,6 +1081,11 @@ static int blas_matrix(const sd_arr *a, int64_t rs, int64_t cs, int64_t rows, in
 static void blas_gemm(int dtype, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha, const char *a, int lda,
                       const char *b, int ldb, double beta, char *c, int ldc)
 {
+    /* our AVX-512 kernel where the CPU has it: 1.15-1.35x OpenBLAS's sgemm on the MLP's products
+     * (benchmarks/RESULTS.md); it declines (-1) elsewhere and OpenBLAS runs */
+    if (dtype == NPY_FLOAT32 && sd_sgemm(ta, tb, M, N, K, (float)alpha, (const float *)a, lda, (const float *)b, ldb,
+                                         (float)beta, (float *)c, ldc) == 0)
+        return;
     if (dtype == NPY_FLOAT32)
         scipy_cblas_sgemm(SdRowMajor, ta ? SdTrans : SdNoTrans, tb ? SdTrans : SdNoTrans, (int)M, (int)N, (int)K,
                           (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float)beta, (float *)c, ldc);
@@ -2090,12 +2096,45 @@ static int api_check(sd_ctx *c, int node, int nin, const int *ins, int nout, con
     return 0;
 }
 
+static int api_arange(sd_ctx *c, int node, int istart, int istop, int istep, int out)
+{
+    Program *P = PROG(c);
+    int64_t start, stop, step;
+    if (read_int(&c->v[istart], 0, &start) || read_int(&c->v[istop], 0, &stop) || read_int(&c->v[istep], 0, &step))
+        return fail(P, node, PyExc_TypeError, "arange takes integer bounds");
+    if (step == 0)
+        return fail(P, node, PyExc_ValueError, "arange: step must not be zero");
+    /* NumPy's length: ceil((stop - start) / step), at least 0, without overflowing int64 */
+    int64_t n = 0;
+    if (step > 0 && stop > start)
+        n = (int64_t)(((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step) + 1;
+    else if (step < 0 && stop < start)
+        n = (int64_t)(((uint64_t)start - (uint64_t)stop - 1) / ((uint64_t)0 - (uint64_t)step)) + 1;
+    int dtype = c->v[istart].dtype;
+    if (new_value(P, node, out, dtype, 1, &n))
+        return -1;
+    char *o = c->v[out].data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = start + i * step;
+        switch (dtype) {
+        case NPY_INT8: ((int8_t *)o)[i] = (int8_t)v; break;
+        case NPY_UINT8: ((uint8_t *)o)[i] = (uint8_t)v; break;
+        case NPY_INT16: ((int16_t *)o)[i] = (int16_t)v; break;
+        case NPY_UINT16: ((uint16_t *)o)[i] = (uint16_t)v; break;
+        case NPY_INT32: ((int32_t *)o)[i] = (int32_t)v; break;
+        case NPY_UINT32: ((uint32_t *)o)[i] = (uint32_t)v; break;
+        default: ((int64_t *)o)[i] = v; break;
+        }
+    }
+    return 0;
+}
+
 #include "nnet_api.h"
 
 static const sd_api the_api = {
     api_elemwise, api_reduce, api_argreduce, api_dot, api_matmul, api_dimshuffle, api_reshape,
     api_shape, api_alloc, api_subtensor, api_join, api_reduce_to_shape, api_py, api_check, api_release,
-    api_gemm, api_elemwise_reduce, api_softmax, api_conv2d, api_pool2d,
+    api_gemm, api_elemwise_reduce, api_softmax, api_conv2d, api_pool2d, api_arange,
 };
 
 /* ------------------------------------------------------------------ Program type */

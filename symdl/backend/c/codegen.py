@@ -43,6 +43,7 @@ class Generated:
     in_c: list[bool]
     labels: list[str]
     node_lines: list[tuple[int, int, int]] = field(default_factory=list)
+    op_names: list[str] = field(default_factory=list)  # what profile() prints, kept without the nodes
 
 
 def label(node: Apply) -> str:
@@ -388,6 +389,14 @@ def _emit_alloc(node: Apply, em: _Emitter, k: int) -> str | None:
     return f"A->alloc(ctx, {k}, {em.index(value)}, {len(dims)}, {em.ints(slots)}, {em.index(node.outputs[0])})"
 
 
+def _emit_arange(node: Apply, em: _Emitter, k: int) -> str | None:
+    # integers only: NumPy computes float ranges from their first two values, which C would not match
+    if node.op.dtype not in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64"):
+        return None
+    start, stop, step = (em.index(v) for v in node.inputs)
+    return f"A->arange(ctx, {k}, {start}, {stop}, {step}, {em.index(node.outputs[0])})"
+
+
 def _bound(value: Any) -> str:
     if value is None:
         return SD_NONE
@@ -436,7 +445,7 @@ def _emitters() -> dict[type, Callable[[Apply, _Emitter, int], str | None]]:
     from symdl.rewrite.blas_ops import Gemm, Gemv
     from symdl.tensor.blas import Dot, MatMul
     from symdl.tensor.composite import Composite, CompositeReduce
-    from symdl.tensor.creation import Alloc
+    from symdl.tensor.creation import Alloc, ARange
     from symdl.tensor.elemwise import Elemwise
     from symdl.tensor.reduction import ArgReduce, Reduce
     from symdl.tensor.shape import DimShuffle, Join, ReduceToShape, Reshape, Shape
@@ -453,6 +462,7 @@ def _emitters() -> dict[type, Callable[[Apply, _Emitter, int], str | None]]:
         Reshape: _emit_reshape,
         Shape: _emit_shape,
         Alloc: _emit_alloc,
+        ARange: _emit_arange,
         Subtensor: _emit_subtensor,
         Join: _emit_join,
         ReduceToShape: _emit_reduce_to_shape,
@@ -592,4 +602,5 @@ def generate(fgraph: FunctionGraph) -> Generated:
         in_c=in_c,
         labels=[label(n) for n in order],
         node_lines=node_lines,
+        op_names=[str(n.op) for n in order],
     )

@@ -11,7 +11,15 @@ import hashlib
 import platform
 from pathlib import Path
 
-RUNTIME_SOURCES = ("symdl_runtime.c", "symdl_rt.h", "symdl_math.h", "nnet_api.h", "conv.h", "pool.h")
+RUNTIME_SOURCES = (
+    "symdl_runtime.c",
+    "symdl_rt.h",
+    "symdl_math.h",
+    "nnet_api.h",
+    "conv.h",
+    "pool.h",
+    "sgemm_avx512.h",
+)
 # gcc flags of all C that symdl builds (-march=native: built where it runs), and of the runtime
 # beyond its include and library paths.
 OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition", "-fPIC"]
