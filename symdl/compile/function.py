@@ -127,7 +127,7 @@ class Function:
         shared_inputs: list[Variable],
         backend: str,
         name: str | None,
-        rewrite_seconds: float,
+        rewrite_settings: tuple,
     ):
         from symdl.backends import get_backend
 
@@ -135,19 +135,51 @@ class Function:
         self.output_spec = output_spec
         self.n_outputs = n_outputs
         self.updated_shared = [var for var, _ in updates]
-        self.graph = fgraph
-        self.maker = _Maker(fgraph)
+        self._graph = fgraph
+        self._rewrite_settings: tuple | None = rewrite_settings
         self.shared_inputs = shared_inputs
         self.backend = backend
         self.name = name
-        self.rewrite_seconds = rewrite_seconds
+        self.rewrite_seconds = 0.0
+        linker = get_backend(backend)
         start = time.perf_counter()
-        self.thunk = get_backend(backend).link(fgraph, n_inputs=len(inputs))
+        # A backend that remembers what it built for this graph as the user wrote it (the C
+        # backend's plans) needs no rewriting: the graph is rewritten only if someone asks for it.
+        recall = getattr(linker, "recall", None)
+        key, self.thunk = recall(fgraph, rewrite_settings) if recall else (None, None)
+        if self.thunk is None:
+            self._rewrite()
+            start = time.perf_counter()
+            self.thunk = linker.link(fgraph, n_inputs=len(inputs))
+            if key is not None:
+                linker.remember(key, self.thunk)
         self.link_seconds = time.perf_counter() - start
         self._types = [i.variable.type for i in inputs]
         self._names = {i.name: k for k, i in enumerate(inputs) if i.name}
         self.compile_args: dict[str, Any] | None = None  # symdl.function's arguments, for pickling
         self._thunk_checks_inputs = bool(getattr(self.thunk, "checks_inputs_and_owns_outputs", False))
+
+    def _rewrite(self) -> None:
+        if self._rewrite_settings is None:
+            return
+        from symdl.rewrite import rewrite_graph
+
+        start = time.perf_counter()
+        optimizer, excluding, including = self._rewrite_settings
+        rewrite_graph(self._graph, optimizer, excluding=excluding, including=including)
+        self._rewrite_settings = None
+        self.rewrite_seconds = time.perf_counter() - start
+
+    @property
+    def graph(self) -> FunctionGraph:
+        """The rewritten FunctionGraph."""
+        self._rewrite()
+        return self._graph
+
+    @property
+    def maker(self) -> _Maker:
+        """Theano's ``fn.maker.fgraph``."""
+        return _Maker(self.graph)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._thunk_checks_inputs and not kwargs:
@@ -370,18 +402,12 @@ def function(
                 warnings.warn(message, stacklevel=2)
     shared_inputs = [v for v in graph_inputs(targets) if getattr(v, "is_shared", False)]
     fgraph = FunctionGraph(in_vars + shared_inputs, targets, clone=True)
-
-    start = time.perf_counter()
-    from symdl.rewrite import rewrite_graph
-
-    rewrite_graph(
-        fgraph,
+    settings = (
         optimizer or config.optimizer,
-        excluding=optimizer_excluding if optimizer_excluding is not None else config.optimizer_excluding,
-        including=optimizer_including if optimizer_including is not None else config.optimizer_including,
+        optimizer_excluding if optimizer_excluding is not None else config.optimizer_excluding,
+        optimizer_including if optimizer_including is not None else config.optimizer_including,
     )
-    rewrite_seconds = time.perf_counter() - start
     backend = resolve_backend(mode, device)
-    fn = Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, rewrite_seconds)
+    fn = Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, settings)
     fn.compile_args = compile_args
     return fn

@@ -22,17 +22,20 @@ import os
 import shutil
 import sysconfig
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from symdl.backend.c import build, codegen
+from symdl.backend.c import build
 from symdl.backend.c.errors import DebugModeError, NanGuardError
 from symdl.config import config
 from symdl.graph.basic import Apply
 from symdl.graph.fg import FunctionGraph
 from symdl.profiling import ProfileReport
 from symdl.utils import describe
+
+if TYPE_CHECKING:  # a warm start that finds its plan never generates code, nor imports the generator
+    from symdl.backend.c import codegen
 
 __all__ = ["CBackend", "CDebugBackend", "DebugModeError", "NanGuardError", "blas_info"]
 
@@ -108,8 +111,8 @@ def _thunk_class() -> type:
         def profile(self) -> ProfileReport:
             times = self.node_times()
             rows = [
-                (str(node.op), "c" if c else "py", float(t), self.ncalls)
-                for node, c, t in zip(self.generated.order, self.generated.in_c, times)
+                (name, "c" if c else "py", float(t), self.ncalls)
+                for name, c, t in zip(self.generated.op_names, self.generated.in_c, times)
             ]
             return ProfileReport(rows, self.ncalls)
 
@@ -132,17 +135,31 @@ def _explain(generated: codegen.Generated) -> Any:
 
 
 def link_c(fgraph: FunctionGraph, n_inputs: int, debug: bool = False) -> Any:
+    from symdl.backend.c import codegen
+
     start = time.perf_counter()
     generated = codegen.generate(fgraph)
+    key = module_key(generated)
+    path = build.build(key, generated.source, *build.generated_flags(), explain=_explain(generated))
+    thunk = _load(generated, path, fgraph, debug)
+    thunk.module_key = key
+    thunk.link_seconds = time.perf_counter() - start
+    return thunk
+
+
+def module_key(generated: codegen.Generated) -> str:
+    """The cache key of the module compiled from ``generated``."""
     flags, libs = build.generated_flags()
-    key = build.cache_key(
+    return build.cache_key(
         generated.key_source,
         build.headers_digest(),
         build.compiler_identity(),
         " ".join(flags + libs),
         build.cpu_features(),
     )
-    path = build.build(key, generated.source, flags, libs, explain=_explain(generated))
+
+
+def _load(generated: codegen.Generated, path: Any, fgraph: FunctionGraph, debug: bool) -> Any:
     rt = build.runtime()
     rt.set_num_threads(config.num_threads)
     callbacks = [None if c else _perform(node) for node, c in zip(generated.order, generated.in_c)]
@@ -150,7 +167,7 @@ def link_c(fgraph: FunctionGraph, n_inputs: int, debug: bool = False) -> Any:
     thunk = _thunk_class()(
         path=str(path),
         nvars=generated.nvars,
-        nnodes=len(generated.order),
+        nnodes=len(generated.in_c),
         inputs=generated.input_slots,
         in_names=names,
         constants=generated.const_slots,
@@ -163,9 +180,7 @@ def link_c(fgraph: FunctionGraph, n_inputs: int, debug: bool = False) -> Any:
         nan_guard=bool(config.nan_guard),
     )
     thunk.generated = generated
-    thunk.fgraph = fgraph
     thunk.library = path
-    thunk.link_seconds = time.perf_counter() - start
     return thunk
 
 
@@ -190,11 +205,38 @@ class CBackend:
     def link(fgraph: FunctionGraph, n_inputs: int) -> Any:
         return link_c(fgraph, n_inputs, debug=config.mode == "DEBUG")
 
+    @staticmethod
+    def recall(fgraph: FunctionGraph, settings: tuple) -> tuple[str | None, Any]:
+        """``(key, thunk)`` for the unrewritten ``fgraph``: the thunk when a plan is remembered
+        under its key (see ``plans``), else None; the key is None when none can be made."""
+        if config.mode == "DEBUG":
+            return None, None
+        from symdl.backend.c import plans
+
+        start = time.perf_counter()
+        key = plans.fingerprint(fgraph, settings)
+        found = plans.recall(key) if key else None
+        if found is None:
+            return key, None
+        generated, module = found
+        path = build.build(module, generated.source, *build.generated_flags(), explain=_explain(generated))
+        thunk = _load(generated, path, fgraph, debug=False)
+        thunk.module_key = module
+        thunk.link_seconds = time.perf_counter() - start
+        return key, thunk
+
+    @staticmethod
+    def remember(key: str, thunk: Any) -> None:
+        from symdl.backend.c import plans
+
+        plans.remember(key, thunk.generated, thunk.module_key)
+
 
 class CDebugBackend(CBackend):
     """``mode='DEBUG'``: every C node is checked against its Python ``perform``."""
 
     name = "c-debug"
+    recall = None  # the checker needs the rewritten nodes
 
     @staticmethod
     def link(fgraph: FunctionGraph, n_inputs: int) -> Any:

@@ -1,0 +1,183 @@
+"""Warm starts that skip rewriting: compiled functions remembered by the graph the user built.
+
+The module cache (``build``) makes a warm start call no compiler, but the start still rewrites
+the graph and generates its C only to find the key of a module it already has: about half of a
+warm start. This cache keeps, for each graph *as the user built it*, what ``codegen.generate``
+produced from its rewritten form (slot tables, constants, labels and the source), so that the next
+process with the same graph loads the module directly.
+
+A graph's fingerprint covers everything the rewritten graph and the generated code depend on:
+every node's op (with all its attributes), every variable's type, name and creation line (error
+messages name them), constants' bytes, the rewrite settings, the symdl configuration, symdl's
+own sources (size and date of each file), the C headers, compiler, flags and CPU. A graph with
+anything the fingerprint cannot describe faithfully (an op holding a Python function or another
+graph, a scalar op that is not registered by name) is simply not remembered, and graphs with
+nodes that fall back to Python are not either (their callbacks need the rewritten nodes).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+from dataclasses import fields
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from symdl.backend.c import build
+from symdl.config import _DEFAULTS, config
+from symdl.graph.basic import Constant, Op
+from symdl.graph.fg import FunctionGraph
+from symdl.tensor.elemwise import SCALAR_OPS, ScalarOp
+
+PLAN_FORMAT = 1  # bump when the pickled payload changes shape
+
+
+class _Unstable(Exception):
+    """A value whose text would not be the same in another process."""
+
+
+def _stable(value: Any, depth: int = 0) -> str:
+    """Text that is equal in two processes exactly when ``value`` is (or raise ``_Unstable``)."""
+    if depth > 12:
+        raise _Unstable("too deep")
+    if value is None or isinstance(value, bool | int | float | complex | str | bytes):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, np.generic):
+        return f"np.{value.dtype}:{value!r}"
+    if isinstance(value, np.dtype):
+        return f"dtype:{value.str}"
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return f"array:{data.dtype.str}:{data.shape}:{hashlib.sha256(data.tobytes()).hexdigest()}"
+    if isinstance(value, slice):
+        return f"slice({_stable(value.start, depth + 1)},{_stable(value.stop, depth + 1)},{_stable(value.step, depth + 1)})"
+    if isinstance(value, tuple | list):
+        inner = ",".join(_stable(v, depth + 1) for v in value)
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, dict):
+        items = sorted((_stable(k, depth + 1), _stable(v, depth + 1)) for k, v in value.items())
+        return "dict(" + ",".join(f"{k}={v}" for k, v in items) + ")"
+    if isinstance(value, frozenset | set):
+        return f"{type(value).__name__}(" + ",".join(sorted(_stable(v, depth + 1) for v in value)) + ")"
+    if isinstance(value, ScalarOp):
+        # its implementation is a Python function: only a registered op is known by its name
+        if SCALAR_OPS.get(value.name) is not value:
+            raise _Unstable(f"unregistered scalar op {value.name}")
+        return f"scalar:{value.name}:{_stable(value.params, depth + 1)}"
+    if isinstance(value, Op):
+        return _op_text(value)
+    raise _Unstable(type(value).__name__)
+
+
+@functools.lru_cache(maxsize=4096)
+def _op_text(op: Op) -> str:
+    # Equal ops (by their props, as merging takes them) share one text; most nodes share a few ops.
+    return f"op:{type(op).__module__}.{type(op).__qualname__}{_stable(vars(op), 1)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_text(typ: Any) -> str:
+    attrs = getattr(typ, "__slots__", ()) or tuple(vars(typ))
+    fields = {a: getattr(typ, a) for a in attrs if not a.startswith("_") and hasattr(typ, a)}
+    return f"{type(typ).__module__}.{type(typ).__qualname__}{_stable(fields)}"
+
+
+def _var_text(var: Any) -> str:
+    trace = var.trace
+    where = str(trace) if trace is not None else ""
+    return f"{_type_text(var.type)} {var.name!r} {where}"
+
+
+@functools.cache
+def _symdl_sources() -> str:
+    """Size and date of every file of the symdl package: rewrites and codegen live there."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    stack = [str(root)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_dir():
+                    if entry.name != "__pycache__":
+                        stack.append(entry.path)
+                elif entry.name.endswith((".py", ".h", ".c")):
+                    st = entry.stat()
+                    h.update(f"{entry.path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
+    """The key of an unrewritten graph compiled with rewrite ``settings``, or None."""
+    ids: dict[Any, int] = {}
+    flags, libs = build.generated_flags()
+    parts = [
+        f"plan {PLAN_FORMAT}",
+        _symdl_sources(),
+        build.headers_digest(),
+        build.compiler_identity(),
+        " ".join(flags + libs),
+        build.cpu_features(),
+        repr(settings),
+        repr(sorted((k, repr(getattr(config, k))) for k in _DEFAULTS)),
+    ]
+    try:
+        for v in fgraph.inputs:
+            ids[v] = len(ids)
+            parts.append(f"in {_var_text(v)}")
+
+        def ref(v: Any) -> int:
+            if v not in ids:
+                if not isinstance(v, Constant):
+                    raise _Unstable("a free variable that is not an input")
+                ids[v] = len(ids)
+                parts.append(f"const {_var_text(v)} {_stable(np.asarray(v.data))}")
+            return ids[v]
+
+        for node in fgraph.toposort():
+            args = [ref(v) for v in node.inputs]
+            parts.append(f"node {_stable(node.op)} {args}")
+            for out in node.outputs:
+                ids[out] = len(ids)
+                parts.append(f"out {_var_text(out)}")
+        parts.append(f"outputs {[ref(v) for v in fgraph.outputs]}")
+    except _Unstable:
+        return None
+    return build.cache_key(*parts)
+
+
+def _plan_path(key: str) -> Path:
+    return build.cache_dir() / "plans" / key[:2] / f"{key}.pkl"
+
+
+def recall(key: str) -> tuple[Any, str] | None:
+    """The generated tables and module key remembered under ``key``, if any and readable."""
+    try:
+        with open(_plan_path(key), "rb") as f:
+            payload = pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != PLAN_FORMAT:
+        return None
+    # the fields of codegen.Generated, without the rewritten nodes (all of them run in C)
+    return SimpleNamespace(order=[], **payload["generated"]), payload["module_key"]
+
+
+def remember(key: str, generated: Any, module_key: str) -> None:
+    """Write the plan atomically (a reader sees the old file, the new one, or none)."""
+    if not all(generated.in_c):
+        return
+    path = _plan_path(key)
+    tables = {f.name: getattr(generated, f.name) for f in fields(generated) if f.name != "order"}
+    payload = {"format": PLAN_FORMAT, "generated": tables, "module_key": module_key}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only or full cache directory costs the next start its rewrite, nothing more
