@@ -249,7 +249,7 @@ def log_of_exp(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 @register_node("canonicalize", "algebra", tracks=[Elemwise], scalar=["pow"])
 def pow_specialize(fgraph: FunctionGraph, node: Apply) -> list | None:
-    """``x**1`` is ``x``, ``x**2`` is ``sqr(x)``, ``x**0.5`` is ``sqrt(x)``, ``x**-1`` is
+    """``x**1`` is ``x``, ``x**2`` is ``sqr(x)``, ``x**3`` is ``sqr(x) * x``, ``x**0.5`` is ``sqrt(x)``, ``x**-1`` is
     ``1/x``, ``x**-0.5`` is ``1/sqrt(x)`` and ``x**0`` is ones."""
     x, p = node.inputs
     out = node.outputs[0]
@@ -263,6 +263,8 @@ def pow_specialize(fgraph: FunctionGraph, node: Apply) -> list | None:
         new = x
     elif value == 2:
         new = E.sqr(x)
+    elif value == 3 and x.type.is_float:
+        new = E.mul(E.sqr(x), x)  # libm's pow does not vectorize: 50x slower (GELU's x**3)
     elif value == 0.5 and x.type.is_float:
         new = E.sqrt(x)
     elif value == -1 and x.type.is_float:

@@ -98,7 +98,7 @@ def test_exp_of_log_keeps_nan_for_negative_inputs(rw):
 
 @pytest.mark.parametrize(
     "power,op",
-    [(1.0, None), (2.0, "sqr"), (0.5, "sqrt"), (-1.0, "reciprocal"), (-0.5, "reciprocal")],
+    [(1.0, None), (2.0, "sqr"), (3.0, "sqr"), (0.5, "sqrt"), (-1.0, "reciprocal"), (-0.5, "reciprocal")],
 )
 def test_powers_by_small_constants_become_cheap_ops(rw, power, op):
     x = T.dvector("x")

@@ -25,6 +25,9 @@ MAXDIM = 16
 _TRACE = "\x01"
 _PART = 48  # nodes per driver function
 SD_NONE = "INT64_MIN"
+# Booleans computed inside a loop are held as ints: a byte-wide temporary between float lanes
+# makes gcc pack and unpack every vector (a fused compare-multiply ran 5x slower than an add).
+_TEMP_CTYPES = {"bool": "int"}
 
 
 @dataclass
@@ -137,7 +140,9 @@ def _parts(inputs: list[Variable], program: tuple) -> _Parts | None:
         parts.cost += cost(sop.name)
         dtypes.append(out_dtype)
         parts.names.append(f"t{m}")
-        parts.body.append(f"            const {CTYPES[out_dtype]} t{m} = {expr}; /* {sop.name} */")
+        parts.body.append(
+            f"            const {_TEMP_CTYPES.get(out_dtype, CTYPES[out_dtype])} t{m} = {expr}; /* {sop.name} */"
+        )
     parts.cost = max(parts.cost, 1)
     return parts
 
@@ -198,7 +203,9 @@ def kernel_for(node: Apply, em: _Emitter, k: int) -> tuple[str, list[int], int] 
             "}",
         ]
     )
-    return _register(em, text, node, k), parts.operands, parts.cost
+    # a memory-bound loop gains from a second core's cache and bandwidth: count each array it
+    # streams as one unit of work (measured: W - 0.01 * v on 784x512 float32, 200 -> 96 us)
+    return _register(em, text, node, k), parts.operands, parts.cost + len(parts.operands) + len(outputs)
 
 
 _ACC_OP = {"sum": "({a} + {v})", "prod": "({a} * {v})"}
@@ -269,7 +276,7 @@ def reduce_kernel_for(node: Apply, em: _Emitter, k: int) -> tuple[str, list[int]
             "}",
         ]
     )
-    return _register(em, text, node, k, "reduce_kernel"), parts.operands, parts.cost, acc
+    return _register(em, text, node, k, "reduce_kernel"), parts.operands, parts.cost + len(parts.operands), acc
 
 
 # ---------------------------------------------------------------- node emitters
