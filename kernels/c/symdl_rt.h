@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 6
+#define SD_ABI_VERSION 7
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -40,6 +40,7 @@ typedef struct {
 #define SD_FRESH 1  /* allocated for a function output: handed to the caller as is */
 #define SD_POOLED 2 /* an intermediate buffer from the reuse pool */
 #define SD_BORROWED 4 /* an input or a constant: never written, never returned without a copy */
+#define SD_INPLACE 8  /* a shared variable's update written into the variable's own array */
 
 /* inner loop of an elementwise kernel: n elements, one pointer and one stride per operand */
 typedef void (*sd_kernel)(int64_t n, char **p, const int64_t *s);
@@ -77,6 +78,9 @@ typedef struct {
     int (*pool2d)(sd_ctx *c, int node, int backward, int x, int gz, int out, const int64_t *params);
     /* np.arange(start, stop, step) for an integer dtype: 0-d inputs of the output's dtype */
     int (*arange)(sd_ctx *c, int node, int start, int stop, int step, int out);
+    /* before the node computing `out`, the update of the shared variable in slot `src`: let it
+     * write into that variable's array if nothing else can see the array (else a no-op) */
+    int (*claim)(sd_ctx *c, int node, int src, int out);
 } sd_api;
 
 struct sd_ctx {

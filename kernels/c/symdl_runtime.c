@@ -69,6 +69,8 @@ typedef struct {
     /* Output arrays of earlier calls, per slot: reused when the caller has dropped them (only
      * this cache still refers to one), which spares the page faults of fresh large arrays. */
     PyObject **recent; /* nvars * SD_RECENT */
+    /* A granted claim (api_claim): the next new value of slot claim_out takes claim_src's buffer. */
+    int claim_out, claim_src;
 } Program;
 
 #define SD_RECENT 2
@@ -187,6 +189,20 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
     a->dtype = dtype;
     memcpy(a->shape, shape, sizeof(int64_t) * ndim);
     set_c_strides(a);
+    if (slot == P->claim_out) {
+        const sd_arr *src = &P->v[P->claim_src];
+        int fits = src->dtype == dtype && src->ndim == ndim;
+        for (int d = 0; fits && d < ndim; d++)
+            fits = src->shape[d] == shape[d];
+        P->claim_out = -1;
+        if (fits) { /* api_claim checked that src is C-contiguous, writeable and aliased by no other slot */
+            Py_INCREF(src->obj);
+            a->obj = src->obj;
+            a->data = src->data;
+            a->flags = SD_INPLACE;
+            return 0;
+        }
+    }
     if (P->is_out[slot] && nbytes >= SD_RECENT_MIN_BYTES) {
         PyObject **recent = P->recent + (size_t)slot * SD_RECENT;
         for (int r = 0; r < SD_RECENT; r++) {
@@ -1371,7 +1387,11 @@ static int api_gemm(sd_ctx *c, int node, int ic, int ialpha, int ia, int ib, int
     int rc = new_value(P, node, out, dtype, nd, shape);
     if (rc == 0) {
         sd_arr *o = &c->v[out];
-        copy_into(o, &Cv);
+        int same = o->data == Cv.data && Cv.ndim == nd;
+        for (int d = 0; same && d < nd; d++)
+            same = Cv.shape[d] == o->shape[d] && (o->shape[d] < 2 || Cv.strides[d] == o->strides[d]);
+        if (!same) /* in place (api_claim), C already is the output's buffer */
+            copy_into(o, &Cv);
         int sgl = dtype == NPY_FLOAT32;
         if (M > 0 && N > 0) {
             if (K == 0) {
@@ -2131,15 +2151,69 @@ static int api_arange(sd_ctx *c, int node, int istart, int istop, int istep, int
 
 #include "nnet_api.h"
 
+/* bytes [lo, hi) that a value may touch; lo == hi when it is empty */
+static void byte_range(const sd_arr *a, const char **lo, const char **hi)
+{
+    int64_t first = 0, last = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->shape[d] == 0) {
+            *lo = *hi = a->data;
+            return;
+        }
+        int64_t span = (a->shape[d] - 1) * a->strides[d];
+        if (span < 0)
+            first += span;
+        else
+            last += span;
+    }
+    int isz = itemsize_of(a->dtype);
+    *lo = a->data + first * isz;
+    *hi = a->data + (last + 1) * isz;
+}
+
+/* Node `node` may write its output `out` into the buffer of input `src` (a shared variable that
+ * `out` is the update of; codegen scheduled every other reader of `src` before this node). Granted
+ * only when no other live slot can see that buffer (a view of it still to be read or returned, a
+ * caller's array or another shared variable on the same memory), the buffer is the whole of a
+ * writeable C-contiguous array, and no check will read the node's inputs after it ran. Declining
+ * is always correct: the output then gets a new buffer. */
+static int api_claim(sd_ctx *c, int node, int src, int out)
+{
+    Program *P = PROG(c);
+    P->claim_out = -1;
+    const sd_arr *s = &c->v[src];
+    if (c->checking || !s->obj || !PyArray_Check(s->obj) || !is_c_contiguous(s) || size_of(s) == 0)
+        return 0;
+    PyArrayObject *o = (PyArrayObject *)s->obj;
+    if (!PyArray_ISWRITEABLE(o) || PyArray_DATA(o) != s->data || PyArray_NBYTES(o) != size_of(s) * itemsize_of(s->dtype))
+        return 0;
+    const char *lo, *hi;
+    byte_range(s, &lo, &hi);
+    for (int k = 0; k < P->nvars; k++) {
+        const sd_arr *a = &c->v[k];
+        if (k == src || k == out || !a->data)
+            continue;
+        const char *alo, *ahi;
+        byte_range(a, &alo, &ahi);
+        if (alo < hi && lo < ahi)
+            return 0;
+    }
+    P->claim_out = out;
+    P->claim_src = src;
+    (void)node;
+    return 0;
+}
+
 static const sd_api the_api = {
     api_elemwise, api_reduce, api_argreduce, api_dot, api_matmul, api_dimshuffle, api_reshape,
     api_shape, api_alloc, api_subtensor, api_join, api_reduce_to_shape, api_py, api_check, api_release,
-    api_gemm, api_elemwise_reduce, api_softmax, api_conv2d, api_pool2d, api_arange,
+    api_gemm, api_elemwise_reduce, api_softmax, api_conv2d, api_pool2d, api_arange, api_claim,
 };
 
 /* ------------------------------------------------------------------ Program type */
 static void release_all(Program *P)
 {
+    P->claim_out = -1;
     for (int s = 0; s < P->nvars; s++)
         if (P->v[s].obj)
             clear_slot(&P->v[s]);
@@ -2168,6 +2242,10 @@ static void remember(Program *P, int slot, PyObject *obj)
 static PyObject *program_output(Program *P, int slot)
 {
     sd_arr *a = &P->v[slot];
+    if (a->flags & SD_INPLACE) { /* a shared variable's new value, in its own array */
+        Py_INCREF(a->obj);
+        return a->obj;
+    }
     Py_ssize_t owners = 1 + (a->obj && is_recent(P, slot, a->obj));
     if (a->obj && PyArray_Check(a->obj) && Py_REFCNT(a->obj) == owners &&
         !(a->flags & (SD_POOLED | SD_BORROWED))) {
@@ -2361,6 +2439,7 @@ static int program_init(PyObject *self, PyObject *args, PyObject *kwargs)
     P->ctx.v = P->v;
     P->ctx.times = P->times;
     P->ctx.checking = nan_guard || checker != Py_None;
+    P->claim_out = -1;
     return 0;
 }
 

@@ -208,8 +208,9 @@ class Function:
             held.add(id(value))
             results.append(value)
         for var, value in zip(self.updated_shared, outputs[n:]):
-            value = _owned(value, held)
-            held.add(id(value))
+            if value is not var.container[0]:  # else the backend updated the variable's array in place
+                value = _owned(value, held)
+                held.add(id(value))
             var.container[0] = value
         return self._pack(results)
 
@@ -402,6 +403,10 @@ def function(
                 warnings.warn(message, stacklevel=2)
     shared_inputs = [v for v in graph_inputs(targets) if getattr(v, "is_shared", False)]
     fgraph = FunctionGraph(in_vars + shared_inputs, targets, clone=True)
+    shared_position = {var: len(in_vars) + k for k, var in enumerate(shared_inputs)}
+    fgraph.update_mapping = {
+        len(out_list) + k: shared_position[var] for k, (var, _) in enumerate(update_pairs) if var in shared_position
+    }
     settings = (
         optimizer or config.optimizer,
         optimizer_excluding if optimizer_excluding is not None else config.optimizer_excluding,

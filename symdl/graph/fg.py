@@ -23,7 +23,9 @@ class FunctionGraph:
     """The graph of a function: ``inputs``, ``outputs``, ``apply_nodes`` and ``clients``.
 
     ``clients[v]`` lists ``(node, i)`` pairs where ``node.inputs[i] is v``; an output position
-    is recorded as ``("output", i)``.
+    is recorded as ``("output", i)``. ``update_mapping`` maps the position of an output that is a
+    shared variable's new value to the position of that variable among the inputs (set by
+    ``symdl.function``; a backend may then write the value into the variable's own array).
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs: Sequence[Variable], clone: bool = False):
@@ -43,6 +45,7 @@ class FunctionGraph:
             self._add_var(out)
             self.clients[out].append(("output", i))
         self._order: list[Apply] | None = None
+        self.update_mapping: dict[int, int] = {}
 
     def _add_var(self, var: Variable) -> None:
         if var not in self.clients:
@@ -146,7 +149,9 @@ class FunctionGraph:
 
     def clone(self) -> FunctionGraph:
         inputs, outputs = clone_graph(self.inputs, self.outputs)
-        return FunctionGraph(inputs, outputs)
+        fgraph = FunctionGraph(inputs, outputs)
+        fgraph.update_mapping = dict(self.update_mapping)
+        return fgraph
 
     def __repr__(self) -> str:
         return f"FunctionGraph({len(self.inputs)} inputs, {len(self.apply_nodes)} nodes, {len(self.outputs)} outputs)"

@@ -498,8 +498,10 @@ def _nnet_emitters() -> dict[type, Callable[[Apply, _Emitter, int], str | None]]
 # ---------------------------------------------------------------- the translation unit
 def generate(fgraph: FunctionGraph) -> Generated:
     """The C translation unit and run-time tables for ``fgraph``."""
+    from symdl.backend.c import schedule
+
     em = _Emitter(fgraph)
-    order = fgraph.toposort()
+    order, in_place = schedule.plan(fgraph)
     emitters = _emitters()
     for v in fgraph.inputs:
         em.index(v)
@@ -539,6 +541,11 @@ def generate(fgraph: FunctionGraph) -> Generated:
             lines.append(f"        SD_TRY({call});")
             lines.append(f"        SD_NODE_END({k});")
         else:
+            if node in in_place:
+                shared, update = in_place[node]
+                name = _comment(repr(shared.name)) if shared.name else "the shared variable"
+                lines.append(f"        /* the new value of {name} may overwrite its array (if nothing else sees it) */")
+                lines.append(f"        A->claim(ctx, {k}, {em.index(shared)}, {em.index(update)});")
             lines.append(f"        SD_TRY({call});")
             lines.append(f"        SD_NODE_END({k});")
             lines.append("        if (ctx->checking)")

@@ -144,7 +144,7 @@ def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
             for out in node.outputs:
                 ids[out] = len(ids)
                 parts.append(f"out {_var_text(out)}")
-        parts.append(f"outputs {[ref(v) for v in fgraph.outputs]}")
+        parts.append(f"outputs {[ref(v) for v in fgraph.outputs]} updates {sorted(fgraph.update_mapping.items())}")
     except _Unstable:
         return None
     return build.cache_key(*parts)
