@@ -8,7 +8,7 @@ array([1., 1.])
 """
 
 from symdl import backends
-from symdl.compile.function import Function, In, function
+from symdl.compile.function import Function, In, Out, function
 from symdl.config import config
 from symdl.gradient import (
     Lop,
@@ -28,6 +28,7 @@ __all__ = [
     "Function",
     "In",
     "Lop",
+    "Out",
     "Rop",
     "SharedVariable",
     "backends",

@@ -55,6 +55,9 @@ typedef struct {
     int *slot_dtype, *slot_ndim;
     int64_t *slot_static; /* nvars * SD_MAXDIM, -1 where unknown */
     char *is_out;
+    /* Outputs the caller borrows (symdl.Out(..., borrow=True)): per output position, and per slot
+     * when every position of the slot is borrowed; such a slot overwrites its last array. */
+    char *out_lent, *lent;
     PyObject *const_arrays; /* list */
     PyObject *labels;       /* list of str, one per node */
     PyObject *in_names;     /* list of str */
@@ -169,6 +172,41 @@ static void api_release(sd_ctx *c, int slot)
     clear_slot(&c->v[slot]);
 }
 
+/* bytes [lo, hi) that a value may touch; lo == hi when it is empty */
+static void byte_range(const sd_arr *a, const char **lo, const char **hi)
+{
+    int64_t first = 0, last = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->shape[d] == 0) {
+            *lo = *hi = a->data;
+            return;
+        }
+        int64_t span = (a->shape[d] - 1) * a->strides[d];
+        if (span < 0)
+            first += span;
+        else
+            last += span;
+    }
+    int isz = itemsize_of(a->dtype);
+    *lo = a->data + first * isz;
+    *hi = a->data + (last + 1) * isz;
+}
+
+/* whether a live slot other than `skip1` and `skip2` may touch bytes [lo, hi) */
+static int seen_by_a_slot(Program *P, const char *lo, const char *hi, int skip1, int skip2)
+{
+    for (int k = 0; k < P->nvars; k++) {
+        const sd_arr *a = &P->v[k];
+        if (k == skip1 || k == skip2 || !a->data)
+            continue;
+        const char *alo, *ahi;
+        byte_range(a, &alo, &ahi);
+        if (alo < hi && lo < ahi)
+            return 1;
+    }
+    return 0;
+}
+
 /* Memory for a new value of `slot`: outputs get a fresh NumPy array that the caller will own;
  * intermediates come from the pool when a dead buffer of a fitting size is there. */
 static int new_value(Program *P, int node, int slot, int dtype, int ndim, const int64_t *shape)
@@ -200,6 +238,24 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
             a->obj = src->obj;
             a->data = src->data;
             a->flags = SD_INPLACE;
+            return 0;
+        }
+    }
+    if (P->lent[slot] && P->recent[(size_t)slot * SD_RECENT]) {
+        /* the caller borrowed the last array: overwrite it unless it is among this call's values */
+        PyArrayObject *o = (PyArrayObject *)P->recent[(size_t)slot * SD_RECENT];
+        int fits = PyArray_TYPE(o) == dtype && PyArray_NDIM(o) == ndim;
+        for (int d = 0; fits && d < ndim; d++)
+            fits = PyArray_DIM(o, d) == shape[d];
+        a->data = PyArray_DATA(o);
+        const char *lo, *hi;
+        byte_range(a, &lo, &hi);
+        a->data = NULL;
+        if (fits && !seen_by_a_slot(P, lo, hi, slot, -1)) {
+            Py_INCREF(o);
+            a->obj = (PyObject *)o;
+            a->data = PyArray_DATA(o);
+            a->flags = SD_FRESH;
             return 0;
         }
     }
@@ -2151,26 +2207,6 @@ static int api_arange(sd_ctx *c, int node, int istart, int istop, int istep, int
 
 #include "nnet_api.h"
 
-/* bytes [lo, hi) that a value may touch; lo == hi when it is empty */
-static void byte_range(const sd_arr *a, const char **lo, const char **hi)
-{
-    int64_t first = 0, last = 0;
-    for (int d = 0; d < a->ndim; d++) {
-        if (a->shape[d] == 0) {
-            *lo = *hi = a->data;
-            return;
-        }
-        int64_t span = (a->shape[d] - 1) * a->strides[d];
-        if (span < 0)
-            first += span;
-        else
-            last += span;
-    }
-    int isz = itemsize_of(a->dtype);
-    *lo = a->data + first * isz;
-    *hi = a->data + (last + 1) * isz;
-}
-
 /* Node `node` may write its output `out` into the buffer of input `src` (a shared variable that
  * `out` is the update of; codegen scheduled every other reader of `src` before this node). Granted
  * only when no other live slot can see that buffer (a view of it still to be read or returned, a
@@ -2189,15 +2225,8 @@ static int api_claim(sd_ctx *c, int node, int src, int out)
         return 0;
     const char *lo, *hi;
     byte_range(s, &lo, &hi);
-    for (int k = 0; k < P->nvars; k++) {
-        const sd_arr *a = &c->v[k];
-        if (k == src || k == out || !a->data)
-            continue;
-        const char *alo, *ahi;
-        byte_range(a, &alo, &ahi);
-        if (alo < hi && lo < ahi)
-            return 0;
-    }
+    if (seen_by_a_slot(P, lo, hi, src, out))
+        return 0;
     P->claim_out = out;
     P->claim_src = src;
     (void)node;
@@ -2230,7 +2259,7 @@ static int is_recent(Program *P, int slot, PyObject *obj)
 
 static void remember(Program *P, int slot, PyObject *obj)
 {
-    if (PyArray_NBYTES((PyArrayObject *)obj) < SD_RECENT_MIN_BYTES || is_recent(P, slot, obj))
+    if ((PyArray_NBYTES((PyArrayObject *)obj) < SD_RECENT_MIN_BYTES && !P->lent[slot]) || is_recent(P, slot, obj))
         return;
     PyObject **recent = P->recent + (size_t)slot * SD_RECENT;
     Py_XDECREF(recent[SD_RECENT - 1]);
@@ -2239,9 +2268,14 @@ static void remember(Program *P, int slot, PyObject *obj)
     recent[0] = obj;
 }
 
-static PyObject *program_output(Program *P, int slot)
+static PyObject *program_output(Program *P, int slot, int lent)
 {
     sd_arr *a = &P->v[slot];
+    if (lent && P->lent[slot] && (a->flags & SD_FRESH)) { /* the caller borrows it, held or not */
+        Py_INCREF(a->obj);
+        remember(P, slot, a->obj);
+        return a->obj;
+    }
     if (a->flags & SD_INPLACE) { /* a shared variable's new value, in its own array */
         Py_INCREF(a->obj);
         return a->obj;
@@ -2322,7 +2356,7 @@ static PyObject *program_call(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!result)
         goto done;
     for (int o = 0; o < P->nout; o++) {
-        PyObject *out = program_output(P, P->out_slots[o]);
+        PyObject *out = program_output(P, P->out_slots[o], P->out_lent[o]);
         if (!out) {
             Py_CLEAR(result);
             goto done;
@@ -2387,11 +2421,13 @@ static int program_init(PyObject *self, PyObject *args, PyObject *kwargs)
     P->slot_ndim = calloc(P->nvars + 1, sizeof(int));
     P->slot_static = calloc((size_t)(P->nvars + 1) * SD_MAXDIM, sizeof(int64_t));
     P->is_out = calloc(P->nvars + 1, 1);
+    P->lent = calloc(P->nvars + 1, 1);
+    P->out_lent = calloc(P->nout + 1, 1);
     P->recent = calloc((size_t)(P->nvars + 1) * SD_RECENT, sizeof(PyObject *));
     P->pool_cap = 256;
     P->pool = calloc(P->pool_cap, sizeof(PyObject *));
     P->pool_bytes = calloc(P->pool_cap, sizeof(Py_ssize_t));
-    if (!P->v || !P->times || !P->slot_dtype || !P->slot_ndim || !P->slot_static || !P->is_out || !P->recent ||
+    if (!P->v || !P->times || !P->slot_dtype || !P->slot_ndim || !P->slot_static || !P->is_out || !P->recent || !P->lent || !P->out_lent ||
         !P->pool ||
         !P->pool_bytes) {
         PyErr_NoMemory();
@@ -2466,6 +2502,8 @@ static void program_dealloc(PyObject *self)
     free(P->slot_ndim);
     free(P->slot_static);
     free(P->is_out);
+    free(P->lent);
+    free(P->out_lent);
     Py_CLEAR(P->const_arrays);
     Py_CLEAR(P->labels);
     Py_CLEAR(P->in_names);
@@ -2508,8 +2546,35 @@ static PyObject *program_ncalls(PyObject *self, void *unused)
     return PyLong_FromLong(((Program *)self)->ncalls);
 }
 
+static PyObject *program_borrow_outputs(PyObject *self, PyObject *positions)
+{
+    Program *P = (Program *)self;
+    PyObject *seq = PySequence_Fast(positions, "borrow_outputs takes a list of output positions");
+    if (!seq)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        long o = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (o < 0 || o >= P->nout) {
+            Py_DECREF(seq);
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_IndexError, "output position %ld out of range", o);
+            return NULL;
+        }
+        P->out_lent[o] = 1;
+    }
+    Py_DECREF(seq);
+    for (int o = 0; o < P->nout; o++)
+        P->lent[P->out_slots[o]] = 1;
+    for (int o = 0; o < P->nout; o++) /* a slot is lent only if every position of it is */
+        if (!P->out_lent[o])
+            P->lent[P->out_slots[o]] = 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef program_methods[] = {
     {"node_times", program_times, METH_NOARGS, "seconds spent in each node, accumulated over calls"},
+    {"borrow_outputs", program_borrow_outputs, METH_O,
+     "borrow_outputs(positions): these outputs may be overwritten by the next call"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,5 @@
 """Compiling graphs into callable functions."""
 
-from symdl.compile.function import Function, In, function
+from symdl.compile.function import Function, In, Out, function
 
-__all__ = ["Function", "In", "function"]
+__all__ = ["Function", "In", "Out", "function"]

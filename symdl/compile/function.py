@@ -55,6 +55,22 @@ class In:
         return self.value is not In._no_value
 
 
+class Out:
+    """A function output with options (Theano's ``Out``): ``borrow=True`` lets the function return
+    memory that it may overwrite on a later call, sparing a new array per call. Keep (or copy)
+    such a result only until the next call."""
+
+    def __init__(self, variable: Any, borrow: bool = False):
+        self.variable = variable
+        self.borrow = borrow
+
+
+def _unwrap_out(output: Any) -> tuple[Variable, bool]:
+    if isinstance(output, Out):
+        return as_tensor_variable(output.variable), bool(output.borrow)
+    return as_tensor_variable(output), False
+
+
 def _normalize_updates(updates: Any) -> list[tuple[Variable, Variable]]:
     if updates is None:
         return []
@@ -363,14 +379,16 @@ def function(
         raise ValueError("function: the same variable is given twice as an input")
 
     if outputs is None:
-        out_list, spec = [], "none"
+        spec, given = "none", []
     elif isinstance(outputs, dict):
-        spec = list(outputs.keys())
-        out_list = [as_tensor_variable(o) for o in outputs.values()]
+        spec, given = list(outputs.keys()), list(outputs.values())
     elif isinstance(outputs, list | tuple):
-        spec, out_list = "list", [as_tensor_variable(o) for o in outputs]
+        spec, given = "list", list(outputs)
     else:
-        spec, out_list = "single", [as_tensor_variable(outputs)]
+        spec, given = "single", [outputs]
+    unwrapped = [_unwrap_out(o) for o in given]
+    out_list = [v for v, _ in unwrapped]
+    borrowed = [k for k, (_, borrow) in enumerate(unwrapped) if borrow]
 
     update_pairs = _normalize_updates(updates)
     given_map = _normalize_givens(givens)
@@ -414,5 +432,8 @@ def function(
     )
     backend = resolve_backend(mode, device)
     fn = Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, settings)
+    lend = getattr(fn.thunk, "borrow_outputs", None)
+    if borrowed and lend is not None:  # other backends return new arrays every call, also allowed
+        lend(borrowed)
     fn.compile_args = compile_args
     return fn

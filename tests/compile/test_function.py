@@ -427,3 +427,17 @@ def test_an_output_that_is_an_input_is_the_callers_copy(backend):
     assert not np.shares_memory(first, second)
     first[0] = 99
     assert data[0] == 1 and second[0] == 1
+
+
+def test_borrowed_outputs_are_right_on_every_backend_and_pickle(backend):
+    import pickle
+
+    x = T.fvector("x")
+    fn = symdl.function([x], [symdl.Out(x * 2, borrow=True), x + 1], mode=backend)
+    np.testing.assert_array_equal(fn(f32(1, 2))[0], [2, 4])
+    named = symdl.function([x], {"double": symdl.Out(x * 2, borrow=True)}, mode=backend)
+    np.testing.assert_array_equal(named(f32(3))["double"], [6])
+    again = pickle.loads(pickle.dumps(fn))
+    doubled, plus_one = again(f32(5))
+    np.testing.assert_array_equal(doubled, [10])
+    np.testing.assert_array_equal(plus_one, [6])
