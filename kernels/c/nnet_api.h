@@ -30,6 +30,8 @@ int scipy_openblas_get_num_threads(void);
 static void nnet_gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                           int64_t ldb, float beta, float *C, int64_t ldc)
 {
+    if (sd_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc) == 0)
+        return; /* our AVX-512 kernel (sgemm_avx512.h); it declines where the CPU lacks AVX-512 */
     scipy_cblas_sgemm(SdRowMajor, ta ? SdTrans : SdNoTrans, tb ? SdTrans : SdNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
                       (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }

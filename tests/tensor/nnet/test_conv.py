@@ -208,6 +208,24 @@ def test_conv_and_pool_run_as_c_code_that_agrees_with_python():
     f(rng.normal(size=(3, 4, 9, 8)).astype("float32"), rng.normal(size=(6, 2, 3, 3)).astype("float32"))
 
 
+@pytest.mark.parametrize("shapes", [((64, 1, 28, 28), (32, 1, 5, 5)), ((16, 32, 12, 12), (64, 32, 5, 5))])
+def test_float32_convolutions_of_network_sizes_agree_between_c_and_python(shapes):
+    # the sizes of the CNN benchmark's layers: every product shape the C kernels' GEMMs see there
+    if "c" not in symdl.backends.available():
+        pytest.skip("no C backend here")
+    xs, ws = shapes
+    rng = np.random.default_rng(8)
+    x, w = rng.normal(size=xs).astype("float32"), rng.normal(size=ws).astype("float32")
+    X, Wv = T.ftensor4("x"), T.ftensor4("w")
+    y = conv2d(X, Wv, filter_flip=False)
+    outputs = [y, *symdl.grad((y * y).sum() / 100, [X, Wv])]
+    got = symdl.function([X, Wv], outputs, mode="c")(x, w)
+    want = symdl.function([X, Wv], outputs, mode="py")(x, w)
+    for g, r in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, r, rtol=2e-4, atol=2e-3 * float(np.abs(r).max()))
+
+
 def _node_backends(f):
     return [row[1] for row in f.profile().rows]
 
