@@ -14,6 +14,9 @@ Method
 - ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the subprocesses' environment
   (they pin NumPy's OpenBLAS to slower kernels on some machines); the header says if they were set.
 - The ratio column is symdl's metric divided by that row's: below 1 means symdl is faster.
+- ``--rounds N`` runs the rows of each benchmark N times, round-robin (every framework once, then
+  again), and reports each row's median round: on a machine whose speed drifts over minutes, every
+  framework then meets the same fast and slow minutes.
 """
 
 from __future__ import annotations
@@ -225,6 +228,7 @@ class RunOptions:
     threads: int = 0  # 0: every framework uses all cores (its default); N: all limited to N cores
     rows: tuple[str, ...] = ()  # run only rows whose label contains one of these (symdl always runs)
     symdl_dir: str = ""  # symdl's compile cache for the benchmarks other than "compile"
+    rounds: int = 1  # round-robin repetitions of each timed benchmark's rows
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -317,6 +321,23 @@ def run_row(bench: Benchmark, row: Row, options: RunOptions) -> dict:
     return merged
 
 
+def median_round(rounds: list[dict]) -> dict:
+    """One result from several rounds of a row: the median of every number all of them report
+    (their values kept under ``rounds``); the first failure if any round failed."""
+    failed = [r for r in rounds if r.get("status") != "ok"]
+    if failed or len(rounds) == 1:
+        return (failed or rounds)[0]
+    merged = dict(rounds[-1])
+    kept: dict[str, list[float]] = {}
+    for key in list(merged):
+        values = [r.get(key) for r in rounds]
+        if key != "wall_s" and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            merged[key] = sorted(values)[len(values) // 2]
+            kept[key] = values
+    merged["rounds"] = kept
+    return merged
+
+
 def run_all(names: list[str], options: RunOptions, log: Callable[[str], None]) -> dict:
     results: dict[str, dict[str, dict]] = {}
     options.symdl_dir = tempfile.mkdtemp(prefix="bench-symdl-")
@@ -324,14 +345,22 @@ def run_all(names: list[str], options: RunOptions, log: Callable[[str], None]) -
     for name in names:
         bench = BENCHMARKS[name]
         results[name] = {}
-        for row in bench.rows:
-            if options.rows and row.module != "symdl_bench" and not any(s in row.label.lower() for s in options.rows):
-                continue
-            start = time.perf_counter()
-            result = run_row(bench, row, options)
-            results[name][row.label] = result
-            failed |= row.module == "symdl_bench" and result["status"] == "error"
-            log(f"  {name:<12} {row.label:<34} {result['status']:<14} {time.perf_counter() - start:6.1f} s")
+        rows = [
+            row
+            for row in bench.rows
+            if not options.rows or row.module == "symdl_bench" or any(s in row.label.lower() for s in options.rows)
+        ]
+        rounds: dict[str, list[dict]] = {row.label: [] for row in rows}
+        for k in range(1 if bench.phases else options.rounds):
+            for row in rows:
+                start = time.perf_counter()
+                result = run_row(bench, row, options)
+                rounds[row.label].append(result)
+                failed |= row.module == "symdl_bench" and result["status"] == "error"
+                which = f" (round {k + 1})" if options.rounds > 1 and not bench.phases else ""
+                log(f"  {name:<12} {row.label:<34} {result['status']:<14} {time.perf_counter() - start:6.1f} s{which}")
+        for row in rows:
+            results[name][row.label] = median_round(rounds[row.label])
     if failed:
         log(f"symdl failed somewhere: its compile cache and logs are kept in {options.symdl_dir}")
     else:
@@ -570,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", metavar="PATH", help="also write the report as Markdown (e.g. benchmarks/RESULTS.md)"
     )
     parser.add_argument("--threads", type=int, default=0, help="limit every framework to N threads (default: all)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="run each timed benchmark's rows N times, round-robin, and report the median round")  # fmt: skip
     parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
     parser.add_argument("--from-json", metavar="PATH", help="print the tables of a --json file instead of running")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and their rows, and exit")
@@ -589,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout or (150 if args.quick else 300),
         threads=args.threads,
         rows=tuple(w.strip().lower() for w in args.frameworks.split(",") if w.strip()),
+        rounds=max(1, args.rounds),
     )
 
     def log(line: str) -> None:
@@ -608,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads
         else "each framework's default (all cores)"
     )
+    if args.rounds > 1:
+        info["rounds"] = f"{args.rounds}, round-robin over the frameworks; each row shows its median round"
     log(f"running {', '.join(names)}{' (quick)' if args.quick else ''}; each row in its own process")
     _compile_bytecode()
     results = run_all(names, options, log)
