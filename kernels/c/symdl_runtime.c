@@ -244,7 +244,7 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
     if (P->lent[slot] && P->recent[(size_t)slot * SD_RECENT]) {
         /* the caller borrowed the last array: overwrite it unless it is among this call's values */
         PyArrayObject *o = (PyArrayObject *)P->recent[(size_t)slot * SD_RECENT];
-        int fits = PyArray_TYPE(o) == dtype && PyArray_NDIM(o) == ndim;
+        int fits = PyArray_TYPE(o) == dtype && PyArray_NDIM(o) == ndim && PyArray_ISWRITEABLE(o);
         for (int d = 0; fits && d < ndim; d++)
             fits = PyArray_DIM(o, d) == shape[d];
         a->data = PyArray_DATA(o);

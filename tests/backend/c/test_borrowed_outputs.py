@@ -44,3 +44,14 @@ def test_a_value_also_returned_unborrowed_stays_the_callers():
     assert not np.shares_memory(lent, owned)
     f(np.full(4, 2, "float32"))
     np.testing.assert_array_equal(owned, [3, 3, 3, 3])
+
+
+def test_a_borrowed_output_made_read_only_by_the_caller_is_not_written():
+    x = T.fvector("x")
+    f = symdl.function([x], symdl.Out(x + 1, borrow=True), mode="c")
+    first = f(np.zeros(3, "float32"))
+    first.setflags(write=False)
+    second = f(np.ones(3, "float32"))
+    assert second is not first
+    np.testing.assert_array_equal(first, [1, 1, 1])
+    np.testing.assert_array_equal(second, [2, 2, 2])
