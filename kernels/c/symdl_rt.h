@@ -44,6 +44,8 @@ typedef struct {
 
 /* inner loop of an elementwise kernel: n elements, one pointer and one stride per operand */
 typedef void (*sd_kernel)(int64_t n, char **p, const int64_t *s);
+/* generated kernels: seen by the module's other compilation unit, not exported */
+#define SD_KERNEL __attribute__((visibility("hidden")))
 
 typedef struct sd_ctx sd_ctx;
 

@@ -110,17 +110,48 @@ def _valid(so: Path, meta: Path) -> bool:
         return False
 
 
+# A line of generated source that starts a part: build may compile the parts as separate units
+# (each after the lines before the first marker: the includes) on separate cores, then link them.
+PART_MARKER = "/* symdl: part */"
+SPLIT_MIN_LINES = 120  # smaller sources: a second gcc and a link cost more than they save
+
+
 def _run_compiler(args: list[str], log_path: Path) -> tuple[bool, str]:
+    return _run_compilers([args], log_path)
+
+
+def _run_compilers(commands: list[list[str]], log_path: Path) -> tuple[bool, str]:
+    """Run the commands at once; (all succeeded, their logs)."""
     import subprocess  # here, not at the top: a warm start (a cache hit) never pays for importing it
 
     global compile_count
     compile_count += 1
-    proc = subprocess.run(args, capture_output=True, text=True)
-    log = f"$ {shlex.join(args)}\n{proc.stdout}{proc.stderr}"
-    if proc.returncode != 0:
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
+    ok, log = True, ""
+    for args, proc in zip(commands, procs):
+        out, err = proc.communicate()
+        log += f"$ {shlex.join(args)}\n{out}{err}"
+        ok &= proc.returncode == 0
+    if not ok:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(log)
-    return proc.returncode == 0, log
+    return ok, log
+
+
+def _units(source: str) -> list[str]:
+    """The compilation units of ``source``: one, or one per part when splitting pays (the parts
+    keep their line numbers in ``module.c`` through ``#line``, for the error messages)."""
+    lines = source.split("\n")
+    starts = [i for i, line in enumerate(lines) if line == PART_MARKER]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if len(starts) < 2 or cores < 2 or len(lines) < SPLIT_MIN_LINES:
+        return [source]
+    head = "\n".join(lines[: starts[0]])
+    ends = [*starts[1:], len(lines)]
+    return [
+        f'{head}\n#line {start + 2} "module.c"\n' + "\n".join(lines[start + 1 : end])
+        for start, end in zip(starts, ends)
+    ]
 
 
 def build(
@@ -154,9 +185,24 @@ def build(
                 src = Path(tmp) / "module.c"
                 src.write_text(source)
                 out = Path(tmp) / f"module{suffix}"
-                args = [*compiler_command(), *flags, "-I", str(kernels_dir()), str(src), "-o", str(out), *libs]
                 log_path = root / "logs" / f"{key}.log"
-                ok, log = _run_compiler(args, log_path)
+                units = _units(source)
+                cc, include = compiler_command(), ["-I", str(kernels_dir())]
+                if len(units) == 1:
+                    ok, log = _run_compiler([*cc, *flags, *include, str(src), "-o", str(out), *libs], log_path)
+                else:
+                    objects = [Path(tmp) / f"part{k}.o" for k in range(len(units))]
+                    for k, unit in enumerate(units):
+                        (Path(tmp) / f"part{k}.c").write_text(unit)
+                    compile_only = [f for f in flags if f != "-shared"]
+                    ok, log = _run_compilers(
+                        [[*cc, *compile_only, *include, "-c", str(Path(tmp) / f"part{k}.c"), "-o", str(o)]
+                         for k, o in enumerate(objects)],
+                        log_path,
+                    )  # fmt: skip
+                    if ok:
+                        ok, link_log = _run_compiler([*cc, *flags, *map(str, objects), "-o", str(out), *libs], log_path)
+                        log += link_log
                 if not ok:
                     (root / "logs" / f"{key}.c").write_text(source)
                     detail = explain(log) if explain else ""
