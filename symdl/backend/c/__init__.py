@@ -4,6 +4,8 @@
 into a cached shared object (``build``) and returns a thunk: calling it with the input values
 (then the shared variables' values) runs the whole schedule in C and returns the outputs as
 fresh NumPy arrays. Nodes without C code run their Python ``perform`` through a callback.
+The source is one translation unit; on a machine with several cores gcc compiles its two parts
+(the elementwise kernels, the driver) at once and links them into the same module.
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x = T.dvector('x')
