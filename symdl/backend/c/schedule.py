@@ -102,7 +102,7 @@ def plan(fgraph: FunctionGraph) -> tuple[list[Apply], dict[Apply, tuple[Variable
         if not _writes_in_place_safely(node, shared):
             continue
         views = _views_of(fgraph, shared, fresh)
-        if any(node == "output" for v in views for node, _ in fgraph.clients.get(v, ())):
+        if any(client == "output" for v in views for client, _ in fgraph.clients.get(v, ())):
             continue  # the old value (or a view of it) is returned
         if any(v in views and v is not shared for v in node.inputs):
             continue  # the node itself reads a view of what it overwrites
