@@ -144,6 +144,8 @@ CONV_CASES = [
     ((3, 6, 7, 7), (6, 2, 3, 3), dict(num_groups=3, subsample=2, border_mode=1)),
     ((64, 1, 28, 28), (8, 1, 5, 5), dict(filter_flip=False)),
     ((40, 16, 12, 12), (16, 16, 5, 5), dict()),
+    ((6, 4, 10, 10), (5, 4, 3, 3), dict()),  # small images four to a product: chunks of 4 and 2
+    ((5, 4, 6, 6), (6, 2, 3, 3), dict(num_groups=2, border_mode=1)),  # groups in a batch of five
 ]
 
 
