@@ -94,20 +94,24 @@ static inline int sd_pool2d_is_max2x2(const sd_pool2d_geom *g)
         d1[2 * j + 1] = right_bottom ? g_bottom : (T)0;                                                                \
     }                                                                                                                  \
                                                                                                                        \
+    /* ow outputs from the input rows x0 and x1 */                                                                     \
+    static inline void sd_pool2x2_forward_row_##SUF(const T *restrict x0, const T *restrict x1, T *restrict o,         \
+                                                    int64_t ow)                                                        \
+    {                                                                                                                  \
+        int64_t j = 0;                                                                                                 \
+        for (; j + 8 <= ow; j += 8)                                                                                    \
+            for (int u = 0; u < 8; u++)                                                                                \
+                sd_pool2x2_forward_one_##SUF(x0, x1, o, j + u);                                                        \
+        for (; j < ow; j++)                                                                                            \
+            sd_pool2x2_forward_one_##SUF(x0, x1, o, j);                                                                \
+    }                                                                                                                  \
+                                                                                                                       \
     static inline void sd_pool2x2_forward_plane_##SUF(const sd_pool2d_geom *g, const T *restrict plane,                \
                                                       T *restrict out)                                                 \
     {                                                                                                                  \
         const int64_t w = g->w, oh = g->oh, ow = g->ow;                                                                \
-        for (int64_t i = 0; i < oh; i++) {                                                                             \
-            const T *restrict x0 = plane + 2 * i * w, *restrict x1 = x0 + w;                                           \
-            T *restrict o = out + i * ow;                                                                              \
-            int64_t j = 0;                                                                                             \
-            for (; j + 8 <= ow; j += 8)                                                                                \
-                for (int u = 0; u < 8; u++)                                                                            \
-                    sd_pool2x2_forward_one_##SUF(x0, x1, o, j + u);                                                    \
-            for (; j < ow; j++)                                                                                        \
-                sd_pool2x2_forward_one_##SUF(x0, x1, o, j);                                                            \
-        }                                                                                                              \
+        for (int64_t i = 0; i < oh; i++)                                                                               \
+            sd_pool2x2_forward_row_##SUF(plane + 2 * i * w, plane + (2 * i + 1) * w, out + i * ow, ow);                \
     }                                                                                                                  \
                                                                                                                        \
     static inline void sd_pool2x2_backward_plane_##SUF(const sd_pool2d_geom *g, const T *restrict plane,               \
@@ -137,17 +141,8 @@ SD_POOL2X2_DEFINE(double, f64)
                                            int64_t er, T *o)                                                           \
     {                                                                                                                  \
         const int64_t ow = g->ow, sw = g->sw;                                                                          \
-        if (g->mode == SD_POOL_MAX && g->kw == 2 && sw == 2 && r1 - r0 == 2) { /* the common 2x2 window */           \
-            const T *a = plane + r0 * g->w, *b = a + g->w;                                                             \
-            _Pragma("omp simd") for (int64_t j = 0; j < ow; j++)                                                       \
-            {                                                                                                          \
-                T m = a[2 * j], v = a[2 * j + 1];                                                                      \
-                m = (v > m || v != v) && m == m ? v : m;                                                               \
-                v = b[2 * j];                                                                                          \
-                m = (v > m || v != v) && m == m ? v : m;                                                               \
-                v = b[2 * j + 1];                                                                                      \
-                o[j] = (v > m || v != v) && m == m ? v : m;                                                            \
-            }                                                                                                          \
+        if (g->mode == SD_POOL_MAX && g->kw == 2 && sw == 2 && r1 - r0 == 2) { /* the common 2x2 window */             \
+            sd_pool2x2_forward_row_##SUF(plane + r0 * g->w, plane + (r0 + 1) * g->w, o, ow);                           \
             return;                                                                                                    \
         }                                                                                                              \
         if (g->mode == SD_POOL_MAX) {                                                                                  \

@@ -247,10 +247,7 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
         int fits = PyArray_TYPE(o) == dtype && PyArray_NDIM(o) == ndim && PyArray_ISWRITEABLE(o);
         for (int d = 0; fits && d < ndim; d++)
             fits = PyArray_DIM(o, d) == shape[d];
-        a->data = PyArray_DATA(o);
-        const char *lo, *hi;
-        byte_range(a, &lo, &hi);
-        a->data = NULL;
+        const char *lo = PyArray_DATA(o), *hi = lo + PyArray_NBYTES(o); /* a C-contiguous array of ours */
         if (fits && !seen_by_a_slot(P, lo, hi, slot, -1)) {
             Py_INCREF(o);
             a->obj = (PyObject *)o;
@@ -2625,16 +2622,6 @@ static PyObject *mod_set_num_threads(PyObject *self, PyObject *args)
     return PyLong_FromLong(n);
 }
 
-static PyObject *mod_parallel_threshold(PyObject *self, PyObject *args)
-{
-    long long n = -1;
-    if (!PyArg_ParseTuple(args, "|L", &n))
-        return NULL;
-    if (n > 0)
-        sd_par_threshold = n;
-    return PyLong_FromLongLong(sd_par_threshold);
-}
-
 static PyObject *mod_blas_config(PyObject *self, PyObject *unused)
 {
     return PyUnicode_FromFormat("%s, %d threads", scipy_openblas_get_config(), sd_nthreads);
@@ -2644,8 +2631,6 @@ static PyMethodDef mod_methods[] = {
     {"configure", mod_configure, METH_VARARGS, "configure(ShapeError, InputError, NanGuardError)"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for OpenMP loops and BLAS (0: all cores)"},
     {"blas_config", mod_blas_config, METH_NOARGS, "the BLAS library in use and its thread count"},
-    {"parallel_threshold", mod_parallel_threshold, METH_VARARGS,
-     "parallel_threshold([n]): the work (elements x cost) from which loops run on several threads"},
     {NULL, NULL, 0, NULL},
 };
 

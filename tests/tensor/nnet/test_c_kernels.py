@@ -180,6 +180,9 @@ POOL_CASES = [
     ((1, 2, 5, 5), (2, 3), False, None, (0, 0)),
     ((3, 9, 7), (3, 1), True, (2, 1), (1, 0)),
     ((4, 16, 24, 24), (2, 2), True, None, (0, 0)),
+    # 2x2 windows that are not all inside the input: the whole-row path's 2x2 branch
+    ((2, 3, 7, 6), (2, 2), False, None, (0, 0)),
+    ((1, 2, 6, 8), (2, 2), True, None, (1, 0)),
 ]
 MODES = {"max": 0, "sum": 1, "average_inc_pad": 2, "average_exc_pad": 3}
 
