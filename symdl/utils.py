@@ -1,13 +1,24 @@
-"""Small helpers shared across the package: where the user created a variable."""
+"""Small helpers shared across the package (where the user created a variable), and Lasagne's
+``lasagne.utils`` under the same names.
+
+>>> import symdl
+>>> symdl.utils.floatX([1, 2]).dtype == symdl.config.floatX
+True
+>>> symdl.utils.as_tuple(3, 2)
+(3, 3)
+"""
 
 from __future__ import annotations
 
 import functools
 import gc
+import numbers
 import os
 import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -59,3 +70,34 @@ def without_gc(fn: Callable) -> Callable:
             gc.enable()
 
     return paused
+
+
+# ---------------------------------------------------------------- Lasagne's utilities
+int_types = (numbers.Integral, np.integer)
+
+
+def floatX(arr: Any) -> np.ndarray:
+    """``arr`` as a NumPy array of ``symdl.config.floatX`` (Lasagne's ``lasagne.utils.floatX``)."""
+    from symdl.config import config
+
+    return np.asarray(arr, dtype=config.floatX)
+
+
+def as_tuple(x: Any, N: int, t: type | tuple[type, ...] | None = None) -> tuple:
+    """``x`` as a tuple of length ``N``: an iterable is converted (and must have length ``N``),
+    anything else repeated ``N`` times; with ``t``, every element must be an instance of ``t``."""
+    try:
+        X = tuple(x)
+    except TypeError:
+        X = (x,) * N
+    if t is not None and not all(isinstance(v, t) for v in X):
+        if t == int_types:
+            expected = "int"
+        elif isinstance(t, tuple):
+            expected = " or ".join(tt.__name__ for tt in t)
+        else:
+            expected = t.__name__
+        raise TypeError(f"expected a single value or an iterable of {expected}, got {x} instead")
+    if len(X) != N:
+        raise ValueError(f"expected a single value or an iterable with length {N}, got {x} instead")
+    return X
