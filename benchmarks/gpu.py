@@ -71,12 +71,10 @@ def symdl_sync() -> None:
 
 
 def device_function(inputs: list, outputs: list, updates: list | None = None) -> Any:
-    """A CUDA function whose updates stay on the device (results still come back to the host)."""
+    """A CUDA function: its updates stay on the device, its results come back to the host."""
     import symdl
 
-    fn = symdl.function(inputs, outputs, updates=updates, device="cuda")
-    fn.thunk.n_outputs = len(outputs)
-    return fn
+    return symdl.function(inputs, outputs, updates=updates, device="cuda")
 
 
 # ---------------------------------------------------------------- elementwise and bandwidth

@@ -7,7 +7,7 @@
 array([1., 1.])
 """
 
-from symdl import backends
+from symdl import backend
 from symdl.compile.function import Function, In, Out, function
 from symdl.config import config
 from symdl.gradient import (
@@ -31,7 +31,7 @@ __all__ = [
     "Out",
     "Rop",
     "SharedVariable",
-    "backends",
+    "backend",
     "config",
     "disconnected_grad",
     "function",

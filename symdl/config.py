@@ -14,7 +14,7 @@ from typing import Any
 
 _DEFAULTS: dict[str, Any] = {
     "floatX": "float32",
-    # "c" when a C compiler is found, otherwise "py"; resolved by symdl.backends.
+    # "c" when a C compiler is found, otherwise "py"; resolved by symdl.backend.
     "mode": "auto",
     "device": "cpu",
     "optimizer": "fast_run",

@@ -38,3 +38,11 @@ class CompileError(SymdlError):
 
 class InputError(SymdlError, TypeError):
     """A compiled function was called with a value that does not fit its input."""
+
+
+class NanGuardError(SymdlError, FloatingPointError):
+    """``config.nan_guard``: a node produced NaN or inf; the message names the node and the user's line."""
+
+
+class DebugModeError(SymdlError, AssertionError):
+    """``mode='DEBUG'``: a node's C result differs from its Python ``perform``."""

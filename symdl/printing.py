@@ -70,10 +70,12 @@ def debugprint(obj: Any, file: Any = None, print_type: bool = True, depth: int =
     """Print the graph of ``obj`` as an indented tree: each node once with an id (``[id A]``), its
     type and shape, and its output's name; a node seen before is printed by id only.
 
-    ``file='str'`` returns the text instead of printing it. A node's marks from the rewrites
-    (``inplace``) are shown after its type.
+    ``file='str'`` returns the text instead of printing it. For a compiled function, a node whose
+    result the plan writes into a shared variable's own array says so (``in place of 'W'``).
     """
     outputs, fgraph = _outputs_of(obj)
+    plan = getattr(obj, "plan", None)
+    in_place = {node: shared for node, (shared, _) in plan.in_place.items()} if plan is not None else {}
     label = _ids()
     ids: dict[Any, str] = {}
     lines: list[str] = []
@@ -101,8 +103,8 @@ def debugprint(obj: Any, file: Any = None, print_type: bool = True, depth: int =
             text += f" {_type_str(v)}"
         if v.name:
             text += f" '{v.name}'"
-        if node.tag.get("inplace"):
-            text += f" inplace={node.tag['inplace']}"
+        if node in in_place:
+            text += f" in place of {in_place[node].name or 'a shared variable'!r}"
         if seen:
             lines.append(text + " ...")
             return []
@@ -193,8 +195,7 @@ def to_dot(obj: Any, path: str | os.PathLike | None = None) -> str:
 
     for apply in toposort(outputs):
         aid = node_id(apply)
-        label = str(apply.op) + (f"\\ninplace {apply.tag['inplace']}" if apply.tag.get("inplace") else "")
-        graph.add_node(aid, label=label, shape="box", style="filled", fillcolor="lightblue")
+        graph.add_node(aid, label=str(apply.op), shape="box", style="filled", fillcolor="lightblue")
         for k, inp in enumerate(apply.inputs):
             src = node_id(inp.owner) if inp.owner is not None else add_var(inp)
             graph.add_edge(src, aid, label=str(k) if len(apply.inputs) > 1 else "")

@@ -146,7 +146,7 @@ def compare_with_numpy(
     Dtypes must match exactly (NumPy's promotion rules are part of the contract), and so must the
     types the graph infers before running: dtype, ndim and every static dimension.
     """
-    from symdl.backends import available
+    from symdl.backend import available
     from symdl.compile.function import function
 
     values = [np.asarray(v) for v in values]

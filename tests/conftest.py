@@ -8,7 +8,7 @@ import symdl
 
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", symdl.backends.available())
+        metafunc.parametrize("backend", symdl.backend.available())
 
 
 @pytest.fixture

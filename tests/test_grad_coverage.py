@@ -25,8 +25,8 @@ NNET = "tests/tensor/nnet"
 # Op class ("module.QualName") -> "file::test function" whose body calls verify_grad on it.
 OP_GRAD_TESTS = {
     "symdl.gradient._GradControl": f"{GRADS}::test_grad_clip_passes_gradients_within_its_bounds",
-    "symdl.rewrite.blas_ops.Gemm": "tests/rewrite/test_specialize.py::test_gemm_op_computes_and_differentiates",
-    "symdl.rewrite.blas_ops.Gemv": f"{GRADS}::test_gemv_gradient",
+    "symdl.tensor.blas.Gemm": "tests/rewrite/test_specialize.py::test_gemm_op_computes_and_differentiates",
+    "symdl.tensor.blas.Gemv": f"{GRADS}::test_gemv_gradient",
     "symdl.tensor.blas.Dot": f"{GRADS}::test_linear_algebra_gradient",
     "symdl.tensor.blas.MatMul": f"{GRADS}::test_linear_algebra_gradient",
     "symdl.tensor.composite.Composite": f"{GRADS}::test_composite_gradient",

@@ -31,13 +31,14 @@ def test_debugprint_of_a_function_shows_the_rewritten_graph(capsys):
     assert printing.debugprint(f.maker.fgraph, file="str") == out.rstrip("\n")
 
 
-def test_debugprint_names_outputs_and_inplace_marks():
+def test_debugprint_names_outputs_and_the_updates_the_plan_writes_in_place():
     a, b = T.dmatrix("a"), T.dmatrix("b")
+    w = symdl.shared(np.zeros((2, 2)), name="W")
     out = T.tanh(T.dot(a, b)) * 2.0
     out.name = "activation"
-    f = symdl.function([a, b], out, mode="py")
+    f = symdl.function([a, b], out, updates=[(w, w + out)], mode="py")
     text = printing.debugprint(f, file="str")
-    assert "'activation'" in text and "inplace={0:" in text
+    assert "'activation'" in text and "in place of 'W'" in text
 
 
 def test_debugprint_handles_deep_graphs():

@@ -7,7 +7,7 @@
 // function is inline.
 
 #define SYMDL_DEV __device__ __forceinline__
-#define SYMDL_MAXDIM 8
+#define SYMDL_MAXDIM 16  // symdl.backend.MAXDIM, as SD_MAXDIM in the C runtime
 
 // A shape (nd entries used) and the strides, in elements, of one operand over that shape.
 struct symdl_shape {
@@ -146,3 +146,34 @@ SYMDL_DEV bool symdl_isfinite(double x) { return x - x == 0.0; }
 // -inf of the argument's type (the argument only selects the overload).
 SYMDL_DEV float symdl_lowest(float) { return -symdl_inff(); }
 SYMDL_DEV double symdl_lowest(double) { return -symdl_inf(); }
+
+// ---------------------------------------------------------------- the C backend's names
+// The scalar ops' expressions are written once (symdl.tensor.elemwise) for the C and CUDA
+// backends alike, with the helper names of kernels/c/symdl_math.h; these give them here.
+#define SD_FMAX(a, b) symdl_maximum(a, b)
+#define SD_FMIN(a, b) symdl_minimum(a, b)
+#define SD_IMAX(a, b) ((a) > (b) ? (a) : (b))
+#define SD_IMIN(a, b) ((a) < (b) ? (a) : (b))
+#define SYMDL_TYPED_DIVMOD(tag, T)                                                  \
+    SYMDL_DEV T sd_floordiv_##tag(T a, T b) { return symdl_floor_div(a, b); }       \
+    SYMDL_DEV T sd_mod_##tag(T a, T b) { return symdl_mod(a, b); }
+SYMDL_TYPED_DIVMOD(i8, signed char)
+SYMDL_TYPED_DIVMOD(i16, short)
+SYMDL_TYPED_DIVMOD(i32, int)
+SYMDL_TYPED_DIVMOD(i64, long long)
+SYMDL_TYPED_DIVMOD(u8, unsigned char)
+SYMDL_TYPED_DIVMOD(u16, unsigned short)
+SYMDL_TYPED_DIVMOD(u32, unsigned int)
+SYMDL_TYPED_DIVMOD(u64, unsigned long long)
+SYMDL_TYPED_DIVMOD(f32, float)
+SYMDL_TYPED_DIVMOD(f64, double)
+SYMDL_DEV float sd_sigmoidf(float x) { return symdl_sigmoid(x); }
+SYMDL_DEV double sd_sigmoid(double x) { return symdl_sigmoid(x); }
+SYMDL_DEV float sd_softplusf(float x) { return symdl_softplus(x); }
+SYMDL_DEV double sd_softplus(double x) { return symdl_softplus(x); }
+// the C backend's vectorizable float versions are CUDA's own functions here
+SYMDL_DEV float sd_expf(float x) { return expf(x); }
+SYMDL_DEV float sd_logf(float x) { return logf(x); }
+SYMDL_DEV float sd_log1pf(float x) { return log1pf(x); }
+SYMDL_DEV float sd_expm1f(float x) { return expm1f(x); }
+SYMDL_DEV float sd_tanhf(float x) { return tanhf(x); }

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from symdl.backend import Thunk
+from symdl.compile.plan import Plan, make_plan
 from symdl.config import config
 from symdl.errors import InputError, ShapeError, TypeMismatch, UnusedInputError
 from symdl.graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs
@@ -145,7 +147,7 @@ class Function:
         name: str | None,
         rewrite_settings: tuple,
     ):
-        from symdl.backends import get_backend
+        from symdl.backend import get_backend
 
         self.inputs = inputs
         self.output_spec = output_spec
@@ -153,6 +155,7 @@ class Function:
         self.updated_shared = [var for var, _ in updates]
         self._graph = fgraph
         self._rewrite_settings: tuple | None = rewrite_settings
+        self._plan: Plan | None = None
         self.shared_inputs = shared_inputs
         self.backend = backend
         self.name = name
@@ -160,24 +163,25 @@ class Function:
         linker = get_backend(backend)
         start = time.perf_counter()
         # A backend that remembers what it built for this graph as the user wrote it (the C
-        # backend's plans) needs no rewriting: the graph is rewritten only if someone asks for it.
-        recall = getattr(linker, "recall", None)
-        key, self.thunk = recall(fgraph, rewrite_settings) if recall else (None, None)
-        if self.thunk is None:
+        # backend's memo) needs no rewriting: the graph is rewritten only if someone asks for it.
+        key, thunk = linker.recall(fgraph, rewrite_settings)
+        if thunk is None:
             self._rewrite()
             start = time.perf_counter()
-            self.thunk = linker.link(fgraph, n_inputs=len(inputs))
+            thunk = linker.link(self.plan)
             if key is not None:
-                linker.remember(key, self.thunk)
+                linker.remember(key, thunk)
+        self.thunk: Thunk = thunk
         self.link_seconds = time.perf_counter() - start
         self._types = [i.variable.type for i in inputs]
         self._names = {i.name: k for k, i in enumerate(inputs) if i.name}
         self.compile_args: dict[str, Any] | None = None  # symdl.function's arguments, for pickling
-        self._thunk_checks_inputs = bool(getattr(self.thunk, "checks_inputs_and_owns_outputs", False))
+        self._thunk_checks_inputs = thunk.checks_inputs_and_owns_outputs
 
-    def _rewrite(self) -> None:
+    def _rewrite(self) -> float:
+        """Rewrite the graph if it is not yet; return the seconds it took."""
         if self._rewrite_settings is None:
-            return
+            return 0.0
         from symdl.rewrite import rewrite_graph
 
         start = time.perf_counter()
@@ -185,12 +189,22 @@ class Function:
         rewrite_graph(self._graph, optimizer, excluding=excluding, including=including)
         self._rewrite_settings = None
         self.rewrite_seconds = time.perf_counter() - start
+        return self.rewrite_seconds
 
     @property
     def graph(self) -> FunctionGraph:
         """The rewritten FunctionGraph."""
         self._rewrite()
         return self._graph
+
+    @property
+    def plan(self) -> Plan:
+        """The execution plan of the rewritten graph (``symdl.compile.plan``)."""
+        if self._plan is None:
+            self._rewrite()
+            device = "cuda" if self.backend == "cuda" else "cpu"
+            self._plan = make_plan(self._graph, len(self.inputs), self.n_outputs, device)
+        return self._plan
 
     @property
     def maker(self) -> _Maker:
@@ -358,7 +372,7 @@ def function(
     is 'fast_run', 'fast_compile' or 'none'.
     """
     compile_args = dict(locals())  # the arguments as given, for pickling (read before any other local)
-    from symdl.backends import resolve_backend
+    from symdl.backend import resolve_backend
 
     if not isinstance(inputs, list | tuple):
         raise TypeError(f"function: inputs must be a list, got {type(inputs).__name__}")
@@ -432,8 +446,7 @@ def function(
     )
     backend = resolve_backend(mode, device)
     fn = Function(ins, spec, len(out_list), update_pairs, fgraph, shared_inputs, backend, name, settings)
-    lend = getattr(fn.thunk, "borrow_outputs", None)
-    if borrowed and lend is not None:  # other backends return new arrays every call, also allowed
-        lend(borrowed)
+    if borrowed:
+        fn.thunk.borrow_outputs(borrowed)
     fn.compile_args = compile_args
     return fn

@@ -133,6 +133,19 @@ class Apply:
         return f"{self.op}({', '.join(map(repr, self.inputs))})"
 
 
+class _AllInputs:
+    """Stands for every input position in an op's ``inplace_pattern`` (elementwise ops)."""
+
+    def __contains__(self, position: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "ALL_INPUTS"
+
+
+ALL_INPUTS = _AllInputs()
+
+
 class Op:
     """An operation. Subclasses define:
 
@@ -142,10 +155,27 @@ class Op:
     - ``infer_shape(node, input_shapes)``: symbolic output shapes from symbolic input shapes;
     - ``L_op(inputs, outputs, output_grads)``: gradients of the inputs (see symdl.gradient).
 
-    Backend code lives apart, registered per backend, so the maths here never changes for one.
+    Backend code lives apart, registered per backend (``symdl.graph.impl.register_impl``), so
+    the maths here never changes for one.
+
+    Facts the planner and the rewrites read (class attributes; override where they differ):
+
+    - ``view_map``: ``{output: [inputs]}``, outputs that may share memory with those inputs;
+      ``{}`` when every output is a fresh array; ``None`` (the default) when unknown, which is
+      read as "may view any input" (a Python ``perform`` may return its input as it is);
+    - ``destroy_map``: ``{output: [inputs]}``, inputs the op overwrites (none do by default);
+    - ``inplace_pattern``: ``{output: [inputs]}``, inputs whose buffer the output may be written
+      into when the plan finds it safe (elementwise ops read each position before writing it:
+      ``{0: ALL_INPUTS}``);
+    - ``nondeterministic``: two applications to equal inputs may give different results (or
+      have effects), so they are never merged or folded.
     """
 
     __props__: tuple[str, ...] = ()
+    view_map: dict[int, list[int]] | None = None
+    destroy_map: dict[int, list[int]] = {}
+    inplace_pattern: dict[int, list[int]] = {}
+    nondeterministic = False
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         try:
@@ -198,11 +228,6 @@ def add_call_site(exc: Exception) -> None:
     where = f"called at {frame}"
     if where not in exc.args[0]:
         exc.args = (f"{exc.args[0]} ({where})", *exc.args[1:])
-
-
-def variables_and_orphans(outputs: Iterable[Variable]) -> list[Apply]:
-    """All Apply nodes that lead to ``outputs``."""
-    return toposort(outputs)
 
 
 def toposort(outputs: Iterable[Variable], stop_at: Iterable[Variable] = ()) -> list[Apply]:
@@ -278,7 +303,3 @@ def clone_replace(
             new.trace = old.trace
             memo[old] = new
     return [memo.get(o, o) for o in outputs]
-
-
-def is_constant(var: Variable) -> bool:
-    return isinstance(var, Constant)

@@ -108,7 +108,7 @@ class FunctionGraph:
                     if not entries:
                         stack.append(inp)
 
-    def replace(self, old: Variable, new: Variable, reason: str | None = None) -> None:
+    def replace(self, old: Variable, new: Variable) -> None:
         """Make every client of ``old`` use ``new``; nodes left unused are removed."""
         if old is new:
             return
@@ -137,9 +137,9 @@ class FunctionGraph:
         self._prune(old)
         self._order = None
 
-    def replace_all(self, pairs: Sequence[tuple[Variable, Variable]], reason: str | None = None) -> None:
+    def replace_all(self, pairs: Sequence[tuple[Variable, Variable]]) -> None:
         for old, new in pairs:
-            self.replace(old, new, reason)
+            self.replace(old, new)
 
     def toposort(self) -> list[Apply]:
         """Apply nodes in an order where every node comes after the nodes it depends on."""

@@ -17,9 +17,10 @@ Phases, in order (each is also a tag):
    (``symdl.rewrite.stabilize``);
 3. ``specialize``: ``gemm``/``gemv`` and ``sum(x*y)`` to ``dot`` (``symdl.rewrite.specialize``);
 4. ``fusion``: elementwise trees to one ``Composite`` node, reductions of them to one
-   ``CompositeReduce`` node (``symdl.rewrite.fusion``);
-5. ``inplace``: ``node.tag['inplace'] = {output: input}`` on elementwise nodes that may reuse a
-   dead input's buffer (``symdl.rewrite.inplace`` lists the conditions).
+   ``CompositeReduce`` node (``symdl.rewrite.fusion``).
+
+Which values may be written in place is not a rewrite: the execution plan decides it
+(``symdl.compile.plan``) from the ops' ``view_map`` and ``inplace_pattern``.
 
 ``excluding``/``including`` take tags or rewrite names (a comma-separated string or a list):
 ``optimizer_excluding='fusion'`` leaves elementwise ops unfused, ``'sympy'`` skips sympy.
@@ -56,7 +57,7 @@ def _load() -> None:
     global _LOADED
     if _LOADED:
         return
-    from symdl.rewrite import canonicalize, fusion, inplace, specialize, stabilize, sympy_rewrite  # noqa: F401
+    from symdl.rewrite import canonicalize, fusion, specialize, stabilize, sympy_rewrite  # noqa: F401
 
     _LOADED = True
 

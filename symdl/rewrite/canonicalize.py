@@ -43,7 +43,7 @@ def constant_folding(fgraph: FunctionGraph, node: Apply) -> list | None:
         if not isinstance(i, Constant):
             return None
     op = node.op
-    if getattr(op, "nondeterministic", False) or getattr(op, "destroy_map", None):
+    if op.nondeterministic or op.destroy_map:
         return None
     limit = max([FOLD_LIMIT] + [np.size(i.data) for i in node.inputs])
     for out in node.outputs:

@@ -25,7 +25,7 @@ from typing import Any
 from symdl.graph.basic import Apply, Constant, Variable
 from symdl.graph.fg import FunctionGraph
 
-PHASES = ("canonicalize", "stabilize", "specialize", "fusion", "inplace")
+PHASES = ("canonicalize", "stabilize", "specialize", "fusion")
 
 NodeFn = Callable[[FunctionGraph, Apply], Sequence[Variable | None] | None]
 
@@ -52,7 +52,7 @@ class NodeRewriter:
 
 @dataclass
 class GraphPass:
-    """A whole-graph pass ``fn(fgraph, ctx)`` (merge, fusion, sympy, inplace) run in its phase
+    """A whole-graph pass ``fn(fgraph, ctx)`` (merge, fusion, sympy) run in its phase
     after the node rewriters of that phase reach their fixpoint."""
 
     name: str
@@ -195,9 +195,7 @@ def new_nodes(fgraph: FunctionGraph, outputs: Sequence[Variable]) -> list[Apply]
     return order
 
 
-def apply_replacements(
-    fgraph: FunctionGraph, pairs: Sequence[tuple[Variable, Variable]], reason: str
-) -> list[Apply] | None:
+def apply_replacements(fgraph: FunctionGraph, pairs: Sequence[tuple[Variable, Variable]]) -> list[Apply] | None:
     """Check and apply ``(old, new)`` pairs; return the nodes imported, or None if nothing changed."""
     pairs = [(o, n) for o, n in pairs if n is not None and n is not o and o in fgraph.clients]
     if not pairs:
@@ -213,7 +211,7 @@ def apply_replacements(
             if inp in olds:
                 raise RejectedRewrite("the replacement depends on the variable it replaces")
     for old, new in pairs:
-        fgraph.replace(old, new, reason=reason)
+        fgraph.replace(old, new)
     return imported
 
 
@@ -231,7 +229,7 @@ class _OpIds:
         if found is not None and found[0] is op:
             return found[1]
         ident: int | None
-        if getattr(op, "nondeterministic", False) or getattr(op, "destroy_map", None):
+        if op.nondeterministic or op.destroy_map:
             ident = None
         else:
             try:
@@ -309,7 +307,7 @@ def merge_pass(fgraph: FunctionGraph, ctx: RewriteContext | None = None) -> int:
             pairs = merger.visit(node)
             if not pairs:
                 break
-            fgraph.replace_all(pairs, reason="merge")
+            fgraph.replace_all(pairs)
             merged += 1
             if ctx is not None:
                 ctx.record("merge")
@@ -403,7 +401,7 @@ def run_node_phase(
             # those: a merged constant's other clients have not changed).
             touched = [c for old, _ in pairs for c, _ in clients.get(old, ())]
             try:
-                imported = apply_replacements(fgraph, pairs, name)
+                imported = apply_replacements(fgraph, pairs)
             except RejectedRewrite as exc:
                 ctx.fail(name, exc)
                 continue

@@ -106,7 +106,7 @@ def elemwise_fusion(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
         try:
             inputs, program, out_index = _program_of(members, root)
             new = Composite(program, (out_index,)).make_node(*inputs).outputs[0]
-            apply_replacements(fgraph, [(root.outputs[0], new)], "elemwise_fusion")
+            apply_replacements(fgraph, [(root.outputs[0], new)])
         except Exception as exc:  # leave the group unfused; reported once
             ctx.fail("elemwise_fusion", exc)
             continue
@@ -137,7 +137,7 @@ def reduction_fusion(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
             if max(i.ndim for i in inputs) != v.ndim:
                 continue
             new = CompositeReduce(comp, op.kind, op.axis, op.keepdims, op.dtype).make_node(*inputs).outputs[0]
-            apply_replacements(fgraph, [(node.outputs[0], new)], "reduction_fusion")
+            apply_replacements(fgraph, [(node.outputs[0], new)])
         except Exception as exc:
             ctx.fail("reduction_fusion", exc)
             continue

@@ -23,11 +23,6 @@ def ew(v: Variable, *names: str) -> Apply | None:
     return node
 
 
-def is_output(fgraph: FunctionGraph, v: Variable) -> bool:
-    """Whether ``v`` is an output of the function (read from its clients: no scan of the outputs)."""
-    return any(c == "output" for c, _ in fgraph.clients.get(v, ()))
-
-
 def used_once(fgraph: FunctionGraph, v: Variable) -> bool:
     """Whether exactly one node uses ``v`` and it is not a function output."""
     uses = fgraph.clients.get(v, ())
@@ -65,11 +60,6 @@ def scalar_value(v: Variable) -> Any | None:
 def is_value(v: Variable, value: float) -> bool:
     got = scalar_value(v)
     return got is not None and got == value
-
-
-def is_scalar_const(v: Variable) -> bool:
-    """A constant with all dimensions 1 (so it never changes the shape it broadcasts with)."""
-    return isinstance(v, Constant) and all(d == 1 for d in v.type.shape)
 
 
 def fit(fgraph: FunctionGraph, new: Variable, old: Variable) -> Variable | None:

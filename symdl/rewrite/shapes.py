@@ -262,7 +262,7 @@ def _generic_dim_key(fgraph: FunctionGraph, node: Apply, var: Variable, i: int, 
 
 
 def _gemm_dims(fgraph: FunctionGraph, node: Apply, i: int, depth: int) -> tuple | None:
-    from symdl.rewrite.blas_ops import Gemm
+    from symdl.tensor.blas import Gemm
 
     if not isinstance(node.op, Gemm):
         return None

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from symdl.graph.basic import Apply, Constant, Variable
 from symdl.graph.fg import FunctionGraph
-from symdl.rewrite.blas_ops import gemm, gemv
 from symdl.rewrite.engine import register_node
 from symdl.rewrite.patterns import ew, fit, used_once
 from symdl.rewrite.shapes import same_shape
 from symdl.tensor import elemwise as E
-from symdl.tensor.blas import Dot, _dot
+from symdl.tensor.blas import Dot, _dot, gemm, gemv
 from symdl.tensor.elemwise import Elemwise
 from symdl.tensor.reduction import Reduce
 from symdl.tensor.var import constant

@@ -328,7 +328,7 @@ def sympy_simplify(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
             fitted = fit(fgraph, new, out) or fill_like(fgraph, new, out)
             if fitted is None:
                 continue
-            apply_replacements(fgraph, [(out, fitted)], "sympy")
+            apply_replacements(fgraph, [(out, fitted)])
         except Exception as exc:
             ctx.fail("sympy", exc)
             continue

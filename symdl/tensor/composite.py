@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.basic import ALL_INPUTS, Apply, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.elemwise import ScalarOp, _resolve_weak, broadcast_static_shapes
 from symdl.tensor.type import TensorType
 from symdl.tensor.var import as_tensor_variable
@@ -31,6 +32,9 @@ Program = tuple[tuple[ScalarOp, tuple[int, ...]], ...]
 
 class Composite(Op):
     """Elementwise evaluation of a fused scalar program over broadcast inputs."""
+
+    view_map = {}
+    inplace_pattern = {0: ALL_INPUTS}
 
     __props__ = ("program", "outputs")
 
@@ -107,6 +111,8 @@ class CompositeReduce(Op):
     3.0
     """
 
+    view_map = {}
+
     __props__ = ("composite", "kind", "axis", "keepdims", "dtype")
 
     def __init__(self, composite: Composite, kind: str, axis: Sequence[int], keepdims: bool, dtype: str | None = None):
@@ -155,3 +161,27 @@ class CompositeReduce(Op):
         reduced = self._reduce_op()(elem)
         known = {reduced: grads[0]} if grads[0] is not None else {}
         return grad(None, list(inputs), known_grads=known, disconnected_inputs="ignore", return_disconnected="none")
+
+
+# ---------------------------------------------------------------- C and CUDA implementations
+@register_impl("c", Composite)
+def _composite_in_c(node: Apply, c: Any) -> str | None:
+    return c.elemwise(node, node.op.program, node.op.outputs)
+
+
+@register_impl("c", CompositeReduce)
+def _composite_reduce_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    return c.elemwise_reduce(node, op.composite.program, op.composite.outputs[0], op.kind, op.axis, op.keepdims)
+
+
+@register_impl("cuda", Composite)
+def _composite_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.elemwise(node, node.op.program, node.op.outputs)
+
+
+@register_impl("cuda", CompositeReduce)
+def _composite_reduce_in_cuda(node: Apply, cuda: Any) -> Any:
+    op = node.op
+    program, value = op.composite.program, op.composite.outputs[0]
+    return cuda.reduction(node, op.kind, op.axis, op.keepdims, program=program, value=value)

@@ -17,12 +17,15 @@ import numpy as np
 from symdl.config import config
 from symdl.errors import ShapeError
 from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import TensorConstant, as_tensor_variable, constant
 
 
 class Alloc(Op):
     """A tensor of the given shape filled by broadcasting ``value`` (Theano's alloc)."""
+
+    view_map = {}
 
     def make_node(self, value: Any, *shape: Any) -> Apply:
         from symdl.tensor.shape import cast_int64
@@ -130,6 +133,8 @@ def full_like(x: Any, fill_value: Any, dtype: str | None = None) -> Variable:
 class ARange(Op):
     """``np.arange(start, stop, step)`` on scalar inputs."""
 
+    view_map = {}
+
     __props__ = ("dtype",)
 
     def __init__(self, dtype: str):
@@ -188,6 +193,8 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: str | None = None
 class Eye(Op):
     """``np.eye(n, m, k)`` with symbolic sizes."""
 
+    view_map = {}
+
     __props__ = ("dtype",)
     differentiable = False
 
@@ -242,3 +249,27 @@ def one_hot(y: Any, n_classes: int, dtype: str | None = None) -> Variable:
 
 
 to_one_hot = one_hot
+
+
+# ---------------------------------------------------------------- C and CUDA implementations
+@register_impl("c", Alloc)
+def _alloc_in_c(node: Apply, c: Any) -> str | None:
+    value, *dims = node.inputs
+    if any(not c.has_ctype(d.dtype) or d.dtype == "bool" for d in dims):
+        return None
+    slots = [c.slot(d) for d in dims]
+    return c.call("alloc", c.slot(value), len(dims), c.ints(slots), c.slot(node.outputs[0]))
+
+
+@register_impl("c", ARange)
+def _arange_in_c(node: Apply, c: Any) -> str | None:
+    # integers only: NumPy computes float ranges from their first two values, which C would not match
+    if node.op.dtype not in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64"):
+        return None
+    start, stop, step = (c.slot(v) for v in node.inputs)
+    return c.call("arange", start, stop, step, c.slot(node.outputs[0]))
+
+
+@register_impl("cuda", Alloc)
+def _alloc_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.alloc(node)

@@ -1,8 +1,9 @@
 """Elementwise operations: one table of scalar ops, and the ``Elemwise`` op that maps one over
 broadcast tensors.
 
-Adding an elementwise op is one ``_scalar(...)`` entry: its NumPy function and its derivative.
-Backends register their code for a scalar op by its name (see ``symdl.backend.c``).
+Adding an elementwise op is one ``_scalar(...)`` entry: its NumPy function, its derivative and
+its C expression (``c``, shared by the C and CUDA backends; ``cuda`` overrides it where CUDA
+differs; see ``symdl.tensor.scalar_code``).
 
 >>> import symdl.tensor as T
 >>> x, y = T.vector('x'), T.matrix('y')
@@ -22,7 +23,10 @@ from typing import Any
 import numpy as np
 
 from symdl.errors import ShapeError, TypeMismatch
-from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.basic import ALL_INPUTS, Apply, Op, Variable
+from symdl.graph.impl import register_impl
+from symdl.tensor import scalar_code as sc
+from symdl.tensor.scalar_code import CodeFn, ScalarCode
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import TensorConstant, as_tensor_variable, constant
 from symdl.utils import describe
@@ -31,7 +35,8 @@ from symdl.utils import describe
 @dataclass(frozen=True, eq=False)
 class ScalarOp:
     """A scalar function: ``impl`` computes it on NumPy arrays; ``grad(inputs, output, gz)`` returns
-    one symbolic gradient per input (None where the input has no gradient path)."""
+    one symbolic gradient per input (None where the input has no gradient path); ``c`` writes
+    its C expression (``cuda``: CUDA's, where it differs); ``cost`` is its relative price."""
 
     name: str
     nin: int
@@ -42,6 +47,9 @@ class ScalarOp:
     commutative: bool = False
     associative: bool = False
     params: tuple = field(default=())
+    c: CodeFn | None = None
+    cuda: CodeFn | None = None
+    cost: int = 1
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ScalarOp) and (self.name, self.params) == (other.name, other.params)
@@ -61,6 +69,11 @@ class ScalarOp:
 
     def output_dtype(self, dtypes: Sequence[str]) -> str:
         return _output_dtype(self, tuple(dtypes))
+
+    def code(self, target: str, e: ScalarCode) -> str | None:
+        """The C expression of this op for ``target`` ('c' or 'cuda'), or None where it has none."""
+        write = self.cuda if target == "cuda" and self.cuda is not None else self.c
+        return None if write is None else write(e)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,14 +134,83 @@ def _zero_grads(n: int) -> Callable:
 
 # ---------------------------------------------------------------- the table
 _ln2, _ln10 = math.log(2.0), math.log(10.0)
+_EXPENSIVE = 8  # cost of a transcendental function or a division, relative to an add
+
+
+def _pow_c(e: ScalarCode) -> str | None:
+    if e.kind != "f":
+        return None
+    if e.consts[1] is not None and e.consts[1] == 2:
+        return f"({e.a[0]} * {e.a[0]})"
+    return f"{e.fn('pow')}({e.a[0]}, {e.a[1]})"
+
+
+def _pow_cuda(e: ScalarCode) -> str | None:
+    return _pow_c(e) if e.kind == "f" else f"symdl_ipow({e.a[0]}, {e.a[1]})"
+
+
+def _neg_c(e: ScalarCode) -> str | None:
+    if e.kind == "b":
+        return None
+    return f"(({e.ctype})(0 - {e.a[0]}))" if e.kind == "u" else f"(-{e.a[0]})"
+
+
+def _abs_c(e: ScalarCode) -> str:
+    if e.kind == "f":
+        return f"{e.fn('fabs')}({e.a[0]})"
+    return f"({e.a[0]} < 0 ? ({e.ctype})(0 - {e.a[0]}) : {e.a[0]})" if e.kind == "i" else e.a[0]
+
+
+def _sign_c(e: ScalarCode) -> str | None:
+    x, t = e.a[0], e.ctype
+    if e.kind == "f":
+        return f"({x} > 0 ? ({t})1 : ({x} < 0 ? ({t})-1 : {x}))"
+    if e.kind == "i":
+        return f"(({t})(({x} > 0) - ({x} < 0)))"
+    return None if e.kind == "b" else f"(({t})({x} > 0))"
+
+
+def _clip_c(e: ScalarCode) -> str:
+    hi, lo = ("SD_FMIN", "SD_FMAX") if e.kind == "f" else ("SD_IMIN", "SD_IMAX")
+    return f"{hi}({lo}({e.a[0]}, {e.a[1]}), {e.a[2]})"
+
+
+def _invert_c(e: ScalarCode) -> str | None:
+    if e.kind == "f":
+        return None
+    return f"(({e.ctype})!{e.a[0]})" if e.kind == "b" else f"(({e.ctype})~{e.a[0]})"
+
+
+def _float_only(write: CodeFn) -> CodeFn:
+    return lambda e: write(e) if e.kind == "f" else None
+
 
 # arithmetic
-s_add = _scalar("add", 2, np.add, lambda i, o, g: [g, g], commutative=True, associative=True)
-s_sub = _scalar("sub", 2, np.subtract, lambda i, o, g: [g, -g])
-s_mul = _scalar("mul", 2, np.multiply, lambda i, o, g: [g * i[1], g * i[0]], commutative=True, associative=True)
-s_true_div = _scalar("true_div", 2, np.true_divide, lambda i, o, g: [g / i[1], -g * o / i[1]])
-s_floor_div = _scalar("floor_div", 2, np.floor_divide, _zero_grads(2))
-s_mod = _scalar("mod", 2, np.mod, lambda i, o, g: [g, -g * floor_div(i[0], i[1])])
+s_add = _scalar(
+    "add", 2, np.add, lambda i, o, g: [g, g], commutative=True, associative=True, c=sc.c_arith("+", on_bool="|")
+)
+s_sub = _scalar("sub", 2, np.subtract, lambda i, o, g: [g, -g], c=sc.c_arith("-"))
+s_mul = _scalar(
+    "mul",
+    2,
+    np.multiply,
+    lambda i, o, g: [g * i[1], g * i[0]],
+    commutative=True,
+    associative=True,
+    c=sc.c_arith("*", on_bool="&"),
+)
+s_true_div = _scalar(
+    "true_div",
+    2,
+    np.true_divide,
+    lambda i, o, g: [g / i[1], -g * o / i[1]],
+    c=_float_only(sc.c_arith("/")),
+    cost=_EXPENSIVE,
+)
+s_floor_div = _scalar("floor_div", 2, np.floor_divide, _zero_grads(2), c=sc.c_helper("floordiv"), cost=_EXPENSIVE)
+s_mod = _scalar(
+    "mod", 2, np.mod, lambda i, o, g: [g, -g * floor_div(i[0], i[1])], c=sc.c_helper("mod"), cost=_EXPENSIVE
+)
 s_pow = _scalar(
     "pow",
     2,
@@ -139,10 +221,13 @@ s_pow = _scalar(
         # d(x**y)/dy = x**y log(x) is real only for x > 0; 0 elsewhere (0**y is flat in y).
         g * where(gt(i[0], 0), o * log(where(gt(i[0], 0), i[0], 1)), 0),
     ],
+    c=_pow_c,
+    cuda=_pow_cuda,
+    cost=_EXPENSIVE,
 )
-s_neg = _scalar("neg", 1, np.negative, lambda i, o, g: [-g])
-s_abs = _scalar("abs", 1, np.abs, lambda i, o, g: [g * sign(i[0])])
-s_sign = _scalar("sign", 1, np.sign, _zero_grads(1))
+s_neg = _scalar("neg", 1, np.negative, lambda i, o, g: [-g], c=_neg_c)
+s_abs = _scalar("abs", 1, np.abs, lambda i, o, g: [g * sign(i[0])], c=_abs_c)
+s_sign = _scalar("sign", 1, np.sign, _zero_grads(1), c=_sign_c)
 
 
 def _extremum_grads(wins: Callable) -> Callable:
@@ -165,66 +250,130 @@ def _extremum_grads(wins: Callable) -> Callable:
     return grads
 
 
-s_maximum = _scalar("maximum", 2, np.maximum, _extremum_grads(lambda a, b: gt(a, b)), commutative=True)
-s_minimum = _scalar("minimum", 2, np.minimum, _extremum_grads(lambda a, b: lt(a, b)), commutative=True)
-s_sqr = _scalar("sqr", 1, np.square, lambda i, o, g: [g * 2 * i[0]])
-s_sqrt = _scalar("sqrt", 1, np.sqrt, lambda i, o, g: [g * 0.5 / o])
-s_reciprocal = _scalar("reciprocal", 1, lambda x: np.true_divide(1, x), lambda i, o, g: [-g * o * o])
+s_maximum = _scalar(
+    "maximum",
+    2,
+    np.maximum,
+    _extremum_grads(lambda a, b: gt(a, b)),
+    commutative=True,
+    c=sc.c_extremum("SD_FMAX", "SD_IMAX"),
+)
+s_minimum = _scalar(
+    "minimum",
+    2,
+    np.minimum,
+    _extremum_grads(lambda a, b: lt(a, b)),
+    commutative=True,
+    c=sc.c_extremum("SD_FMIN", "SD_IMIN"),
+)
+s_sqr = _scalar(
+    "sqr",
+    1,
+    np.square,
+    lambda i, o, g: [g * 2 * i[0]],
+    c=lambda e: f"({e.a[0]} & {e.a[0]})" if e.kind == "b" else f"({e.a[0]} * {e.a[0]})",
+)
+s_sqrt = _scalar("sqrt", 1, np.sqrt, lambda i, o, g: [g * 0.5 / o], c=sc.c_float_fn("sqrt"), cost=_EXPENSIVE)
+s_reciprocal = _scalar(
+    "reciprocal",
+    1,
+    lambda x: np.true_divide(1, x),
+    lambda i, o, g: [-g * o * o],
+    c=_float_only(lambda e: f"(({e.ctype})1 / {e.a[0]})"),
+)
 
 # exponentials and logarithms
-s_exp = _scalar("exp", 1, np.exp, lambda i, o, g: [g * o])
-s_exp2 = _scalar("exp2", 1, np.exp2, lambda i, o, g: [g * o * _ln2])
-s_expm1 = _scalar("expm1", 1, np.expm1, lambda i, o, g: [g * (o + 1)])
-s_log = _scalar("log", 1, np.log, lambda i, o, g: [g / i[0]])
-s_log2 = _scalar("log2", 1, np.log2, lambda i, o, g: [g / (i[0] * _ln2)])
-s_log10 = _scalar("log10", 1, np.log10, lambda i, o, g: [g / (i[0] * _ln10)])
-s_log1p = _scalar("log1p", 1, np.log1p, lambda i, o, g: [g / (1 + i[0])])
+s_exp = _scalar("exp", 1, np.exp, lambda i, o, g: [g * o], c=sc.c_float_fn("exp"), cost=_EXPENSIVE)
+s_exp2 = _scalar("exp2", 1, np.exp2, lambda i, o, g: [g * o * _ln2], c=sc.c_float_fn("exp2"), cost=_EXPENSIVE)
+s_expm1 = _scalar("expm1", 1, np.expm1, lambda i, o, g: [g * (o + 1)], c=sc.c_float_fn("expm1"), cost=_EXPENSIVE)
+s_log = _scalar("log", 1, np.log, lambda i, o, g: [g / i[0]], c=sc.c_float_fn("log"), cost=_EXPENSIVE)
+s_log2 = _scalar("log2", 1, np.log2, lambda i, o, g: [g / (i[0] * _ln2)], c=sc.c_float_fn("log2"), cost=_EXPENSIVE)
+s_log10 = _scalar("log10", 1, np.log10, lambda i, o, g: [g / (i[0] * _ln10)], c=sc.c_float_fn("log10"), cost=_EXPENSIVE)
+s_log1p = _scalar("log1p", 1, np.log1p, lambda i, o, g: [g / (1 + i[0])], c=sc.c_float_fn("log1p"), cost=_EXPENSIVE)
 
 # trigonometry
-s_sin = _scalar("sin", 1, np.sin, lambda i, o, g: [g * cos(i[0])])
-s_cos = _scalar("cos", 1, np.cos, lambda i, o, g: [-g * sin(i[0])])
-s_tan = _scalar("tan", 1, np.tan, lambda i, o, g: [g * (1 + o * o)])
-s_arcsin = _scalar("arcsin", 1, np.arcsin, lambda i, o, g: [g / sqrt(1 - i[0] * i[0])])
-s_arccos = _scalar("arccos", 1, np.arccos, lambda i, o, g: [-g / sqrt(1 - i[0] * i[0])])
-s_arctan = _scalar("arctan", 1, np.arctan, lambda i, o, g: [g / (1 + i[0] * i[0])])
+s_sin = _scalar("sin", 1, np.sin, lambda i, o, g: [g * cos(i[0])], c=sc.c_float_fn("sin"), cost=_EXPENSIVE)
+s_cos = _scalar("cos", 1, np.cos, lambda i, o, g: [-g * sin(i[0])], c=sc.c_float_fn("cos"), cost=_EXPENSIVE)
+s_tan = _scalar("tan", 1, np.tan, lambda i, o, g: [g * (1 + o * o)], c=sc.c_float_fn("tan"), cost=_EXPENSIVE)
+s_arcsin = _scalar(
+    "arcsin", 1, np.arcsin, lambda i, o, g: [g / sqrt(1 - i[0] * i[0])], c=sc.c_float_fn("asin"), cost=_EXPENSIVE
+)
+s_arccos = _scalar(
+    "arccos", 1, np.arccos, lambda i, o, g: [-g / sqrt(1 - i[0] * i[0])], c=sc.c_float_fn("acos"), cost=_EXPENSIVE
+)
+s_arctan = _scalar(
+    "arctan", 1, np.arctan, lambda i, o, g: [g / (1 + i[0] * i[0])], c=sc.c_float_fn("atan"), cost=_EXPENSIVE
+)
 s_arctan2 = _scalar(
     "arctan2",
     2,
     np.arctan2,
     lambda i, o, g: [g * i[1] / (i[0] * i[0] + i[1] * i[1]), -g * i[0] / (i[0] * i[0] + i[1] * i[1])],
+    c=sc.c_float_fn("atan2"),
+    cost=_EXPENSIVE,
 )
-s_sinh = _scalar("sinh", 1, np.sinh, lambda i, o, g: [g * cosh(i[0])])
-s_cosh = _scalar("cosh", 1, np.cosh, lambda i, o, g: [g * sinh(i[0])])
-s_tanh = _scalar("tanh", 1, np.tanh, lambda i, o, g: [g * (1 - o * o)])
+s_sinh = _scalar("sinh", 1, np.sinh, lambda i, o, g: [g * cosh(i[0])], c=sc.c_float_fn("sinh"), cost=_EXPENSIVE)
+s_cosh = _scalar("cosh", 1, np.cosh, lambda i, o, g: [g * sinh(i[0])], c=sc.c_float_fn("cosh"), cost=_EXPENSIVE)
+s_tanh = _scalar("tanh", 1, np.tanh, lambda i, o, g: [g * (1 - o * o)], c=sc.c_float_fn("tanh"), cost=_EXPENSIVE)
 
 # special functions
-s_sigmoid = _scalar("sigmoid", 1, _sigmoid, lambda i, o, g: [g * o * (1 - o)], dtype_like=np.exp)
-s_softplus = _scalar("softplus", 1, _softplus, lambda i, o, g: [g * sigmoid(i[0])], dtype_like=np.exp)
-s_erf = _scalar("erf", 1, _erf, lambda i, o, g: [g * (2 / math.sqrt(math.pi)) * exp(-i[0] * i[0])], dtype_like=np.exp)
+s_sigmoid = _scalar(
+    "sigmoid",
+    1,
+    _sigmoid,
+    lambda i, o, g: [g * o * (1 - o)],
+    dtype_like=np.exp,
+    c=sc.c_sigmoid_like("sigmoid"),
+    cost=_EXPENSIVE,
+)
+s_softplus = _scalar(
+    "softplus",
+    1,
+    _softplus,
+    lambda i, o, g: [g * sigmoid(i[0])],
+    dtype_like=np.exp,
+    c=sc.c_sigmoid_like("softplus"),
+    cost=_EXPENSIVE,
+)
+s_erf = _scalar(
+    "erf",
+    1,
+    _erf,
+    lambda i, o, g: [g * (2 / math.sqrt(math.pi)) * exp(-i[0] * i[0])],
+    dtype_like=np.exp,
+    c=sc.c_float_fn("erf"),
+    cost=_EXPENSIVE,
+)
 s_erfc = _scalar(
-    "erfc", 1, _erfc, lambda i, o, g: [g * (-2 / math.sqrt(math.pi)) * exp(-i[0] * i[0])], dtype_like=np.exp
+    "erfc",
+    1,
+    _erfc,
+    lambda i, o, g: [g * (-2 / math.sqrt(math.pi)) * exp(-i[0] * i[0])],
+    dtype_like=np.exp,
+    c=sc.c_float_fn("erfc"),
+    cost=_EXPENSIVE,
 )
 
 # rounding: flat almost everywhere
-s_floor = _scalar("floor", 1, np.floor, _zero_grads(1))
-s_ceil = _scalar("ceil", 1, np.ceil, _zero_grads(1))
-s_round = _scalar("round", 1, _round, _zero_grads(1))
-s_trunc = _scalar("trunc", 1, np.trunc, _zero_grads(1))
+s_floor = _scalar("floor", 1, np.floor, _zero_grads(1), c=sc.c_rounding("floor"))
+s_ceil = _scalar("ceil", 1, np.ceil, _zero_grads(1), c=sc.c_rounding("ceil"))
+s_round = _scalar("round", 1, _round, _zero_grads(1), c=sc.c_rounding("nearbyint"))
+s_trunc = _scalar("trunc", 1, np.trunc, _zero_grads(1), c=sc.c_rounding("trunc"))
 
 # comparisons and logic: boolean outputs carry no gradient
-s_lt = _scalar("lt", 2, np.less)
-s_le = _scalar("le", 2, np.less_equal)
-s_gt = _scalar("gt", 2, np.greater)
-s_ge = _scalar("ge", 2, np.greater_equal)
-s_eq = _scalar("eq", 2, np.equal, commutative=True)
-s_neq = _scalar("neq", 2, np.not_equal, commutative=True)
-s_isnan = _scalar("isnan", 1, np.isnan)
-s_isinf = _scalar("isinf", 1, np.isinf)
-s_isfinite = _scalar("isfinite", 1, np.isfinite)
-s_and = _scalar("bitwise_and", 2, np.bitwise_and, commutative=True, associative=True)
-s_or = _scalar("bitwise_or", 2, np.bitwise_or, commutative=True, associative=True)
-s_xor = _scalar("bitwise_xor", 2, np.bitwise_xor, commutative=True, associative=True)
-s_invert = _scalar("invert", 1, np.invert)
+s_lt = _scalar("lt", 2, np.less, c=sc.c_compare("<"))
+s_le = _scalar("le", 2, np.less_equal, c=sc.c_compare("<="))
+s_gt = _scalar("gt", 2, np.greater, c=sc.c_compare(">"))
+s_ge = _scalar("ge", 2, np.greater_equal, c=sc.c_compare(">="))
+s_eq = _scalar("eq", 2, np.equal, commutative=True, c=sc.c_compare("=="))
+s_neq = _scalar("neq", 2, np.not_equal, commutative=True, c=sc.c_compare("!="))
+s_isnan = _scalar("isnan", 1, np.isnan, c=sc.c_classify("isnan", on_integer="0"))
+s_isinf = _scalar("isinf", 1, np.isinf, c=sc.c_classify("isinf", on_integer="0"))
+s_isfinite = _scalar("isfinite", 1, np.isfinite, c=sc.c_classify("isfinite", on_integer="1"))
+s_and = _scalar("bitwise_and", 2, np.bitwise_and, commutative=True, associative=True, c=sc.c_bitwise("&"))
+s_or = _scalar("bitwise_or", 2, np.bitwise_or, commutative=True, associative=True, c=sc.c_bitwise("|"))
+s_xor = _scalar("bitwise_xor", 2, np.bitwise_xor, commutative=True, associative=True, c=sc.c_bitwise("^"))
+s_invert = _scalar("invert", 1, np.invert, c=_invert_c)
 
 # selection
 s_where = _scalar(
@@ -233,6 +382,7 @@ s_where = _scalar(
     np.where,
     lambda i, o, g: [None, where(i[0], g, 0), where(i[0], 0, g)],
     dtype_like=lambda c, a, b: np.where(c.astype(bool), a, b),
+    c=lambda e: f"({e.args[0]} ? {e.a[1]} : {e.a[2]})",
 )
 s_clip = _scalar(
     "clip",
@@ -240,8 +390,9 @@ s_clip = _scalar(
     lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
     # At a bound the gradient goes to x, as in Theano.
     lambda i, o, g: [g * (ge(i[0], i[1]) & le(i[0], i[2])), g * lt(i[0], i[1]), g * gt(i[0], i[2])],
+    c=_clip_c,
 )
-s_identity = _scalar("identity", 1, lambda x: x.copy(), lambda i, o, g: [g])
+s_identity = _scalar("identity", 1, lambda x: x.copy(), lambda i, o, g: [g], c=lambda e: e.a[0])
 
 
 @functools.cache
@@ -254,7 +405,9 @@ def cast_scalar_op(dtype: str) -> ScalarOp:
     def grad(inputs: list, out: Variable, gz: Variable) -> list:
         return [cast(gz, inputs[0].dtype)] if inputs[0].type.is_float else [None]
 
-    op = ScalarOp(f"cast_{dtype}", 1, impl, grad, params=(dtype,))
+    op = ScalarOp(
+        f"cast_{dtype}", 1, impl, grad, params=(dtype,), c=lambda e: e.convert(e.args[0], e.in_dtypes[0], e.out)
+    )
     SCALAR_OPS[op.name] = op
     return op
 
@@ -330,6 +483,9 @@ def _resolve_weak(inputs: list[Variable], opname: str) -> list[Variable]:
 
 class Elemwise(Op):
     """Apply a scalar op elementwise over NumPy-broadcast inputs."""
+
+    view_map = {}
+    inplace_pattern = {0: ALL_INPUTS}
 
     __props__ = ("scalar_op",)
 
@@ -566,3 +722,16 @@ def logical_and(x: Any, y: Any) -> Variable:
 
 def logical_or(x: Any, y: Any) -> Variable:
     return bitwise_or(cast(x, "bool"), cast(y, "bool"))
+
+
+# ---------------------------------------------------------------- C and CUDA implementations
+@register_impl("c", Elemwise)
+def _elemwise_in_c(node: Apply, c: Any) -> str | None:
+    n = len(node.inputs)
+    return c.elemwise(node, ((node.op.scalar_op, tuple(range(n))),), (n,))
+
+
+@register_impl("cuda", Elemwise)
+def _elemwise_in_cuda(node: Apply, cuda: Any) -> Any:
+    n = len(node.inputs)
+    return cuda.elemwise(node, ((node.op.scalar_op, tuple(range(n))),), (n,))

@@ -58,6 +58,7 @@ import numpy as np
 from symdl.config import config
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Constant, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType
 from symdl.tensor.var import as_tensor_variable, constant
 from symdl.utils import describe
@@ -136,6 +137,8 @@ class RandomVariable(Op):
     choice_noreplace ``(a,)``, permutation ``(n,)`` (its ``shape`` input is ignored: pass ``[]``).
     The mapping from Philox words to samples is the module docstring's.
     """
+
+    view_map = {}
 
     __props__ = ("dist", "dtype", "n")
     differentiable = False
@@ -441,3 +444,9 @@ __all__ = [
     "uniform24",
     "uniform53",
 ]
+
+
+# ---------------------------------------------------------------- CUDA implementation
+@register_impl("cuda", RandomVariable)
+def _random_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.random(node, node.op.dist, node.op.n)

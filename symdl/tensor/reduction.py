@@ -19,6 +19,7 @@ import numpy as np
 
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Op, Variable, add_call_site
+from symdl.graph.impl import register_impl
 from symdl.tensor import elemwise as ew
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import as_tensor_variable
@@ -70,6 +71,8 @@ def expand_reduced(g: Variable, axes: tuple[int, ...], ndim: int, keepdims: bool
 
 class Reduce(Op):
     """``np.<kind>(x, axis, keepdims)`` for kind in sum, prod, max, min, all, any."""
+
+    view_map = {}
 
     __props__ = ("kind", "axis", "keepdims", "dtype")
 
@@ -134,6 +137,8 @@ class Reduce(Op):
 
 class ArgReduce(Op):
     """``np.argmax``/``np.argmin`` over one axis or the flattened tensor (int64 output)."""
+
+    view_map = {}
 
     __props__ = ("kind", "axis", "keepdims")
     differentiable = False
@@ -295,3 +300,39 @@ def norm(x: Any, L: int = 2, axis: Any = None, keepdims: bool = False) -> Variab
     if L == 2:
         return ew.sqrt(sum(ew.sqr(x), axis, keepdims))
     return sum(ew.abs(x) ** L, axis, keepdims) ** (1.0 / L)
+
+
+# ---------------------------------------------------------------- C and CUDA implementations
+@register_impl("c", Reduce)
+def _reduce_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    x, out = node.inputs[0], node.outputs[0]
+    if not (c.has_ctype(x.dtype) and c.has_ctype(out.dtype)) or op.kind not in c.REDUCTIONS:
+        return None
+    return c.call(
+        "reduce", c.REDUCTIONS[op.kind], c.slot(x), c.slot(out), len(op.axis), c.ints(op.axis), int(op.keepdims),
+        c.dtype_code(out.dtype),
+    )  # fmt: skip
+
+
+@register_impl("c", ArgReduce)
+def _argreduce_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    x = node.inputs[0]
+    if not c.has_ctype(x.dtype):
+        return None
+    axis = -1 if op.axis is None else op.axis
+    return c.call("argreduce", c.REDUCTIONS[op.kind], c.slot(x), c.slot(node.outputs[0]), axis, int(op.keepdims))
+
+
+@register_impl("cuda", Reduce)
+def _reduce_in_cuda(node: Apply, cuda: Any) -> Any:
+    op = node.op
+    return cuda.reduction(node, op.kind, op.axis, op.keepdims)
+
+
+@register_impl("cuda", ArgReduce)
+def _argreduce_in_cuda(node: Apply, cuda: Any) -> Any:
+    op = node.op
+    axes = tuple(range(node.inputs[0].ndim)) if op.axis is None else (op.axis,)
+    return cuda.reduction(node, op.kind, axes, op.keepdims)

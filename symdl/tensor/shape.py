@@ -20,6 +20,7 @@ import numpy as np
 
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Constant, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import TensorConstant, as_tensor_variable, constant
 from symdl.utils import describe
@@ -27,6 +28,8 @@ from symdl.utils import describe
 
 class Shape(Op):
     """The shape of a tensor as an int64 vector."""
+
+    view_map = {}
 
     differentiable = False
 
@@ -101,6 +104,8 @@ def broadcast_shape_symbolic(node: Apply, input_shapes: Sequence[Sequence]) -> l
 
 class DimShuffle(Op):
     """Reorder axes, insert size-1 axes ('x') and drop size-1 axes, as Theano's dimshuffle."""
+
+    view_map = {0: [0]}
 
     __props__ = ("input_ndim", "new_order")
 
@@ -241,6 +246,8 @@ def cast_int64(v: Variable) -> Variable:
 class Reshape(Op):
     """``np.reshape`` to a symbolic int64 shape vector; ``static`` holds the entries known at build time."""
 
+    view_map = {0: [0]}
+
     __props__ = ("ndim", "static")
 
     def __init__(self, ndim: int, static: tuple[int | None, ...] | None = None):
@@ -349,6 +356,8 @@ def flatten(x: Any, ndim: int = 1) -> Variable:
 
 class Join(Op):
     """``np.concatenate`` along ``axis``."""
+
+    view_map = {}
 
     __props__ = ("axis",)
 
@@ -568,6 +577,8 @@ class ReduceToShape(Op):
     be 1 at run time).
     """
 
+    view_map = {0: [0]}  # g itself where nothing was broadcast
+
     __props__ = ("static",)
 
     def __init__(self, static: tuple[int | None, ...]):
@@ -610,3 +621,59 @@ def broadcast_to(x: Any, shape: Sequence[Any]) -> Variable:
     from symdl.tensor.creation import alloc
 
     return alloc(x, *shape)
+
+
+# ---------------------------------------------------------------- C and CUDA implementations
+@register_impl("c", DimShuffle)
+def _dimshuffle_in_c(node: Apply, c: Any) -> str:
+    order = [-1 if d == "x" else int(d) for d in node.op.new_order]
+    return c.call("dimshuffle", c.slot(node.inputs[0]), c.slot(node.outputs[0]), len(order), c.ints(order))
+
+
+@register_impl("c", Reshape)
+def _reshape_in_c(node: Apply, c: Any) -> str | None:
+    x, shape = node.inputs
+    if not c.has_ctype(shape.dtype) or shape.ndim != 1:
+        return None
+    return c.call("reshape", c.slot(x), c.slot(shape), c.slot(node.outputs[0]), node.op.ndim)
+
+
+@register_impl("c", Shape)
+def _shape_in_c(node: Apply, c: Any) -> str:
+    return c.call("shape", c.slot(node.inputs[0]), c.slot(node.outputs[0]))
+
+
+@register_impl("c", Join)
+def _join_in_c(node: Apply, c: Any) -> str | None:
+    if any(i.dtype != node.outputs[0].dtype for i in node.inputs):
+        return None
+    ins = [c.slot(i) for i in node.inputs]
+    return c.call("join", node.op.axis, len(ins), c.ints(ins), c.slot(node.outputs[0]))
+
+
+@register_impl("c", ReduceToShape)
+def _reduce_to_shape_in_c(node: Apply, c: Any) -> str | None:
+    g, shape = node.inputs
+    if not c.has_ctype(g.dtype) or g.dtype == "bool":
+        return None
+    return c.call("reduce_to_shape", c.slot(g), c.slot(shape), c.slot(node.outputs[0]))
+
+
+@register_impl("cuda", DimShuffle)
+def _dimshuffle_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.view(node, "dimshuffle")
+
+
+@register_impl("cuda", Reshape)
+def _reshape_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.view(node, "reshape")
+
+
+@register_impl("cuda", Shape)
+def _shape_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.shape(node)
+
+
+@register_impl("cuda", ReduceToShape)
+def _reduce_to_shape_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.reduction(node, "sum", None)

@@ -22,6 +22,7 @@ import numpy as np
 
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import TensorConstant, _TensorOps, as_tensor_variable
 from symdl.utils import describe
@@ -197,6 +198,8 @@ def static_index_shape(x: Variable, template: Template, inputs: Sequence[Variabl
 class Subtensor(Op):
     """``x[index]`` for any NumPy index; basic indices give views, array indices gather."""
 
+    view_map = {0: [0]}
+
     __props__ = ("template", "advanced")
 
     def __init__(self, template: Template, advanced: bool):
@@ -366,3 +369,34 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Variable:
 
     axis = normalize_axis(axis, x.ndim, "take", x)[0]
     return getitem(x, (slice(None),) * axis + (as_tensor_variable(indices),))
+
+
+# ---------------------------------------------------------------- C implementations
+_INDEX_KINDS = {"slice": "SD_IDX_SLICE", "int": "SD_IDX_INT", "new": "SD_IDX_NEW"}
+
+
+def _bound(value: Any) -> str:
+    """A template value for the runtime: a literal, SD_NONE, or (SD_ARG | k) for index input k."""
+    if value is None:
+        return "SD_NONE"
+    if isinstance(value, tuple):
+        return f"SD_ARG | {int(value[1])}"
+    return f"INT64_C({int(value)})"
+
+
+@register_impl("c", Subtensor)
+def _subtensor_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    if op.advanced:
+        return None
+    x, *idx = node.inputs
+    if any(not c.has_ctype(i.dtype) or i.dtype == "bool" for i in idx):
+        return None
+    entries: list[str] = []
+    for e in op.template:
+        if e[0] not in _INDEX_KINDS:
+            return None
+        values = list(e[1:]) + [None] * (4 - len(e))
+        entries += [_INDEX_KINDS[e[0]], *(_bound(v) for v in values[:3])]
+    args = [c.slot(i) for i in idx]
+    return c.call("subtensor", c.slot(x), c.slot(node.outputs[0]), len(op.template), c.int64s(entries), c.ints(args))

@@ -9,7 +9,7 @@ import symdl
 class RewriteChecker:
     """Compiles a graph with ``optimizer='none'`` (before) and rewritten (after) on the py backend."""
 
-    def compile(self, inputs, outputs, excluding=("fusion", "inplace"), **kw):
+    def compile(self, inputs, outputs, excluding=("fusion",), **kw):
         after = symdl.function(inputs, outputs, mode="py", optimizer_excluding=list(excluding), **kw)
         before = symdl.function(inputs, outputs, mode="py", optimizer="none", **kw)
         return before, after

@@ -4,7 +4,7 @@ import numpy as np
 
 import symdl
 import symdl.tensor as T
-from symdl.rewrite.blas_ops import Gemm, gemm
+from symdl.tensor.blas import Gemm, gemm
 
 
 def test_scaled_dot_plus_scaled_term_becomes_gemm(rw):

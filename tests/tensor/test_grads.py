@@ -484,7 +484,7 @@ def test_grad_clip_passes_gradients_within_its_bounds():
 
 # ------------------------------------------------------------------ ops of other modules
 def test_gemv_gradient():
-    from symdl.rewrite.blas_ops import Gemv
+    from symdl.tensor.blas import Gemv
 
     points = [uniform(-1, 1, (3,)), np.array(1.5), uniform(-1, 1, (3, 4), seed=1), uniform(-1, 1, (4,), seed=2)]
     verify_grad(lambda y, alpha, a, x, beta: Gemv()(y, alpha, a, x, beta), [*points, np.array(-0.5)], rng=0)

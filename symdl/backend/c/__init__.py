@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from symdl.backend import Backend, Thunk
 from symdl.backend.c import build
-from symdl.backend.c.errors import DebugModeError, NanGuardError
+from symdl.compile.plan import Plan
 from symdl.config import config
+from symdl.errors import DebugModeError, NanGuardError
 from symdl.graph.basic import Apply
 from symdl.graph.fg import FunctionGraph
 from symdl.profiling import ProfileReport
@@ -100,7 +102,7 @@ def _checker(order: list[Apply], labels: list[str]) -> Any:
 def _thunk_class() -> type:
     program = build.runtime().Program
 
-    class CThunk(program):
+    class CThunk(program, Thunk):
         """A compiled function graph; ``thunk(values)`` returns the list of output values."""
 
         # The runtime refuses a wrong count, dtype, ndim or static shape with InputError before it
@@ -136,14 +138,14 @@ def _explain(generated: codegen.Generated) -> Any:
     return explain
 
 
-def link_c(fgraph: FunctionGraph, n_inputs: int, debug: bool = False) -> Any:
+def link_c(plan: Plan, debug: bool = False) -> Any:
     from symdl.backend.c import codegen
 
     start = time.perf_counter()
-    generated = codegen.generate(fgraph)
+    generated = codegen.generate(plan)
     key = module_key(generated)
     path = build.build(key, generated.source, *build.generated_flags(), explain=_explain(generated))
-    thunk = _load(generated, path, fgraph, debug)
+    thunk = _load(generated, path, plan.fgraph, debug)
     thunk.module_key = key
     thunk.link_seconds = time.perf_counter() - start
     return thunk
@@ -186,7 +188,7 @@ def _load(generated: codegen.Generated, path: Any, fgraph: FunctionGraph, debug:
     return thunk
 
 
-class CBackend:
+class CBackend(Backend):
     """Generated C, compiled with gcc (``$CC``), cached on disk."""
 
     name = "c"
@@ -204,20 +206,20 @@ class CBackend:
         return shutil.which(build.compiler_command()[0]) is not None
 
     @staticmethod
-    def link(fgraph: FunctionGraph, n_inputs: int) -> Any:
-        return link_c(fgraph, n_inputs, debug=config.mode == "DEBUG")
+    def link(plan: Plan) -> Any:
+        return link_c(plan, debug=config.mode == "DEBUG")
 
     @staticmethod
     def recall(fgraph: FunctionGraph, settings: tuple) -> tuple[str | None, Any]:
-        """``(key, thunk)`` for the unrewritten ``fgraph``: the thunk when a plan is remembered
-        under its key (see ``plans``), else None; the key is None when none can be made."""
+        """``(key, thunk)`` for the unrewritten ``fgraph``: the thunk when its code generation is remembered
+        under its key (see ``memo``), else None; the key is None when none can be made."""
         if config.mode == "DEBUG":
             return None, None
-        from symdl.backend.c import plans
+        from symdl.backend.c import memo
 
         start = time.perf_counter()
-        key = plans.fingerprint(fgraph, settings)
-        found = plans.recall(key) if key else None
+        key = memo.fingerprint(fgraph, settings)
+        found = memo.recall(key) if key else None
         if found is None:
             return key, None
         generated, module = found
@@ -229,17 +231,20 @@ class CBackend:
 
     @staticmethod
     def remember(key: str, thunk: Any) -> None:
-        from symdl.backend.c import plans
+        from symdl.backend.c import memo
 
-        plans.remember(key, thunk.generated, thunk.module_key)
+        memo.remember(key, thunk.generated, thunk.module_key)
 
 
 class CDebugBackend(CBackend):
     """``mode='DEBUG'``: every C node is checked against its Python ``perform``."""
 
     name = "c-debug"
-    recall = None  # the checker needs the rewritten nodes
 
     @staticmethod
-    def link(fgraph: FunctionGraph, n_inputs: int) -> Any:
-        return link_c(fgraph, n_inputs, debug=True)
+    def link(plan: Plan) -> Any:
+        return link_c(plan, debug=True)
+
+    @staticmethod
+    def recall(fgraph: FunctionGraph, settings: tuple) -> tuple[str | None, Any]:
+        return None, None  # the checker needs the rewritten nodes

@@ -288,8 +288,7 @@ def runtime() -> Any:
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     module = _installed_runtime(kdir) or _build_runtime(kdir, np)
-    from symdl.backend.c.errors import NanGuardError
-    from symdl.errors import InputError
+    from symdl.errors import InputError, NanGuardError
 
     module.configure(ShapeError, InputError, NanGuardError)
     module.set_num_threads(config.num_threads)

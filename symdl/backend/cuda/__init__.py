@@ -18,6 +18,8 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from symdl.backend import Backend, Thunk
+from symdl.compile.plan import Plan, make_plan
 from symdl.errors import CompileError
 from symdl.graph.fg import FunctionGraph
 
@@ -46,10 +48,10 @@ def generate_source(inputs: Sequence[Any], outputs: Sequence[Any]) -> str:
     """The CUDA source a function of ``inputs -> outputs`` compiles to (no GPU needed)."""
     from symdl.backend.cuda.codegen import generate
 
-    return generate(FunctionGraph(list(inputs), list(outputs), clone=True)).source
+    return generate(make_plan(FunctionGraph(list(inputs), list(outputs), clone=True), device="cuda")).source
 
 
-class CudaBackend:
+class CudaBackend(Backend):
     name = "cuda"
 
     @staticmethod
@@ -63,14 +65,14 @@ class CudaBackend:
             return False
 
     @staticmethod
-    def link(fgraph: FunctionGraph, n_inputs: int, n_outputs: int | None = None) -> Any:
+    def link(plan: Plan) -> Thunk:
         from symdl.backend.cuda.runtime import CudaThunk
 
         if _override:
-            return CudaThunk(fgraph, n_inputs, _override[-1], n_outputs)
+            return CudaThunk(plan, _override[-1])
         from symdl.backend.cuda.device import default_device, status
 
         ok, why = status()
         if not ok:
             raise CudaUnavailableError(why)
-        return CudaThunk(fgraph, n_inputs, default_device(), n_outputs)
+        return CudaThunk(plan, default_device())

@@ -1,9 +1,10 @@
-"""CUDA code generation: a FunctionGraph becomes one CUDA source and a schedule of steps.
+"""CUDA code generation: an execution plan becomes one CUDA source and a schedule of steps.
 
 Nothing here needs PyCUDA or a GPU: ``generate`` only writes text, so the tests compile its
 output with ``nvcc -ptx`` on machines without a GPU.
 
-Every node becomes one step:
+Every node becomes one step, made by its op's CUDA implementation (``register_impl("cuda",
+...)``) with the helpers of ``CudaBuilder``:
 
 - ``Elemwise`` and fused ``Composite`` nodes: one kernel each (a grid-stride loop with a
   contiguous fast path; broadcasting by index arithmetic on strides passed by value);
@@ -16,9 +17,10 @@ Every node becomes one step:
 - anything else: on the host with a transfer each way, shown as such by ``fn.profile()``.
 
 >>> import symdl.tensor as T
+>>> from symdl.compile.plan import make_plan
 >>> from symdl.graph.fg import FunctionGraph
 >>> x, y = T.matrix('x'), T.vector('y')
->>> program = generate(FunctionGraph([x, y], [T.exp(x) * y]))
+>>> program = generate(make_plan(FunctionGraph([x, y], [T.exp(x) * y]), device='cuda'))
 >>> [type(s).__name__ for s in program.steps]
 ['ElemwiseStep', 'ElemwiseStep']
 >>> 'extern "C" __global__ void ew0(' in program.source
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from symdl.backend import MAXDIM
 from symdl.backend.cuda.scalar import (
     COMPUTE_C,
     PARAM_C,
@@ -52,13 +55,18 @@ from symdl.backend.cuda.scalar import (
     scalar_expr,
     store,
 )
+from symdl.compile.plan import Plan
 from symdl.graph.basic import Apply, Constant, Variable
-from symdl.graph.fg import FunctionGraph
+from symdl.graph.impl import find_impl
 
-MAXDIM = 8
-SHAPE_FMT = "72s"  # struct symdl_shape: nd + 8 dims, int64
-STRIDES_FMT = "64s"  # struct symdl_strides: 8 strides, int64
+SHAPE_FMT = f"{8 * (MAXDIM + 1)}s"  # struct symdl_shape: nd and MAXDIM dims, int64
+STRIDES_FMT = f"{8 * MAXDIM}s"  # struct symdl_strides: MAXDIM strides, int64
 MAX_PARAM_BYTES = 4000  # kernel parameters must fit in 4 KiB
+
+
+def _shape_bytes(n_arrays: int) -> int:
+    """Bytes of a kernel's shape and of the strides of ``n_arrays`` operands."""
+    return 8 * (MAXDIM + 1) + 8 * MAXDIM * n_arrays
 
 
 # ---------------------------------------------------------------- steps
@@ -98,6 +106,7 @@ class ReduceStep(Step):
     out_dtype: str = ""
     acc_nbytes: int = 0
     kinds: list[str] = field(default_factory=list)  # of the reduced inputs, as ElemwiseStep.kinds
+    keepdims: bool = False
 
 
 @dataclass
@@ -108,7 +117,7 @@ class SoftmaxStep(Step):
 
 @dataclass
 class SceStep(Step):
-    """SoftmaxCrossentropyWithLogits: labels (integer) or probabilities along the last axis."""
+    """Softmax cross-entropy with logits: labels (integer) or probabilities along the last axis."""
 
     kernel: str = ""
     labels: bool = True
@@ -116,7 +125,8 @@ class SceStep(Step):
 
 @dataclass
 class GemmStep(Step):
-    """Dot (inputs ``A, B``), or Gemm/Gemv (``C, alpha, A, B, beta``: ``accumulate``) through cuBLAS."""
+    """``dot(A, B)`` (inputs ``A, B``), or ``beta * C + alpha * dot(A, B)`` (``C, alpha, A, B, beta``:
+    ``accumulate``) through cuBLAS."""
 
     dtype: str = ""
     accumulate: bool = False
@@ -124,8 +134,8 @@ class GemmStep(Step):
 
 @dataclass
 class ConvStep(Step):
-    """Conv2d (``kind`` 'forward'), Conv2dGradInputs ('grad_inputs') or Conv2dGradWeights
-    ('grad_weights'): im2col/col2im kernels and one cuBLAS product per group."""
+    """A convolution (``kind`` 'forward'), its input gradient ('grad_inputs') or its filter
+    gradient ('grad_weights'): im2col/col2im kernels and one cuBLAS product per group."""
 
     kind: str = ""
     dtype: str = ""
@@ -133,7 +143,7 @@ class ConvStep(Step):
 
 @dataclass
 class PoolStep(Step):
-    """Pool2d (``grad`` False) or Pool2dGrad (``grad`` True)."""
+    """Pooling (``grad`` False) or its gradient (``grad`` True)."""
 
     grad: bool = False
     dtype: str = ""
@@ -141,16 +151,19 @@ class PoolStep(Step):
 
 @dataclass
 class RandomStep(Step):
-    """RandomVariable (uniform, normal, binomial with size-1 parameters): Philox on the device."""
+    """Random draws (uniform, normal, binomial with size-1 parameters): Philox on the device."""
 
     dist: str = ""
     kernel: str = ""
+    n: int = 1  # binomial trials
 
 
 @dataclass
 class ViewStep(Step):
-    """DimShuffle, Reshape and ShapeHint: a new view of the same memory (Reshape copies a
-    non-contiguous input)."""
+    """A new view of the same memory: ``how`` is 'dimshuffle', 'reshape' (which copies a
+    non-contiguous input) or 'check_shape'."""
+
+    how: str = ""
 
     def describe(self) -> str:
         return "view"
@@ -158,12 +171,12 @@ class ViewStep(Step):
 
 @dataclass
 class AllocStep(Step):
-    """Alloc: broadcast the value into a new array with a strided copy."""
+    """Broadcast the first input (a value) to the shape of the others into a new array."""
 
 
 @dataclass
 class ShapeStep(Step):
-    """Shape: read from the array's metadata; the result stays on the host."""
+    """An array's shape, read from its metadata; the result stays on the host."""
 
     def describe(self) -> str:
         return "host"
@@ -194,6 +207,7 @@ class Program:
     on_host: list[bool]
     kernels: dict[str, str]  # kernel name -> prepared-call argument format
     frees: list[list[int]]  # slots whose last use is each step
+    n_results: int  # the leading outputs are results (to the host); the rest update shared variables
 
     def schedule(self) -> str:
         """One line per step: what runs it and which kernel."""
@@ -235,6 +249,7 @@ def _value_lines(
     ``[0]`` for size-1 arrays, by value or inlined) and then each step of ``program``; only the
     values that ``results`` use are written."""
     dtypes = [v.dtype for v in inputs]
+    consts: list[object] = [np.asarray(v.data).item() if kind == "const" else None for v, kind in zip(inputs, kinds)]
     exprs = []
     for k, (var, kind) in enumerate(zip(inputs, kinds)):
         ct = COMPUTE_C[var.dtype]
@@ -249,11 +264,12 @@ def _value_lines(
         exprs.append(f"const {ct} v{k} = {value};")
     for op, args in program:
         out_dtype = op.output_dtype([dtypes[a] for a in args])
-        expr = scalar_expr(op, [f"v{a}" for a in args], [dtypes[a] for a in args], out_dtype)
+        expr = scalar_expr(op, [f"v{a}" for a in args], [dtypes[a] for a in args], out_dtype, [consts[a] for a in args])
         if out_dtype == "float16":
             expr = f"symdl_round_half({expr})"
         exprs.append(f"const {COMPUTE_C[out_dtype]} v{len(dtypes)} = {expr};  // {op.name}")
         dtypes.append(out_dtype)
+        consts.append(None)
     needed = set(results)
     for k in reversed(range(len(exprs))):
         if k in needed:
@@ -554,28 +570,6 @@ def _node_comment(node: Apply) -> str:
 
 
 # ---------------------------------------------------------------- the generator
-CONV_OPS = {"Conv2d": "forward", "Conv2dGradInputs": "grad_inputs", "Conv2dGradWeights": "grad_weights"}
-POOL_OPS = {"Pool2d": False, "Pool2dGrad": True}
-
-
-def _nnet_ops() -> dict[str, type]:
-    """The nnet op classes this backend has kernels for (those that exist in this build)."""
-    import importlib
-
-    found = {}
-    for module, names in (
-        ("symdl.tensor.nnet", ("Softmax", "LogSoftmax", "SoftmaxCrossentropyWithLogits")),
-        ("symdl.tensor.nnet.conv", tuple(CONV_OPS)),
-        ("symdl.tensor.nnet.pool", tuple(POOL_OPS)),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        found.update({name: getattr(mod, name) for name in names if hasattr(mod, name)})
-    return found
-
-
 def _conv_source(dtype: str) -> str:
     t, tag = STORAGE_C[dtype], _DTYPE_TAG[dtype]
     return (
@@ -610,10 +604,16 @@ def _small_host_output(var: Variable) -> bool:
     return var.type.ndim == 0 or (var.type.ndim == 1 and (is_int(var.dtype) or var.dtype == "bool"))
 
 
-class _Builder:
-    def __init__(self, fgraph: FunctionGraph, n_inputs: int):
-        self.fgraph = fgraph
-        self.n_inputs = n_inputs
+class CudaBuilder:
+    """What a CUDA implementation (``register_impl("cuda", ...)``) makes its node's step with:
+    ``elemwise``, ``reduction``, ``view``, ``alloc``, ``gemm``, ``softmax``,
+    ``softmax_crossentropy``, ``conv``, ``pool``, ``random`` and ``shape`` return the step that runs
+    the node on the device, or None where this node cannot (it then runs on the host)."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.fgraph = plan.fgraph
+        self.n_inputs = plan.n_inputs
         self.slot: dict[Variable, int] = {}
         self.on_host: list[bool] = []
         self.constants: list[tuple[int, np.ndarray]] = []
@@ -621,9 +621,6 @@ class _Builder:
         self.kernels: dict[str, str] = {}
         self.dedupe: dict[Any, Any] = {}
         self.headers: set[str] = set()
-        self.nnet = _nnet_ops()
-        self.conv = {self.nnet[name]: kind for name, kind in CONV_OPS.items() if name in self.nnet}
-        self.pool = {self.nnet[name]: grad for name, grad in POOL_OPS.items() if name in self.nnet}
 
     def index(self, var: Variable, host: bool = False) -> int:
         if var not in self.slot:
@@ -647,19 +644,8 @@ class _Builder:
 
     # -------------------------------------------------------------- per node
     def step(self, node: Apply) -> Step:
-        from symdl.tensor.blas import Dot
-        from symdl.tensor.composite import Composite, CompositeReduce
-        from symdl.tensor.creation import Alloc
-        from symdl.tensor.elemwise import Elemwise
-        from symdl.tensor.reduction import ArgReduce, Reduce
-        from symdl.tensor.shape import DimShuffle, ReduceToShape, Reshape, Shape
-
-        op = node.op
         ins = [self.index(v) for v in node.inputs]
-        all_host = all(self.host(v) for v in node.inputs)
-        if isinstance(op, Shape):
-            return ShapeStep(node, ins, self.outputs(node, host=True))
-        if all_host and all(_small_host_output(v) for v in node.outputs):
+        if all(self.host(v) for v in node.inputs) and all(_small_host_output(v) for v in node.outputs):
             return HostStep(node, ins, self.outputs(node, host=True), small=True)
         unsupported = {v.dtype for v in node.inputs + node.outputs} - SUPPORTED_DTYPES
         made: Step | None = None
@@ -668,35 +654,15 @@ class _Builder:
         elif any(v.type.ndim > MAXDIM for v in node.inputs + node.outputs):
             reason = f"more than {MAXDIM} dimensions"
         else:
-            reason = f"no CUDA implementation of {type(op).__name__}"
-            float_in = node.inputs[0].dtype in ("float32", "float64")
-            if isinstance(op, Elemwise | Composite):
-                made = self.elemwise(node, ins)
-                reason = f"no CUDA code for {op} on {[v.dtype for v in node.inputs]}, or too many inputs"
-            elif isinstance(op, Reduce | ArgReduce | ReduceToShape | CompositeReduce):
-                made = self.reduce(node, ins)
-                reason = f"no CUDA code for {op} on {[v.dtype for v in node.inputs]}, or too many inputs"
-            elif isinstance(op, DimShuffle | Reshape) or type(op).__name__ == "ShapeHint":
-                made = ViewStep(node, ins, self.outputs(node))
-            elif type(op).__name__ == "RandomVariable" and (made := self.random_step(node, ins)):
-                pass
-            elif type(op) in self.conv and node.outputs[0].dtype in ("float32", "float64"):
-                made = self.conv_step(node, ins)
-            elif type(op) in self.pool and node.outputs[0].dtype in ("float32", "float64"):
-                made = self.pool_step(node, ins)
-            elif isinstance(op, Alloc):
-                made = AllocStep(node, ins, self.outputs(node))
-            elif isinstance(op, Dot) and float_in:
-                made = GemmStep(node, ins, self.outputs(node), dtype=node.outputs[0].dtype)
-            elif type(op).__name__ in ("Gemm", "Gemv") and node.inputs[2].dtype in ("float32", "float64"):
-                made = GemmStep(node, ins, self.outputs(node), dtype=node.outputs[0].dtype, accumulate=True)
-            elif type(op) in (self.nnet.get("Softmax"), self.nnet.get("LogSoftmax")) and float_in:
-                made = self.softmax(node, ins, type(op) is self.nnet.get("LogSoftmax"))
-            elif type(op) is self.nnet.get("SoftmaxCrossentropyWithLogits") and float_in:
-                made = self.sce(node, ins)
+            impl = find_impl("cuda", node.op)
+            made = impl(node, self) if impl is not None else None
+            reason = f"no CUDA code for {node.op} on {[v.dtype for v in node.inputs]}"
         if made is not None:
             return made
         return HostStep(node, ins, self.outputs(node), small=False, reason=reason)
+
+    def ins(self, node: Apply) -> list[int]:
+        return [self.index(v) for v in node.inputs]
 
     def outputs(self, node: Apply, host: bool = False) -> list[int]:
         return [self.index(v, host=host) for v in node.outputs]
@@ -738,56 +704,43 @@ class _Builder:
             dtypes.append(out)
         return True
 
-    def elemwise(self, node: Apply, ins: list[int]) -> ElemwiseStep | None:
-        from symdl.tensor.composite import Composite
-
-        op = node.op
-        if isinstance(op, Composite):
-            program, outputs = op.program, op.outputs
-        else:
-            program, outputs = ((op.scalar_op, tuple(range(len(node.inputs)))),), (len(node.inputs),)
+    def elemwise(self, node: Apply, program: Sequence, outputs: Sequence[int]) -> ElemwiseStep | None:
+        """One kernel computing a scalar ``program`` (see ``symdl.tensor.composite``) over the
+        node's broadcast inputs into its outputs."""
         if not self.program_has_cuda(node.inputs, program):
             return None
         kinds = self.input_kinds(node.inputs)
-        if 72 + 64 * kinds.count("array") + 16 + 8 * (len(node.inputs) + len(node.outputs)) > MAX_PARAM_BYTES:
+        if _shape_bytes(kinds.count("array")) + 16 + 8 * (len(node.inputs) + len(node.outputs)) > MAX_PARAM_BYTES:
             return None
-        key = self.kernel_key("ew", op, node.inputs, kinds, node.outputs)
+        key = self.kernel_key("ew", (tuple(program), tuple(outputs)), node.inputs, kinds, node.outputs)
         name, fmt = self.add_kernel(
             key, "ew", lambda name: (_elemwise_source(name, node, program, outputs, kinds), _elemwise_fmt(node, kinds))
         )
         self.kernels[name] = fmt
         out_dtypes = [v.dtype for v in node.outputs]
-        return ElemwiseStep(node, ins, self.outputs(node), kernel=name, kinds=kinds, out_dtypes=out_dtypes)
+        return ElemwiseStep(node, self.ins(node), self.outputs(node), kernel=name, kinds=kinds, out_dtypes=out_dtypes)
 
-    def reduce(self, node: Apply, ins: list[int]) -> ReduceStep | None:
-        """Reduce, ArgReduce, ReduceToShape (a sum over axes chosen at run time) and CompositeReduce."""
-        from symdl.tensor.composite import CompositeReduce
-        from symdl.tensor.reduction import ArgReduce
-        from symdl.tensor.shape import ReduceToShape
-
-        op = node.op
+    def reduction(
+        self,
+        node: Apply,
+        kind: str,
+        axes: tuple[int, ...] | None,
+        keepdims: bool = False,
+        program: Sequence = (),
+        value: int = 0,
+    ) -> ReduceStep | None:
+        """A reduction (sum, prod, max, min, all, any, argmax, argmin) over ``axes`` (None: the
+        axes along which the node's second input, a shape, was broadcast) of the node's first
+        input, or of the value ``value`` of a scalar ``program`` over all its inputs."""
         out_dtype = node.outputs[0].dtype
-        if isinstance(op, CompositeReduce):
-            inputs, program, value = node.inputs, op.composite.program, op.composite.outputs[0]
-            kind, axes = op.kind, op.axis
-            if not self.program_has_cuda(inputs, program):
-                return None
-        else:
-            inputs, program, value = node.inputs[:1], (), 0
-            if isinstance(op, ReduceToShape):
-                kind, axes = "sum", None
-            elif isinstance(op, ArgReduce):
-                kind = op.kind
-                axes = tuple(range(inputs[0].type.ndim)) if op.axis is None else (op.axis,)
-            else:
-                kind, axes = op.kind, op.axis
+        inputs = node.inputs if program else node.inputs[:1]
+        if program and not self.program_has_cuda(inputs, program):
+            return None
         kinds = self.input_kinds(inputs)
-        if 2 * (72 + 64 * kinds.count("array")) + 32 + 8 * (len(inputs) + 2) > MAX_PARAM_BYTES:
+        if 2 * _shape_bytes(kinds.count("array")) + 32 + 8 * (len(inputs) + 2) > MAX_PARAM_BYTES:
             return None
         acc_dtype = out_dtype if kind in ("sum", "prod") else ("bool" if kind in ("all", "any") else None)
-        key = self.kernel_key(
-            "red", (kind, op if isinstance(op, CompositeReduce) else None), inputs, kinds, node.outputs
-        )
+        key = self.kernel_key("red", (kind, tuple(program), value), inputs, kinds, node.outputs)
 
         def make(name: str) -> tuple[str, int]:
             vdtype = acc_dtype or node.outputs[0].dtype
@@ -798,35 +751,60 @@ class _Builder:
         for part, fmt in _reduce_fmts(inputs, kinds).items():
             self.kernels[f"{name}_{part}"] = fmt
         return ReduceStep(
-            node, ins, self.outputs(node), kernel=name, kind=kind, axes=axes, out_dtype=out_dtype, acc_nbytes=nbytes,
-            kinds=kinds,
+            node, self.ins(node), self.outputs(node), kernel=name, kind=kind, axes=axes, out_dtype=out_dtype,
+            acc_nbytes=nbytes, kinds=kinds, keepdims=keepdims,
         )  # fmt: skip
 
-    def conv_step(self, node: Apply, ins: list[int]) -> ConvStep:
+    def view(self, node: Apply, how: str) -> ViewStep:
+        """A view of the first input: ``how`` is 'dimshuffle' (with ``node.op.new_order``),
+        'reshape' (to the second input, a shape) or 'check_shape' (the input as it is, once its
+        shape matches ``node.op.shape``)."""
+        return ViewStep(node, self.ins(node), self.outputs(node), how=how)
+
+    def alloc(self, node: Apply) -> AllocStep:
+        return AllocStep(node, self.ins(node), self.outputs(node))
+
+    def shape(self, node: Apply) -> ShapeStep:
+        return ShapeStep(node, self.ins(node), self.outputs(node, host=True))
+
+    def gemm(self, node: Apply, accumulate: bool) -> GemmStep | None:
+        """cuBLAS: ``dot(A, B)`` (inputs ``A, B``), or with ``accumulate`` ``beta * C + alpha * dot(A, B)``
+        (inputs ``C, alpha, A, B, beta``)."""
+        a = node.inputs[2] if accumulate else node.inputs[0]
+        if a.dtype not in ("float32", "float64"):
+            return None
         dtype = node.outputs[0].dtype
+        return GemmStep(node, self.ins(node), self.outputs(node), dtype=dtype, accumulate=accumulate)
+
+    def conv(self, node: Apply, kind: str) -> ConvStep | None:
+        """Convolution ``kind`` 'forward', 'grad_inputs' or 'grad_weights' (symdl.tensor.nnet.conv)."""
+        dtype = node.outputs[0].dtype
+        if dtype not in _DTYPE_TAG:
+            return None
         tag = _DTYPE_TAG[dtype]
         self.headers.add("conv")
         self.add_kernel(("conv", dtype), "conv", lambda name: (_conv_source(dtype), None))
         self.kernels[f"symdl_im2col_{tag}"] = CONV_GEOMETRY_FMT + STRIDES_FMT + "PP"
         self.kernels[f"symdl_col2im_{tag}"] = CONV_GEOMETRY_FMT + "PP"
-        return ConvStep(node, ins, self.outputs(node), kind=self.conv[type(node.op)], dtype=dtype)
+        return ConvStep(node, self.ins(node), self.outputs(node), kind=kind, dtype=dtype)
 
-    def random_step(self, node: Apply, ins: list[int]) -> RandomStep | None:
-        op = node.op
+    def random(self, node: Apply, dist: str, n: int) -> RandomStep | None:
+        """Philox draws of distribution ``dist`` ('uniform', 'normal', 'binomial' with ``n``
+        trials) from the state in the first input, with size-1 parameters."""
         dtype = node.outputs[1].dtype
         floats = ("float32", "float64")
-        if op.dist not in ("uniform", "normal", "binomial") or dtype not in (
-            floats if op.dist != "binomial" else SUPPORTED_DTYPES - {"float16"}
+        if dist not in ("uniform", "normal", "binomial") or dtype not in (
+            floats if dist != "binomial" else SUPPORTED_DTYPES - {"float16"}
         ):
             return None
         if any(any(d != 1 for d in v.type.shape) for v in node.inputs[2:]):
             return None  # parameters that vary per element stay on the host
-        name = f"symdl_random_{op.dist}_{dtype}"
-        code = {"uniform": 0, "normal": 1, "binomial": 2}[op.dist]
+        name = f"symdl_random_{dist}_{dtype}"
+        code = {"uniform": 0, "normal": 1, "binomial": 2}[dist]
         t = STORAGE_C[dtype]
         self.headers.add("random")
         self.add_kernel(
-            ("random", op.dist, dtype),
+            ("random", dist, dtype),
             "random",
             lambda _: (
                 f'extern "C" __global__ void {name}(const unsigned long long* __restrict__ state, '
@@ -837,29 +815,38 @@ class _Builder:
             ),
         )
         self.kernels[name] = "PPqqddqP"
-        return RandomStep(node, ins, self.outputs(node), dist=op.dist, kernel=name)
+        return RandomStep(node, self.ins(node), self.outputs(node), dist=dist, kernel=name, n=n)
 
-    def pool_step(self, node: Apply, ins: list[int]) -> PoolStep:
+    def pool(self, node: Apply, grad: bool) -> PoolStep | None:
+        """Pooling (symdl.tensor.nnet.pool) forward, or its gradient with ``grad``."""
         dtype = node.outputs[0].dtype
+        if dtype not in _DTYPE_TAG:
+            return None
         tag = _DTYPE_TAG[dtype]
         self.headers.add("pool")
         self.add_kernel(("pool", dtype), "pool", lambda name: (_pool_source(dtype), None))
         head = POOL_GEOMETRY_FMT + SHAPE_FMT + STRIDES_FMT + "qq"
         self.kernels[f"symdl_pool_forward_{tag}"] = head + "PP"
         self.kernels[f"symdl_pool_backward_{tag}"] = head + STRIDES_FMT + "qqPPP"
-        return PoolStep(node, ins, self.outputs(node), grad=self.pool[type(node.op)], dtype=dtype)
+        return PoolStep(node, self.ins(node), self.outputs(node), grad=grad, dtype=dtype)
 
-    def softmax(self, node: Apply, ins: list[int], log: bool) -> SoftmaxStep:
+    def softmax(self, node: Apply, log: bool, axis: int) -> SoftmaxStep | None:
+        """Softmax (``log``: log-softmax) along ``axis``, one block per row."""
         dtype = node.inputs[0].dtype
+        if dtype not in _DTYPE_TAG:
+            return None
         self.headers.add("softmax")
         name, _ = self.add_kernel(
             ("softmax", dtype, log), "softmax", lambda name: (_softmax_source(name, dtype, log), None)
         )
         self.kernels[name] = _SOFTMAX_FMT
-        return SoftmaxStep(node, ins, self.outputs(node), kernel=name, axis=node.op.axis)
+        return SoftmaxStep(node, self.ins(node), self.outputs(node), kernel=name, axis=axis)
 
-    def sce(self, node: Apply, ins: list[int]) -> SceStep | None:
+    def softmax_crossentropy(self, node: Apply) -> SceStep | None:
+        """Softmax cross-entropy with logits over the last axis: integer labels or probabilities."""
         dtype, target = node.inputs[0].dtype, node.inputs[1].dtype
+        if dtype not in _DTYPE_TAG:
+            return None
         labels = not is_float(target)
         if not labels and target != dtype:
             return None
@@ -868,29 +855,20 @@ class _Builder:
             ("sce", dtype, target), "sce", lambda name: (_sce_source(name, dtype, target, labels), None)
         )
         self.kernels[name] = _SCE_LABELS_FMT if labels else _SCE_PROBS_FMT
-        return SceStep(node, ins, self.outputs(node), kernel=name, labels=labels)
+        return SceStep(node, self.ins(node), self.outputs(node), kernel=name, labels=labels)
 
     # -------------------------------------------------------------- whole graph
     def build(self) -> Program:
-        fgraph = self.fgraph
+        plan, fgraph = self.plan, self.fgraph
         input_slots = []
         for k, var in enumerate(fgraph.inputs):
             user_scalar = k < self.n_inputs and var.type.ndim == 0
             input_slots.append(self.index(var, host=user_scalar))
-        steps = [self.step(node) for node in fgraph.toposort()]
+        steps = [self.step(node) for node in plan.order]
         output_slots = [self.index(v) for v in fgraph.outputs]
-        keep = set(output_slots) | set(input_slots) | {s for s, _ in self.constants}
-        last_use: dict[int, int] = {}
-        for k, step in enumerate(steps):
-            for s in step.ins:
-                last_use[s] = k
-        frees = [sorted({s for s in step.ins if last_use[s] == k and s not in keep}) for k, step in enumerate(steps)]
-        for step, free in zip(steps, frees):
-            # An output nobody reads is dropped right away.
-            free.extend(s for s in step.outs if s not in last_use and s not in keep)
-        for part in ("copy",):
-            for size in (1, 2, 4, 8):
-                self.kernels[f"symdl_{part}_{size}"] = SHAPE_FMT + STRIDES_FMT + "qPP"
+        frees = [[self.index(v) for v in free] for free in plan.frees]
+        for size in (1, 2, 4, 8):
+            self.kernels[f"symdl_copy_{size}"] = SHAPE_FMT + STRIDES_FMT + "qPP"
         source = self.source(steps)
         return Program(
             source=source,
@@ -902,6 +880,7 @@ class _Builder:
             on_host=self.on_host,
             kernels=self.kernels,
             frees=frees,
+            n_results=plan.n_results,
         )
 
     def source(self, steps: list[Step]) -> str:
@@ -920,7 +899,6 @@ class _Builder:
         return "\n".join(text) + "\n"
 
 
-def generate(fgraph: FunctionGraph, n_inputs: int | None = None) -> Program:
-    """The CUDA source and schedule for ``fgraph``; its first ``n_inputs`` inputs are the
-    function's own (the rest are shared variables)."""
-    return _Builder(fgraph, len(fgraph.inputs) if n_inputs is None else n_inputs).build()
+def generate(plan: Plan) -> Program:
+    """The CUDA source and schedule of a plan (see ``symdl.compile.plan``)."""
+    return CudaBuilder(plan).build()

@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from symdl.backend import MAXDIM, Thunk
 from symdl.backend.cuda import codegen as cg
+from symdl.compile.plan import Plan
 from symdl.errors import ShapeError
-from symdl.graph.fg import FunctionGraph
 from symdl.profiling import ProfileReport
 from symdl.utils import describe
 
 BLOCK = 256
-_PAD = (0,) * cg.MAXDIM
+_PAD = (0,) * MAXDIM
 
 
 # ---------------------------------------------------------------- layout helpers
@@ -75,13 +76,13 @@ def collapse(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> tuple[li
 
 
 def pack_shape(dims: Sequence[int]) -> bytes:
-    if len(dims) > cg.MAXDIM:
-        raise ShapeError(f"the CUDA backend handles at most {cg.MAXDIM} dimensions, got {len(dims)}")
-    return struct.pack("9q", len(dims), *dims, *_PAD[len(dims) :])
+    if len(dims) > MAXDIM:
+        raise ShapeError(f"the CUDA backend handles at most {MAXDIM} dimensions, got {len(dims)}")
+    return struct.pack(f"{MAXDIM + 1}q", len(dims), *dims, *_PAD[len(dims) :])
 
 
 def pack_strides(strides: Sequence[int]) -> bytes:
-    return struct.pack("8q", *strides, *_PAD[len(strides) :])
+    return struct.pack(f"{MAXDIM}q", *strides, *_PAD[len(strides) :])
 
 
 def broadcast_strides(arr_shape: Sequence[int], strides: Sequence[int], out_shape: Sequence[int]) -> list[int]:
@@ -130,20 +131,19 @@ def split_launch(
 
 
 # ---------------------------------------------------------------- the thunk
-class CudaThunk:
-    """Callable ``thunk(input values) -> output values`` for one FunctionGraph on one device.
+class CudaThunk(Thunk):
+    """Callable ``thunk(input values) -> output values`` for one plan on one device.
 
-    ``n_outputs``: how many leading graph outputs are the function's results (copied to the
-    host); the rest are updates of shared variables and stay on the device. ``None`` treats
-    every output as a result.
+    The plan's leading ``n_results`` outputs are the function's results (copied to the host);
+    the rest are new values of shared variables, which stay on the device.
     """
 
-    def __init__(self, fgraph: FunctionGraph, n_inputs: int, device: Any, n_outputs: int | None = None):
-        self.fgraph = fgraph
-        self.n_inputs = n_inputs
-        self.n_outputs = n_outputs
+    def __init__(self, plan: Plan, device: Any):
+        self.plan = plan
+        self.fgraph = fgraph = plan.fgraph
+        self.n_inputs = n_inputs = plan.n_inputs
         self.device = device
-        self.program = program = cg.generate(fgraph, n_inputs)
+        self.program = program = cg.generate(plan)
         start = time.perf_counter()
         self.functions = device.module(program.source, program.kernels)
         self.compile_seconds = time.perf_counter() - start
@@ -193,7 +193,7 @@ class CudaThunk:
                 for s in free:
                     storage[s] = None
         start = clock()
-        n_results = len(program.output_slots) if self.n_outputs is None else self.n_outputs
+        n_results = program.n_results
         outputs = []
         for j, slot in enumerate(program.output_slots):
             value = storage[slot]
@@ -382,10 +382,11 @@ class CudaThunk:
         block_fn = self.functions[f"{step.kernel}_block"]
         thread_fn = self.functions[f"{step.kernel}_thread"]
         finish_fn = self.functions[f"{step.kernel}_finish"]
-        op = step.node.op
         out_dtype = np.dtype(step.out_dtype)
-        keepdims = getattr(op, "keepdims", False)
-        arg_none = step.kind in ("argmax", "argmin") and op.axis is None
+        keepdims = step.keepdims
+        # an argmax over every axis is over the flattened array (np.argmax with axis=None)
+        ndim = step.node.inputs[0].ndim
+        arg_none = step.kind in ("argmax", "argmin") and step.axes == tuple(range(ndim))
         kinds = step.kinds
         ins = step.ins[: len(kinds)]
         ptr_pos = [i for i, kind in enumerate(kinds) if kind in ("array", "bcast")]
@@ -402,7 +403,7 @@ class CudaThunk:
             try:
                 shape = np.broadcast_shapes(*shapes)
             except ValueError:
-                raise ShapeError(f"{op}: inputs of shapes {shapes} cannot broadcast") from None
+                raise ShapeError(f"{step.node.op}: inputs of shapes {shapes} cannot broadcast") from None
             if target is not None:  # ReduceToShape: sum the axes that were broadcast
                 lead = len(shape) - len(target)
                 axes = tuple(range(lead)) + tuple(
@@ -617,8 +618,6 @@ class CudaThunk:
         return run
 
     def _view(self, step: cg.ViewStep, k: int) -> Callable:
-        from symdl.tensor.shape import DimShuffle
-
         device = self.device
         op = step.node.op
         perform = op.perform
@@ -658,9 +657,7 @@ class CudaThunk:
                 raise ShapeError(f"a value of shape {x.shape} does not have the declared shape {op.shape}")
             storage[step.outs[0]] = x
 
-        if isinstance(op, DimShuffle):
-            return dimshuffle
-        return reshape if type(op).__name__ == "Reshape" else shape_hint
+        return {"dimshuffle": dimshuffle, "reshape": reshape, "check_shape": shape_hint}[step.how]
 
     def _conv(self, step: cg.ConvStep, k: int) -> Callable:
         from symdl.tensor.nnet.conv import _Geometry
@@ -785,7 +782,6 @@ class CudaThunk:
     def _random(self, step: cg.RandomStep, k: int) -> Callable:
         device = self.device
         fn = self.functions[step.kernel]
-        op = step.node.op
         dtype = np.dtype(step.node.outputs[1].dtype)
 
         def run(storage: list[Any]) -> None:
@@ -793,19 +789,19 @@ class CudaThunk:
             shape = tuple(int(d) for d in self.to_host(storage[step.ins[1]]))
             params = [float(self.to_host(storage[s]).reshape(())) for s in step.ins[2:]] + [0.0, 0.0]
             size = math.prod(shape)
-            if size > LIMIT // max(op.n, 4):
+            if size > LIMIT // max(step.n, 4):
                 self.host_fallback(step, storage, k)
                 return
             words = {
                 "uniform": size * (1 if dtype.itemsize <= 4 else 2),
                 "normal": 4 * (-(-size // 2)),
-                "binomial": size * op.n,
+                "binomial": size * step.n,
             }[step.dist]
             new_state = device.empty((3,), np.uint64)
             out = device.empty(shape, dtype)
             storage[step.outs[0]], storage[step.outs[1]] = new_state, out
             fn(grid_for(size, device.sm_count), (BLOCK, 1, 1), device.ptr(state), device.ptr(new_state), size,
-               -(-words // 4), params[0], params[1], op.n, device.ptr(out))  # fmt: skip
+               -(-words // 4), params[0], params[1], step.n, device.ptr(out))  # fmt: skip
 
         return run
 

@@ -1,30 +1,31 @@
-"""CUDA code for scalar ops: C types per dtype and one expression per scalar op, NumPy semantics.
+"""CUDA's C types per dtype, its conversions, and the scalar ops' expressions on CUDA.
 
 Every value a kernel computes lives in a *compute type*: the dtype's C type, except float16,
 which is stored as ``unsigned short`` and computed in ``float`` (each step rounded back to
-float16 precision, as NumPy stores it). ``scalar_expr`` turns one scalar op applied to C
-expressions into a C expression of the output's compute type.
+float16 precision, as NumPy stores it), and bool, stored as a byte 0 or 1 (as on the CPU) and
+computed as ``bool``. The expression of each scalar op comes from the one table of
+``symdl.tensor.elemwise`` (``ScalarOp.code``), shared with the C backend; ``scalar_expr`` gives
+it CUDA's conversions and compute types.
 
 >>> from symdl.tensor import elemwise as ew
 >>> scalar_expr(ew.s_add, ['a', 'b'], ['float32', 'float32'], 'float32')
 '(a + b)'
 >>> scalar_expr(ew.s_floor_div, ['a', 'b'], ['int32', 'int32'], 'int32')
-'symdl_floor_div(a, b)'
+'sd_floordiv_i32(a, b)'
 >>> scalar_expr(ew.s_exp, ['a'], ['int32'], 'float64')
 'exp(((double)(a)))'
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-
-import numpy as np
+from collections.abc import Sequence
 
 from symdl.tensor.elemwise import SCALAR_OPS, ScalarOp
+from symdl.tensor.scalar_code import ScalarCode
+from symdl.tensor.scalar_code import literal as _literal
 
 STORAGE_C = {
-    "bool": "bool",
+    "bool": "unsigned char",
     "int8": "signed char",
     "int16": "short",
     "int32": "int",
@@ -37,7 +38,7 @@ STORAGE_C = {
     "float32": "float",
     "float64": "double",
 }
-COMPUTE_C = dict(STORAGE_C, float16="float")
+COMPUTE_C = dict(STORAGE_C, float16="float", bool="bool")
 
 # How a host scalar is passed by value to a kernel: (C parameter type, struct format character).
 PARAM_C = {
@@ -98,140 +99,31 @@ def convert(expr: str, src: str, dst: str) -> str:
 
 def literal(value: object, dtype: str) -> str:
     """A C literal of ``value`` in ``dtype``'s compute type."""
-    value = np.asarray(value, dtype=dtype).item()
-    if dtype == "bool":
-        return "true" if value else "false"
-    if is_int(dtype):
-        if dtype == "int64" and value == -(2**63):
-            return "(-9223372036854775807LL - 1)"
-        suffix = "ULL" if dtype[0] == "u" else "LL"
-        return f"(({COMPUTE_C[dtype]}){value}{suffix})"
-    single = dtype != "float64"
-    if math.isnan(value):
-        return "symdl_nanf()" if single else "symdl_nan()"
-    if math.isinf(value):
-        inf = "symdl_inff()" if single else "symdl_inf()"
-        return inf if value > 0 else f"(-{inf})"
-    text = repr(float(value))
-    if "e" not in text and "." not in text:
-        text += ".0"
-    return f"{text}f" if single else f"({text})"
+    return _literal(value, compute_dtype(dtype), COMPUTE_C)
 
 
-def _math(name: str) -> Callable[[str], str]:
-    """A C math function, float or double flavour by the compute type."""
-
-    def build(ct: str) -> str:
-        return f"{name}f" if ct == "float32" else name
-
-    return build
-
-
-# op name -> (C function name builder) for unary float functions: out = f(convert(x, out))
-_UNARY_MATH = {
-    "exp": "exp",
-    "exp2": "exp2",
-    "expm1": "expm1",
-    "log": "log",
-    "log2": "log2",
-    "log10": "log10",
-    "log1p": "log1p",
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "arcsin": "asin",
-    "arccos": "acos",
-    "arctan": "atan",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "tanh": "tanh",
-    "sqrt": "sqrt",
-    "erf": "erf",
-    "erfc": "erfc",
-}
-_ROUNDING = {"floor": "floor", "ceil": "ceil", "trunc": "trunc", "round": "rint"}
-_COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "neq": "!="}
-
-
-def scalar_expr(op: ScalarOp, args: Sequence[str], in_dtypes: Sequence[str], out_dtype: str) -> str:
-    """The C expression applying ``op`` to ``args`` (compute types of ``in_dtypes``).
-
-    Raises KeyError for a scalar op with no CUDA code (the backend then runs the node on the host).
-    """
-    name = op.name
-    ct = compute_dtype(out_dtype)
-
-    def conv(k: int, to: str = out_dtype) -> str:
-        return convert(args[k], in_dtypes[k], to)
-
-    if name.startswith("cast_"):
-        return conv(0)
-    if name in _UNARY_MATH:
-        return f"{_math(_UNARY_MATH[name])(ct)}({conv(0)})"
-    if name in _COMPARE:
-        common = str(np.result_type(*in_dtypes))
-        return f"({convert(args[0], in_dtypes[0], common)} {_COMPARE[name]} {convert(args[1], in_dtypes[1], common)})"
-    if name in ("add", "mul") and out_dtype == "bool":
-        return f"({args[0]} || {args[1]})" if name == "add" else f"({args[0]} && {args[1]})"
-    if name in ("add", "sub", "mul", "true_div"):
-        symbol = {"add": "+", "sub": "-", "mul": "*", "true_div": "/"}[name]
-        return f"({conv(0)} {symbol} {conv(1)})"
-    if name in ("floor_div", "mod"):
-        return f"symdl_{name}({conv(0)}, {conv(1)})"
-    if name in ("maximum", "minimum"):
-        return f"symdl_{name}({conv(0)}, {conv(1)})"
-    if name == "pow":
-        if is_float(out_dtype):
-            return f"{_math('pow')(ct)}({conv(0)}, {conv(1)})"
-        return f"symdl_ipow({conv(0)}, {conv(1)})"
-    if name == "arctan2":
-        return f"{_math('atan2')(ct)}({conv(0)}, {conv(1)})"
-    if name == "neg":
-        return f"(-{conv(0)})"
-    if name in ("abs", "sign"):
-        if out_dtype == "bool":
-            return args[0]
-        return f"symdl_{name}({conv(0)})"
-    if name == "sqr":
-        return args[0] if out_dtype == "bool" else f"({conv(0)} * {conv(0)})"
-    if name == "reciprocal":
-        return f"(({COMPUTE_C[ct]})1 / {conv(0)})"
-    if name in ("sigmoid", "softplus"):
-        return f"symdl_{name}({conv(0)})"
-    if name in _ROUNDING:
-        if not is_float(in_dtypes[0]):
-            return conv(0)
-        return f"{_math(_ROUNDING[name])(ct)}({conv(0)})"
-    if name in ("isnan", "isinf", "isfinite"):
-        if not is_float(in_dtypes[0]):
-            return "true" if name == "isfinite" else "false"
-        return f"{name}({args[0]})"
-    if name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
-        if out_dtype == "bool":
-            symbol = {"bitwise_and": "&&", "bitwise_or": "||", "bitwise_xor": "!="}[name]
-            return f"({args[0]} {symbol} {args[1]})"
-        symbol = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[name]
-        return f"({conv(0)} {symbol} {conv(1)})"
-    if name == "invert":
-        return f"(!{args[0]})" if out_dtype == "bool" else f"(~{conv(0)})"
-    if name == "where":
-        return f"({args[0]} ? {conv(1)} : {conv(2)})"
-    if name == "clip":
-        return f"symdl_minimum(symdl_maximum({conv(0)}, {conv(1)}), {conv(2)})"
-    if name == "identity":
-        return conv(0)
-    raise KeyError(name)
+def scalar_expr(
+    op: ScalarOp, args: Sequence[str], in_dtypes: Sequence[str], out_dtype: str, consts: Sequence[object] | None = None
+) -> str | None:
+    """The C expression applying ``op`` to ``args`` (compute types of ``in_dtypes``), or None when
+    the op has no CUDA code for these dtypes (the node then runs on the host)."""
+    if any(d not in SUPPORTED_DTYPES for d in (*in_dtypes, out_dtype)):
+        return None
+    code = ScalarCode(
+        tuple(args),
+        tuple(in_dtypes),
+        out_dtype,
+        tuple(consts or (None,) * len(args)),
+        convert,
+        compute_dtype,
+        COMPUTE_C,
+    )
+    return op.code("cuda", code)
 
 
 def has_cuda(op: ScalarOp, in_dtypes: Sequence[str], out_dtype: str) -> bool:
-    """Whether ``op`` on these dtypes has CUDA code here (complex numbers do not)."""
-    if any(d not in SUPPORTED_DTYPES for d in (*in_dtypes, out_dtype)):
-        return False
-    try:
-        scalar_expr(op, ["a"] * op.nin, in_dtypes, out_dtype)
-    except KeyError:
-        return False
-    return True
+    """Whether ``op`` on these dtypes has CUDA code here."""
+    return scalar_expr(op, ["a"] * op.nin, in_dtypes, out_dtype) is not None
 
 
 def covered_ops() -> list[str]:
@@ -247,3 +139,9 @@ def covered_ops() -> list[str]:
         if has_cuda(op, dtypes, out):
             names.append(name)
     return names
+
+
+__all__ = [
+    "COMPUTE_C", "PARAM_C", "STORAGE_C", "SUPPORTED_DTYPES", "compute_dtype", "convert", "has_cuda", "is_float",
+    "is_int", "literal", "load", "scalar_expr", "store",
+]  # fmt: skip

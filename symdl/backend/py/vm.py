@@ -1,7 +1,8 @@
-"""A virtual machine that runs a FunctionGraph node by node with NumPy.
+"""A virtual machine that runs an execution plan node by node with NumPy.
 
-Values live in a flat list indexed by variable; each intermediate is dropped right after its
-last use so peak memory stays near what the graph needs.
+Values live in a flat list indexed by slot; the values the plan frees after a step are dropped
+right then, so peak memory stays near what the graph needs. With ``config.nan_guard`` every float
+output is checked, as on the C backend.
 """
 
 from __future__ import annotations
@@ -12,46 +13,36 @@ from typing import Any
 
 import numpy as np
 
-from symdl.graph.basic import Apply, Constant
-from symdl.graph.fg import FunctionGraph
+from symdl.backend import Backend, Thunk
+from symdl.compile.plan import Plan
+from symdl.config import config
+from symdl.errors import NanGuardError
+from symdl.graph.basic import Apply
 from symdl.profiling import ProfileReport
 from symdl.utils import describe
 
 
-class PyThunk:
-    """Callable: ``thunk(input_values) -> output values`` for one FunctionGraph."""
+class PyThunk(Thunk):
+    """Callable: ``thunk(input_values) -> output values`` for one plan."""
 
-    def __init__(self, fgraph: FunctionGraph):
-        self.fgraph = fgraph
-        order = fgraph.toposort()
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        fgraph = plan.fgraph
         slot: dict[Any, int] = {}
-        constants: list[tuple[int, Any]] = []
 
         def index(var: Any) -> int:
-            if var not in slot:
-                slot[var] = len(slot)
-                if isinstance(var, Constant):
-                    constants.append((slot[var], var.data))
-            return slot[var]
+            return slot.setdefault(var, len(slot))
 
         self.input_slots = [index(v) for v in fgraph.inputs]
-        steps = []
-        for node in order:
-            ins = [index(v) for v in node.inputs]
-            outs = [index(v) for v in node.outputs]
-            steps.append((node, ins, outs))
-        self.output_slots = [index(v) for v in fgraph.outputs]
-        keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in constants}
-        last_use: dict[int, int] = {}
-        for k, (_, ins, _) in enumerate(steps):
-            for s in ins:
-                last_use[s] = k
+        self.constants = [(index(c), c.data) for c in plan.constants]
         self.steps = [
-            (node, node.op.perform, ins, outs, [s for s in set(ins) if last_use[s] == k and s not in keep])
-            for k, (node, ins, outs) in enumerate(steps)
-        ]
+            (node, node.op.perform, [index(v) for v in node.inputs], [index(v) for v in node.outputs],
+             [index(v) for v in free])
+            for node, free in zip(plan.order, plan.frees)
+        ]  # fmt: skip
+        self.output_slots = [index(v) for v in fgraph.outputs]
         self.n_slots = len(slot)
-        self.constants = constants
+        self.nan_guard = bool(config.nan_guard)
         self.times = np.zeros(len(self.steps))
         self.calls = 0
 
@@ -73,6 +64,8 @@ class PyThunk:
                     raise
                 for s, r in zip(outs, results):
                     storage[s] = r
+                if self.nan_guard:
+                    _check_finite(node, results)
                 for s in free:
                     storage[s] = None
                 times[k] += clock() - start
@@ -92,13 +85,20 @@ class PyThunk:
 
 def _annotate(exc: Exception, node: Apply) -> None:
     """Add which node failed, and where its output was created in user code, to the error."""
-    out = node.outputs[0]
-    note = f"while computing {node.op} (output {describe(out)})"
     if hasattr(exc, "add_note"):
-        exc.add_note(note)
+        exc.add_note(f"while computing {node.op} (output {describe(node.outputs[0])})")
 
 
-class PyBackend:
+def _check_finite(node: Apply, results: Sequence[Any]) -> None:
+    for j, value in enumerate(results):
+        value = np.asarray(value)
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise NanGuardError(
+                f"{node.op} (output {describe(node.outputs[j])}): output {j} holds NaN or inf (nan_guard)"
+            )
+
+
+class PyBackend(Backend):
     name = "py"
 
     @staticmethod
@@ -106,5 +106,5 @@ class PyBackend:
         return True
 
     @staticmethod
-    def link(fgraph: FunctionGraph, n_inputs: int) -> PyThunk:
-        return PyThunk(fgraph)
+    def link(plan: Plan) -> PyThunk:
+        return PyThunk(plan)

@@ -119,3 +119,6 @@ __all__ = [
     "softsign",
     "xlogy",
 ]
+
+# the C and CUDA implementations register themselves on the op classes
+from symdl.tensor.nnet import compiled as _compiled  # noqa: E402, F401

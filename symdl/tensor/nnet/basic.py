@@ -123,6 +123,8 @@ class Softmax(Op):
     Gradient: ``sm * (g - sum(g * sm, axis))`` where ``sm`` is the output.
     """
 
+    view_map = {}
+
     __props__ = ("axis",)
 
     def __init__(self, axis: int):
@@ -153,6 +155,8 @@ class LogSoftmax(Op):
 
     Gradient: ``g - exp(out) * sum(g, axis)``.
     """
+
+    view_map = {}
 
     __props__ = ("axis",)
 
@@ -266,6 +270,8 @@ class CategoricalCrossentropy(Op):
     ``-log(pred)``.
     """
 
+    view_map = {}
+
     __props__ = ()
 
     def __init__(self) -> None:
@@ -311,6 +317,8 @@ class SoftmaxCrossentropyWithLogits(Op):
     ``-log_softmax(logits)``. ``categorical_crossentropy(softmax(x), y)`` builds this op directly,
     and the stabilize rewrite substitutes it where such a pair appears otherwise.
     """
+
+    view_map = {}
 
     __props__ = ()
 

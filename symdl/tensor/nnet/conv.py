@@ -225,6 +225,7 @@ def conv2d_grad_weights(x: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, 
 
 # ---------------------------------------------------------------- ops
 class _ConvBase(Op):
+    view_map = {}
     __props__ = ("border_mode", "subsample", "filter_flip", "filter_dilation", "num_groups")
 
     def __init__(
@@ -480,6 +481,8 @@ def _refine(v: Variable, hint: Sequence[int | None] | None, what: str) -> Variab
 
 class ShapeHint(Op):
     """Identity that fixes statically unknown dimensions (checked when the function runs)."""
+
+    view_map = {0: [0]}
 
     __props__ = ("shape",)
 

@@ -152,6 +152,7 @@ def pool_backward(x: np.ndarray, gz: np.ndarray, op: Any) -> np.ndarray:
 
 
 class _PoolBase(Op):
+    view_map = {}
     __props__ = ("ws", "ignore_border", "stride", "pad", "mode")
 
     def __init__(self, ws: Any, ignore_border: bool = True, stride: Any = None, pad: Any = (0, 0), mode: str = "max"):

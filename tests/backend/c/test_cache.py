@@ -125,14 +125,14 @@ def test_two_processes_compiling_the_same_graph_at_once_both_get_a_correct_funct
 
 
 def test_a_compiler_failure_names_the_node_and_the_users_line_and_keeps_the_log(compiledir, monkeypatch):
-    original = codegen.c_expr
+    original = codegen.scalar_expr
 
-    def broken(name, args, in_dtypes, out_dtype):
-        if name == "sinh":
-            return f"({args[0]} +)"
-        return original(name, args, in_dtypes, out_dtype)
+    def broken(scalar_op, code):
+        if scalar_op.name == "sinh":
+            return f"({code.args[0]} +)"
+        return original(scalar_op, code)
 
-    monkeypatch.setattr(codegen, "c_expr", broken)
+    monkeypatch.setattr(codegen, "scalar_expr", broken)
     x = T.dvector("x")
     y = T.sinh(x) * 3  # the user's line
     with pytest.raises(CompileError) as info:
@@ -161,12 +161,12 @@ def test_a_module_compiled_in_parallel_parts_runs_and_its_errors_name_the_node(c
     np.testing.assert_allclose(got[1], np.tanh(a - b) + 1)
     assert [len(c) for c in commands] == ([2, 1] if cores == 2 else [1])  # two parts at once, then the link
 
-    original_expr = codegen.c_expr
+    original_expr = codegen.scalar_expr
 
-    def broken(name, args, in_dtypes, out_dtype):
-        return f"({args[0]} +)" if name == "sinh" else original_expr(name, args, in_dtypes, out_dtype)
+    def broken(scalar_op, code):
+        return f"({code.args[0]} +)" if scalar_op.name == "sinh" else original_expr(scalar_op, code)
 
-    monkeypatch.setattr(codegen, "c_expr", broken)
+    monkeypatch.setattr(codegen, "scalar_expr", broken)
     with pytest.raises(CompileError) as info:
         symdl.function([x], T.sinh(x) * 3 + T.exp(x), mode="c")  # the user's line
     assert "sinh" in str(info.value) and "test_cache.py" in str(info.value)

@@ -7,7 +7,6 @@ import pytest
 
 import symdl
 import symdl.tensor as T
-from symdl.backend.c import schedule
 
 RNG = np.random.default_rng(5)
 
@@ -72,7 +71,7 @@ def test_the_schedule_moves_an_update_after_the_readers_of_its_variable():
     W, v = _shared((4, 4), "W"), _shared((), "v")
     x = T.fmatrix("x")
     f = symdl.function([x], [], updates=[(W, W * 2), (v, v + T.dot(x, W.T).sum())], mode="c")
-    order, in_place = schedule.plan(f.graph)
+    order, in_place = f.plan.order, f.plan.in_place
     (node,) = [n for n, (shared, _) in in_place.items() if shared is W]
     readers = [n for n in order if W in n.inputs and n is not node]
     assert readers and all(order.index(r) < order.index(node) for r in readers)

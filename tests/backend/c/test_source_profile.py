@@ -43,14 +43,14 @@ def test_debug_mode_runs_every_node_in_c_and_in_python():
 
 
 def test_debug_mode_raises_on_the_first_node_whose_c_result_differs(monkeypatch):
-    original = codegen.c_expr
+    original = codegen.scalar_expr
 
-    def wrong(name, args, in_dtypes, out_dtype):
-        if name == "cosh":
-            return f"sinh({args[0]})"
-        return original(name, args, in_dtypes, out_dtype)
+    def wrong(scalar_op, code):
+        if scalar_op.name == "cosh":
+            return f"sinh({code.args[0]})"
+        return original(scalar_op, code)
 
-    monkeypatch.setattr(codegen, "c_expr", wrong)
+    monkeypatch.setattr(codegen, "scalar_expr", wrong)
     x = T.dvector("x")
     f = symdl.function([x], T.cosh(x) + T.sin(x), mode="DEBUG")
     with pytest.raises(DebugModeError, match="cosh"):

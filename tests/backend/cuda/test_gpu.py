@@ -95,7 +95,6 @@ def test_mlp_trains_on_the_gpu_like_on_the_cpu_and_keeps_parameters_there(graphs
         if var not in params:
             var.set_value(np.zeros_like(var.get_value()))
     cuda = symdl.function(inputs, loss, updates=updates, mode="cuda")
-    cuda.thunk.n_outputs = 1
     losses_cuda = [float(cuda(*values)) for _ in range(5)]
     np.testing.assert_allclose(losses_cuda, losses_py, rtol=1e-3)
     device_value = params[0].get_value(return_device_array=True)

@@ -12,6 +12,7 @@ import pytest
 import symdl
 import symdl.tensor as T
 from symdl.backend.cuda.codegen import generate
+from symdl.compile.plan import make_plan
 from symdl.graph.basic import graph_inputs
 from symdl.graph.fg import FunctionGraph
 from symdl.rewrite import rewrite_graph
@@ -25,8 +26,9 @@ def program_for(inputs, outputs, updates=()):
     targets = list(outputs) + [e for _, e in updates]
     shared = [v for v in graph_inputs(targets) if getattr(v, "is_shared", False)]
     fgraph = FunctionGraph(list(inputs) + shared, targets, clone=True)
+    fgraph.update_mapping = {len(outputs) + k: len(inputs) + shared.index(v) for k, (v, _) in enumerate(updates)}
     rewrite_graph(fgraph)
-    return generate(fgraph, len(inputs))
+    return generate(make_plan(fgraph, n_inputs=len(inputs), n_results=len(outputs), device="cuda"))
 
 
 def scalar_ops(graphs):

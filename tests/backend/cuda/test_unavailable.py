@@ -42,7 +42,7 @@ def test_symdl_flags_select_cuda_and_fail_clearly():
 
 
 def test_cuda_is_listed_only_when_usable():
-    assert ("cuda" in symdl.backends.available()) == CudaBackend.available()
+    assert ("cuda" in symdl.backend.available()) == CudaBackend.available()
 
 
 def test_importing_symdl_and_building_cuda_source_never_imports_pycuda():

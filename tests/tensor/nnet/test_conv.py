@@ -192,7 +192,7 @@ def test_conv_ops_compare_by_parameters():
 
 
 def test_conv_and_pool_run_as_c_code_that_agrees_with_python():
-    if "c" not in symdl.backends.available():
+    if "c" not in symdl.backend.available():
         pytest.skip("no C backend here")
     from symdl.tensor.nnet import pool_2d
 
@@ -211,7 +211,7 @@ def test_conv_and_pool_run_as_c_code_that_agrees_with_python():
 @pytest.mark.parametrize("shapes", [((64, 1, 28, 28), (32, 1, 5, 5)), ((16, 32, 12, 12), (64, 32, 5, 5))])
 def test_float32_convolutions_of_network_sizes_agree_between_c_and_python(shapes):
     # the sizes of the CNN benchmark's layers: every product shape the C kernels' GEMMs see there
-    if "c" not in symdl.backends.available():
+    if "c" not in symdl.backend.available():
         pytest.skip("no C backend here")
     xs, ws = shapes
     rng = np.random.default_rng(8)

@@ -34,7 +34,7 @@ from symdl.graph.basic import Constant, Op
 from symdl.graph.fg import FunctionGraph
 from symdl.tensor.elemwise import SCALAR_OPS, ScalarOp
 
-PLAN_FORMAT = 1  # bump when the pickled payload changes shape
+MEMO_FORMAT = 1  # bump when the pickled payload changes shape
 
 
 class _Unstable(Exception):
@@ -116,7 +116,7 @@ def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
     ids: dict[Any, int] = {}
     flags, libs = build.generated_flags()
     parts = [
-        f"plan {PLAN_FORMAT}",
+        f"memo {MEMO_FORMAT}",
         _symdl_sources(),
         build.headers_digest(),
         build.compiler_identity(),
@@ -150,30 +150,30 @@ def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
     return build.cache_key(*parts)
 
 
-def _plan_path(key: str) -> Path:
-    return build.cache_dir() / "plans" / key[:2] / f"{key}.pkl"
+def _memo_path(key: str) -> Path:
+    return build.cache_dir() / "memo" / key[:2] / f"{key}.pkl"
 
 
 def recall(key: str) -> tuple[Any, str] | None:
     """The generated tables and module key remembered under ``key``, if any and readable."""
     try:
-        with open(_plan_path(key), "rb") as f:
+        with open(_memo_path(key), "rb") as f:
             payload = pickle.load(f)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
         return None
-    if not isinstance(payload, dict) or payload.get("format") != PLAN_FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != MEMO_FORMAT:
         return None
     # the fields of codegen.Generated, without the rewritten nodes (all of them run in C)
     return SimpleNamespace(order=[], **payload["generated"]), payload["module_key"]
 
 
 def remember(key: str, generated: Any, module_key: str) -> None:
-    """Write the plan atomically (a reader sees the old file, the new one, or none)."""
+    """Write the memo atomically (a reader sees the old file, the new one, or none)."""
     if not all(generated.in_c):
         return
-    path = _plan_path(key)
+    path = _memo_path(key)
     tables = {f.name: getattr(generated, f.name) for f in fields(generated) if f.name != "order"}
-    payload = {"format": PLAN_FORMAT, "generated": tables, "module_key": module_key}
+    payload = {"format": MEMO_FORMAT, "generated": tables, "module_key": module_key}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

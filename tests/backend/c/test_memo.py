@@ -1,5 +1,5 @@
 """Plans: a graph compiled before, as the user built it, loads its module without being rewritten
-or having code generated; anything that changes the result changes the key; a damaged plan is
+or having code generated; anything that changes the result changes the key; a damaged memo is
 ignored; graphs that need Python callbacks, or that the key cannot describe, are not remembered."""
 
 import os
@@ -13,7 +13,7 @@ import pytest
 
 import symdl
 import symdl.tensor as T
-from symdl.backend.c import plans
+from symdl.backend.c import memo
 from symdl.graph.basic import Apply, Op
 from symdl.graph.fg import FunctionGraph
 from symdl.tensor.type import TensorType
@@ -30,14 +30,14 @@ def _compile(offset=0.25, dtype="float32"):
     return symdl.function([x], (T.tanh(x * 2) + offset).sum(), mode="c")
 
 
-def _plan_files(root):
-    return sorted((Path(root) / "plans").rglob("*.pkl"))
+def _memo_files(root):
+    return sorted((Path(root) / "memo").rglob("*.pkl"))
 
 
 def test_the_same_graph_again_skips_rewriting_and_code_generation(compiledir, monkeypatch):
     first = _compile()
     assert first.rewrite_seconds > 0
-    assert len(_plan_files(compiledir)) == 1
+    assert len(_memo_files(compiledir)) == 1
     from symdl.backend.c import codegen
 
     def no_codegen(fgraph):
@@ -65,7 +65,7 @@ def test_a_different_constant_or_dtype_is_a_different_graph(compiledir):
     wide = _compile(0.25, "float64")
     assert wide.rewrite_seconds > 0
     assert wide(value).dtype == np.float64
-    assert len(_plan_files(compiledir)) == 3
+    assert len(_memo_files(compiledir)) == 3
 
 
 def test_rewrite_settings_are_part_of_the_key(compiledir):
@@ -76,14 +76,14 @@ def test_rewrite_settings_are_part_of_the_key(compiledir):
     assert "composite" not in plain.source()
 
 
-def test_a_damaged_plan_is_ignored(compiledir):
+def test_a_damaged_memo_is_ignored(compiledir):
     _compile()
-    (path,) = _plan_files(compiledir)
+    (path,) = _memo_files(compiledir)
     path.write_bytes(b"\x80\x05not a pickle")
     again = _compile()
     assert again.rewrite_seconds > 0
     np.testing.assert_allclose(again(np.zeros(3, "float32")), 0.75, rtol=1e-6)
-    assert plans.recall(path.stem) is not None  # rewritten in full, then remembered again
+    assert memo.recall(path.stem) is not None  # rewritten in full, then remembered again
 
 
 def test_debug_mode_and_python_callbacks_are_not_remembered(compiledir):
@@ -92,11 +92,11 @@ def test_debug_mode_and_python_callbacks_are_not_remembered(compiledir):
         f = symdl.function([x], T.exp(x), mode="c")
         g = symdl.function([x], T.exp(x), mode="c")
     assert f.rewrite_seconds > 0 and g.rewrite_seconds > 0
-    assert _plan_files(compiledir) == []
+    assert _memo_files(compiledir) == []
     n = T.dscalar("n")
     h = symdl.function([n], T.arange(0.0, n, 0.5) * 2, mode="c")  # a float range runs in Python
     assert not all(h.thunk.generated.in_c)
-    assert _plan_files(compiledir) == []
+    assert _memo_files(compiledir) == []
     np.testing.assert_allclose(h(2.0), np.arange(0.0, 2.0, 0.5) * 2)
 
 
@@ -116,12 +116,12 @@ class _HoldsAFunction(Op):
 def test_a_graph_the_key_cannot_describe_has_no_key():
     x = T.fvector("x")
     y = _HoldsAFunction(lambda v: v + 1)(x)
-    assert plans.fingerprint(FunctionGraph([x], [y]), ("fast_run", (), ())) is None
+    assert memo.fingerprint(FunctionGraph([x], [y]), ("fast_run", (), ())) is None
     z = T.exp(x)
-    assert plans.fingerprint(FunctionGraph([x], [z]), ("fast_run", (), ())) is not None
+    assert memo.fingerprint(FunctionGraph([x], [z]), ("fast_run", (), ())) is not None
 
 
-def test_another_process_loads_the_plan_without_the_rewriter(compiledir):
+def test_another_process_loads_the_memo_without_the_rewriter(compiledir):
     script = textwrap.dedent(
         """
         import sys, numpy as np, symdl, symdl.tensor as T
