@@ -160,7 +160,7 @@ class ExpressionLayer(Layer):
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
         if self._output_shape is None:
             return input_shape
-        if self._output_shape == "auto":
+        if isinstance(self._output_shape, str) and self._output_shape == "auto":
             probe = T.tensor(shape=input_shape)
             return tuple(self.function(probe).type.shape)
         if callable(self._output_shape):

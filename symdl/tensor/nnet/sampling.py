@@ -39,10 +39,12 @@ from symdl.utils import describe
 BORDER_MODES = ("nearest", "mirror", "wrap")
 
 
-def _same_size(a: int | None, b: int | None, what: str, x: Variable, idx: Variable) -> int | None:
+def _same_batch(what: str, first: Variable, second: Variable) -> int | None:
+    """The batch size (axis 0) both operands share, if known; ShapeError if they differ."""
+    a, b = first.type.shape[0], second.type.shape[0]
     if a is not None and b is not None and a != b:
         raise ShapeError(
-            f"{what}: batch sizes differ, {x.type} ({describe(x)}) against indices {idx.type} ({describe(idx)})"
+            f"{what}: batch sizes differ: {first.type} ({describe(first)}) and {second.type} ({describe(second)})"
         )
     return a if a is not None else b
 
@@ -70,7 +72,7 @@ class BatchGather(Op):
         if x.ndim != 3:
             raise ShapeError(f"batch_gather: x must be 3-d (batch, channels, n), got {x.type} ({describe(x)})")
         _check_indices(idx, "batch_gather")
-        batch = _same_size(x.type.shape[0], idx.type.shape[0], "batch_gather", x, idx)
+        batch = _same_batch("batch_gather", x, idx)
         return Apply(self, [x, idx], [TensorType(x.dtype, (batch, x.type.shape[1], idx.type.shape[1]))])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
@@ -114,7 +116,7 @@ class BatchScatterAdd(Op):
         _check_indices(idx, "batch_scatter_add")
         if n.ndim != 0 or np.dtype(n.dtype).kind not in "iu":
             raise TypeMismatch(f"batch_scatter_add: n must be an integer scalar, got {n.type} ({describe(n)})")
-        batch = _same_size(g.type.shape[0], idx.type.shape[0], "batch_scatter_add", g, idx)
+        batch = _same_batch("batch_scatter_add", g, idx)
         k = g.type.shape[2]
         if k is not None and idx.type.shape[1] is not None and k != idx.type.shape[1]:
             raise ShapeError(
@@ -221,7 +223,7 @@ def bilinear_sample(input: Any, grid: Any, border_mode: str = "nearest") -> Vari
             f"bilinear_sample: grid must be a 4-d float tensor (batch, out_rows, out_cols, 2), got {grid.type} "
             f"({describe(grid)})"
         )
-    _same_size(input.type.shape[0], grid.type.shape[0], "bilinear_sample", input, grid)
+    _same_batch("bilinear_sample", input, grid)
     batch, channels, rows, cols = shape_tuple(input)
     out_rows, out_cols = shape_tuple(grid)[1:3]
     ftype = grid.dtype
