@@ -44,9 +44,14 @@ OP_GRAD_TESTS = {
     "symdl.tensor.nnet.conv.Conv2dGradInputs": f"{NNET}/test_conv.py::test_conv2d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv.Conv2dGradWeights": f"{NNET}/test_conv.py::test_conv2d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv.ShapeHint": f"{GRADS}::test_conv_shape_hint_passes_the_gradient",
+    "symdl.tensor.nnet.lrn.WindowSum": f"{NNET}/test_lrn.py::test_window_sum_gradient",
     "symdl.tensor.nnet.pool.MaxPool2dGradGrad": f"{GRADS}::test_max_pool_gradient_is_differentiable_twice",
     "symdl.tensor.nnet.pool.Pool2d": f"{NNET}/test_pool.py::test_pool_2d_gradient",
     "symdl.tensor.nnet.pool.Pool2dGrad": f"{GRADS}::test_max_pool_gradient_is_differentiable_twice",
+    "symdl.tensor.nnet.sampling.BatchGather": f"{NNET}/test_sampling.py::test_batch_gather_and_scatter_add_gradients",
+    "symdl.tensor.nnet.sampling.BatchScatterAdd": (
+        f"{NNET}/test_sampling.py::test_batch_gather_and_scatter_add_gradients"
+    ),
     "symdl.tensor.reduction.Reduce": f"{GRADS}::test_reduction_gradient",
     "symdl.tensor.shape.DimShuffle": f"{GRADS}::test_shape_op_gradient",
     "symdl.tensor.shape.Join": f"{GRADS}::test_shape_op_gradient",

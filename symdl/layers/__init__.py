@@ -18,7 +18,7 @@ True
 
 from symdl.layers.base import Layer, MergeLayer, create_param
 from symdl.layers.conv import Conv2DLayer
-from symdl.layers.dense import DenseLayer
+from symdl.layers.dense import DenseLayer, NINLayer
 from symdl.layers.embedding import EmbeddingLayer
 from symdl.layers.helper import (
     count_params,
@@ -33,20 +33,56 @@ from symdl.layers.helper import (
     set_trainable,
 )
 from symdl.layers.input import InputLayer
-from symdl.layers.merge import ConcatLayer, ElemwiseMergeLayer, ElemwiseSumLayer, concat
-from symdl.layers.noise import DropoutLayer, GaussianNoiseLayer, dropout
-from symdl.layers.normalization import BatchNormLayer, batch_norm
+from symdl.layers.merge import (
+    ConcatLayer,
+    ElemwiseMergeLayer,
+    ElemwiseSumLayer,
+    autocrop,
+    autocrop_array_shapes,
+    concat,
+)
+from symdl.layers.noise import (
+    DropoutLayer,
+    GaussianNoiseLayer,
+    dropout,
+    dropout_channels,
+    dropout_locations,
+    spatial_dropout,
+)
+from symdl.layers.normalization import (
+    BatchNormLayer,
+    LocalResponseNormalization2DLayer,
+    StandardizationLayer,
+    batch_norm,
+    instance_norm,
+    layer_norm,
+)
 from symdl.layers.pool import GlobalPoolLayer, MaxPool2DLayer, Pool2DLayer
 from symdl.layers.shape import (
     DimshuffleLayer,
     FlattenLayer,
+    PadLayer,
     ReshapeLayer,
     SliceLayer,
     dimshuffle,
     flatten,
+    pad,
     reshape,
 )
-from symdl.layers.special import BiasLayer, ExpressionLayer, NonlinearityLayer
+from symdl.layers.special import (
+    BiasLayer,
+    ExpressionLayer,
+    InverseLayer,
+    NonlinearityLayer,
+    ParametricRectifierLayer,
+    RandomizedRectifierLayer,
+    ScaleLayer,
+    TPSTransformerLayer,
+    TransformerLayer,
+    prelu,
+    rrelu,
+    standardize,
+)
 
 __all__ = [
     "BatchNormLayer",
@@ -64,28 +100,49 @@ __all__ = [
     "GaussianNoiseLayer",
     "GlobalPoolLayer",
     "InputLayer",
+    "InverseLayer",
     "Layer",
+    "LocalResponseNormalization2DLayer",
     "MaxPool2DLayer",
     "MergeLayer",
+    "NINLayer",
     "NonlinearityLayer",
+    "PadLayer",
+    "ParametricRectifierLayer",
     "Pool2DLayer",
+    "RandomizedRectifierLayer",
     "ReshapeLayer",
+    "ScaleLayer",
     "SliceLayer",
+    "StandardizationLayer",
+    "TPSTransformerLayer",
+    "TransformerLayer",
+    "autocrop",
+    "autocrop_array_shapes",
     "batch_norm",
     "concat",
     "count_params",
     "create_param",
     "dimshuffle",
     "dropout",
+    "dropout_channels",
+    "dropout_locations",
     "flatten",
     "get_all_layers",
     "get_all_param_values",
     "get_all_params",
     "get_output",
     "get_output_shape",
+    "instance_norm",
+    "layer_norm",
     "load_params",
+    "pad",
+    "prelu",
     "reshape",
+    "rrelu",
     "save_params",
     "set_all_param_values",
     "set_trainable",
+    "spatial_dropout",
+    "standardize",
 ]

@@ -1,5 +1,6 @@
 """Layers that rearrange their input: ``ReshapeLayer``, ``FlattenLayer``, ``DimshuffleLayer``,
-``SliceLayer`` (and Lasagne's lower-case aliases ``reshape``, ``flatten``, ``dimshuffle``)."""
+``PadLayer``, ``SliceLayer`` (and Lasagne's lower-case aliases ``reshape``, ``flatten``,
+``dimshuffle``, ``pad``)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,28 @@ from typing import Any
 import numpy as np
 
 import symdl.tensor as T
+from symdl.graph.basic import Variable
 from symdl.layers.base import Layer
+from symdl.tensor.shape import shape_tuple
 
-__all__ = ["ReshapeLayer", "reshape", "FlattenLayer", "flatten", "DimshuffleLayer", "dimshuffle", "SliceLayer"]
+__all__ = [
+    "ReshapeLayer",
+    "reshape",
+    "FlattenLayer",
+    "flatten",
+    "DimshuffleLayer",
+    "dimshuffle",
+    "PadLayer",
+    "pad",
+    "SliceLayer",
+]
 
 
 class ReshapeLayer(Layer):
     """Reshapes the input to ``shape``.
 
-    Entries of ``shape`` are positive sizes, one ``-1`` (inferred), or ``[i]``, meaning the size
-    of input axis ``i`` (useful for the unknown batch size).
+    Entries of ``shape`` are positive sizes, one ``-1`` (inferred), ``[i]``, meaning the size of
+    input axis ``i`` (useful for the unknown batch size), or symbolic int scalars.
 
     >>> from symdl import layers
     >>> l = layers.ReshapeLayer(layers.InputLayer((None, 64)), ([0], 1, 8, -1))
@@ -31,27 +44,37 @@ class ReshapeLayer(Layer):
         shape = tuple(shape)
         for s in shape:
             if isinstance(s, list):
-                if len(s) != 1 or not isinstance(s[0], int) or s[0] < 0:
+                if len(s) != 1 or not isinstance(s[0], int | np.integer) or s[0] < 0:
                     raise ValueError("ReshapeLayer: input references must be single-element lists of ints >= 0")
+            elif isinstance(s, Variable):
+                if s.ndim != 0 or np.dtype(s.dtype).kind not in "iu":
+                    raise ValueError(f"ReshapeLayer: a symbolic size must be an integer scalar, got {s.type}")
             elif not isinstance(s, int | np.integer) or s == 0 or s < -1:
-                raise ValueError(f"ReshapeLayer: sizes must be positive ints, -1 or [axis], got {s!r}")
+                raise ValueError(f"ReshapeLayer: sizes must be positive ints, -1, [axis] or int scalars, got {s!r}")
         if sum(1 for s in shape if isinstance(s, int | np.integer) and s == -1) > 1:
             raise ValueError("ReshapeLayer: shape cannot contain more than one -1")
         self.shape = shape
         self.output_shape  # noqa: B018 -- checks the sizes now, where the user built the layer
 
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
+        # Symbolic sizes (a shape computed from a variable's .shape) count as unknown.
+        input_shape = tuple(None if isinstance(d, Variable) else d for d in input_shape)
         output: list[Any] = list(self.shape)
         masked_in = list(input_shape)
         masked_out = list(output)
         for dim, o in enumerate(output):
             if isinstance(o, list):
                 if o[0] >= len(input_shape):
-                    raise ValueError(f"ReshapeLayer: axis reference [{o[0]}] is out of range for {input_shape}")
+                    raise ValueError(
+                        f"ReshapeLayer: the shape {self.shape} refers to [{o[0]}], but the input shape "
+                        f"{input_shape} has {len(input_shape)} axes"
+                    )
                 output[dim] = masked_out[dim] = input_shape[o[0]]
-                if input_shape[o[0]] is None:
-                    # An unknown size copied through cancels out of the size check.
+                if input_shape[o[0]] is None and masked_in[o[0]] is None:
+                    # An unknown size copied through (the first time) cancels out of the size check.
                     masked_in[o[0]] = masked_out[dim] = 1
+            elif isinstance(o, Variable):
+                output[dim] = masked_out[dim] = None
         in_size = None if any(d is None for d in masked_in) else int(np.prod(masked_in))
         out_size = None if any(d is None for d in masked_out) else int(np.prod(masked_out))
         if -1 in output:
@@ -64,8 +87,8 @@ class ReshapeLayer(Layer):
                 out_size = -out_size * output[dim]
         if in_size is not None and out_size is not None and in_size != out_size:
             raise ValueError(
-                f"ReshapeLayer: cannot reshape an input of shape {input_shape} to {self.shape}: "
-                f"{in_size} elements do not fit {out_size}"
+                f"ReshapeLayer: an input of shape {input_shape} cannot be reshaped to {self.shape}: the total "
+                f"sizes do not match ({in_size} elements do not fit {out_size})"
             )
         return tuple(output)
 
@@ -148,6 +171,67 @@ class DimshuffleLayer(Layer):
 
 
 dimshuffle = DimshuffleLayer
+
+
+def _pad_widths(width: Any, count: int) -> list[tuple[int, int]]:
+    """``(before, after)`` per padded axis from an int, or per axis an int or a pair."""
+    if isinstance(width, int | np.integer):
+        return [(int(width), int(width))] * count
+    widths = []
+    for w in width:
+        pair = (int(w), int(w)) if isinstance(w, int | np.integer) else tuple(int(v) for v in w)
+        if len(pair) != 2 or min(pair) < 0:
+            raise ValueError(f"PadLayer: widths must be non-negative ints or pairs of them, got {width!r}")
+        widths.append(pair)
+    return widths
+
+
+class PadLayer(Layer):
+    """Pads the trailing axes (all but the first ``batch_ndim``) with ``val``.
+
+    Parameters
+    ----------
+    width : int, or per padded axis an int or a pair ``(before, after)``
+        How many entries to add on each side; a sequence may name fewer axes than there are,
+        the first ones after the batch axes.
+    val : float
+        The value of the padding.
+    batch_ndim : int
+        How many leading axes are left alone (2: batch and channels of images).
+
+    >>> from symdl import layers
+    >>> layers.PadLayer(layers.InputLayer((None, 3, 8, 8)), width=(1, (2, 0))).output_shape
+    (None, 3, 10, 10)
+    """
+
+    def __init__(self, incoming: Any, width: Any, val: float = 0, batch_ndim: int = 2, **kwargs: Any):
+        super().__init__(incoming, **kwargs)
+        self.width = width
+        self.val = val
+        self.batch_ndim = batch_ndim
+
+    def get_output_shape_for(self, input_shape: tuple) -> tuple:
+        output = list(input_shape)
+        for axis, (before, after) in enumerate(_pad_widths(self.width, len(input_shape) - self.batch_ndim)):
+            size = output[axis + self.batch_ndim]
+            output[axis + self.batch_ndim] = None if size is None else size + before + after
+        return tuple(output)
+
+    def get_output_for(self, input: Any, **kwargs: Any) -> Any:
+        input = T.as_tensor_variable(input)
+        widths = _pad_widths(self.width, input.ndim - self.batch_ndim)
+        if all(w == (0, 0) for w in widths):
+            return input
+        shape = list(shape_tuple(input))
+        inside: list[Any] = [slice(None)] * input.ndim
+        for axis, (before, after) in enumerate(widths, start=self.batch_ndim):
+            inside[axis] = slice(before, before + shape[axis])
+            shape[axis] = shape[axis] + before + after
+        padded = T.full(shape, self.val, dtype=input.dtype)
+        return T.set_subtensor(padded[tuple(inside)], input)
+
+
+pad = PadLayer
 
 
 class SliceLayer(Layer):

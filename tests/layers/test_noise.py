@@ -1,9 +1,11 @@
-"""DropoutLayer and GaussianNoiseLayer: on in training, off with deterministic=True."""
+"""DropoutLayer (and its channel and location variants) and GaussianNoiseLayer: on in training,
+off with deterministic=True."""
 
 import numpy as np
 import pytest
 
 import symdl
+import symdl.tensor as T
 from symdl import init, layers
 
 
@@ -55,3 +57,29 @@ def test_gaussian_noise_has_the_requested_std_in_training_only():
     x = np.zeros((10, 1000), np.float32)
     assert abs(compile_out(net)(x).std() - 0.5) < 0.02
     np.testing.assert_array_equal(compile_out(net, deterministic=True)(x), x)
+
+
+def test_channel_and_location_dropout_share_their_masks():
+    assert layers.dropout_channels((None, 8, 5, 5)).shared_axes == (2, 3)
+    assert layers.spatial_dropout is layers.dropout_channels
+    assert layers.dropout_channels((10, 20)).shared_axes == ()
+    l_in = layers.InputLayer((None, 6, 4))
+    assert layers.dropout_locations(l_in, p=0.3).shared_axes == (1,) and layers.dropout_locations(l_in).p == 0.5
+    out = compile_out(layers.dropout_locations(l_in, rescale=False))(np.ones((5, 6, 4), np.float32))
+    assert (out == out[:, :1, :]).all() and 0 < out.mean() < 1  # a whole column of channels at a time
+
+
+def test_negative_shared_axes_count_from_the_end():
+    net = layers.DropoutLayer(layers.InputLayer((None, 3, 4, 5)), rescale=False, shared_axes=(-1, -2))
+    assert net.shared_axes == (-1, -2)
+    out = compile_out(net)(np.ones((4, 3, 4, 5), np.float32))
+    assert (out == out[:, :, :1, :1]).all()
+
+
+def test_dropout_probability_may_be_symbolic():
+    p = T.fscalar("p")
+    l_in = layers.InputLayer((None, 200))
+    out = layers.get_output(layers.DropoutLayer(l_in, p=p, rescale=False))
+    f = symdl.function([l_in.input_var, p], out, mode="py")
+    assert f(np.ones((5, 200), np.float32), np.float32(0.0)).min() == 1.0
+    assert f(np.ones((5, 200), np.float32), np.float32(0.9)).mean() < 0.3

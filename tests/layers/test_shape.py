@@ -1,9 +1,10 @@
-"""ReshapeLayer, FlattenLayer, DimshuffleLayer, SliceLayer: shapes and values."""
+"""ReshapeLayer, FlattenLayer, DimshuffleLayer, PadLayer, SliceLayer: shapes and values."""
 
 import numpy as np
 import pytest
 
 import symdl
+import symdl.tensor as T
 from symdl import layers
 
 
@@ -56,3 +57,48 @@ def test_slice_with_an_index_or_a_slice():
     by_slice = layers.SliceLayer(l_in, slice(None, None, 2))
     assert by_slice.output_shape == (None, 3, 2)
     np.testing.assert_array_equal(run(by_slice, X), X[..., ::2])
+
+
+def test_reshape_with_symbolic_sizes_and_unknown_sizes_copied_twice():
+    x = T.tensor3("x")
+    l_in = layers.InputLayer((None, None, None), input_var=x)
+    net = layers.ReshapeLayer(l_in, (x.shape[0] * x.shape[1], [2]))
+    assert net.output_shape == (None, None)
+    assert net.get_output_shape_for((x.shape[0], x.shape[1], x.shape[2])) == (None, None)
+    out = layers.get_output(net)
+    assert out.eval({x: np.ones((3, 5, 6), np.float32)}).shape == (15, 6)
+    twice = layers.ReshapeLayer(layers.InputLayer((16, 3, None, None, 10)), (-1, [1], [2], [3], 2, [2]))
+    assert twice.output_shape == (None, 3, None, None, 2, None)
+    with pytest.raises(ValueError, match="the total sizes do not match"):
+        layers.ReshapeLayer(layers.InputLayer((16, 3, None, None, 10)), (17, 3, [2], [3], -1))
+    with pytest.raises(ValueError, match="refers to \\[5\\]"):
+        layers.ReshapeLayer(layers.InputLayer((16, 3, None, None, 10)), (16, 3, 5, 7, [5]))
+    with pytest.raises(ValueError, match="integer scalar"):
+        layers.ReshapeLayer(l_in, (T.vector(), 3))
+
+
+@pytest.mark.parametrize(
+    "width,input_shape,output_shape",
+    [
+        (3, (2, 3, 4, 5), (2, 3, 10, 11)),
+        ((2, 3), (2, 3, 4, 5), (2, 3, 8, 11)),
+        (((1, 2), (3, 4)), (2, 3, 4, 5), (2, 3, 7, 12)),
+        ((1,), (2, 3, None, 5), (2, 3, None, 5)),
+        (((1, 2), (3, 4)), (None, 3, None, None), (None, 3, None, None)),
+    ],
+)
+def test_pad_layer_shapes(width, input_shape, output_shape):
+    assert layers.PadLayer(input_shape, width=width).output_shape == output_shape
+
+
+@pytest.mark.parametrize("batch_ndim", [1, 2])
+def test_pad_layer_values_and_gradient(batch_ndim):
+    l_in = layers.InputLayer((None, 3, 4))
+    net = layers.pad(l_in, width=[(1, 2)], val=-1.0, batch_ndim=batch_ndim)
+    out = run(net, X)
+    widths = [(0, 0)] * batch_ndim + [(1, 2)] + [(0, 0)] * (2 - batch_ndim)
+    np.testing.assert_array_equal(out, np.pad(X, widths, constant_values=-1.0))
+    assert net.output_shape == {1: (None, 6, 4), 2: (None, 3, 7)}[batch_ndim]
+    g = symdl.grad(layers.get_output(net).sum(), l_in.input_var)
+    np.testing.assert_array_equal(g.eval({l_in.input_var: X}), np.ones_like(X))
+    assert layers.PadLayer(l_in, width=0).get_output_for(l_in.input_var) is l_in.input_var

@@ -24,6 +24,10 @@ Softmax family and losses; the op classes, for rewrites that look for them:
 ``binary_crossentropy(output, target)`` and ``sigmoid_binary_crossentropy(logits, targets)`` are
 compositions (the first builds the second when ``output`` is ``sigmoid(logits)``).
 
+Local response normalization: ``local_response_normalization`` (op ``WindowSum``, a moving sum
+along the channels). Spatial transformers: ``bilinear_sample`` and ``affine_grid`` (ops
+``BatchGather``, ``BatchScatterAdd``).
+
 Convolution and pooling: ``conv2d`` and ``conv1d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Conv2dGradWeights``),
 ``pool_2d`` (ops ``Pool2d``, ``Pool2dGrad``); batch normalization: ``batch_normalization_train``,
 ``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
@@ -77,24 +81,32 @@ from symdl.tensor.nnet.conv import (
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
 )
+from symdl.tensor.nnet.lrn import WindowSum, local_response_normalization, window_sum
 from symdl.tensor.nnet.pool import Pool2d, Pool2dGrad, pool_2d
+from symdl.tensor.nnet.sampling import BatchGather, BatchScatterAdd, affine_grid, batch_gather, bilinear_sample
 from symdl.tensor.random import dropout
 
 __all__ = [
+    "BatchGather",
+    "BatchScatterAdd",
     "Conv2d",
     "Conv2dGradInputs",
     "Conv2dGradWeights",
     "Pool2d",
     "Pool2dGrad",
+    "WindowSum",
     "SELU_ALPHA",
     "SELU_SCALE",
     "CategoricalCrossentropy",
     "LogSoftmax",
     "Softmax",
     "SoftmaxCrossentropyWithLogits",
+    "affine_grid",
+    "batch_gather",
     "batch_normalization",
     "batch_normalization_test",
     "batch_normalization_train",
+    "bilinear_sample",
     "binary_crossentropy",
     "categorical_accuracy",
     "categorical_crossentropy",
@@ -106,6 +118,7 @@ __all__ = [
     "elu",
     "hard_sigmoid",
     "leaky_relu",
+    "local_response_normalization",
     "log_softmax",
     "logsoftmax",
     "pool_2d",
@@ -117,6 +130,7 @@ __all__ = [
     "softmax_crossentropy_with_logits",
     "softplus",
     "softsign",
+    "window_sum",
     "xlogy",
 ]
 
