@@ -8,6 +8,7 @@ array([1., 1.])
 """
 
 from symdl import backend
+from symdl.compile.builders import OpFromGraph
 from symdl.compile.function import Function, In, Out, function
 from symdl.config import config
 from symdl.gradient import (
@@ -28,6 +29,7 @@ __all__ = [
     "Function",
     "In",
     "Lop",
+    "OpFromGraph",
     "Out",
     "Rop",
     "SharedVariable",

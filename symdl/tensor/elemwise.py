@@ -70,6 +70,14 @@ class ScalarOp:
     def output_dtype(self, dtypes: Sequence[str]) -> str:
         return _output_dtype(self, tuple(dtypes))
 
+    def stable_text(self) -> str:
+        """Its text for fingerprints: only a registered op is known by its name in another process."""
+        from symdl.graph.fingerprint import Unstable, stable_text
+
+        if SCALAR_OPS.get(self.name) is not self:
+            raise Unstable(f"unregistered scalar op {self.name}")
+        return f"scalar:{self.name}:{stable_text(self.params)}"
+
     def code(self, target: str, e: ScalarCode) -> str | None:
         """The C expression of this op for ``target`` ('c' or 'cuda'), or None where it has none."""
         write = self.cuda if target == "cuda" and self.cuda is not None else self.c

@@ -75,6 +75,8 @@ class CEmitter:
     def __init__(self, fgraph: FunctionGraph):
         self.fgraph = fgraph
         self.slots: dict[Variable, int] = {}
+        self.n_slots = 0  # an inner graph's variables may share an outer node's slots
+        self.constants: dict[Constant, int] = {}
         self.k = -1  # the node being emitted
         self.node: Apply | None = None
         self.kernels: dict[str, str] = {}  # kernel body (name-free) -> name
@@ -83,7 +85,10 @@ class CEmitter:
 
     def slot(self, var: Variable) -> int:
         if var not in self.slots:
-            self.slots[var] = len(self.slots)
+            self.slots[var] = self.n_slots
+            self.n_slots += 1
+            if isinstance(var, Constant):
+                self.constants[var] = self.slots[var]
         return self.slots[var]
 
     @staticmethod
@@ -105,6 +110,32 @@ class CEmitter:
 
     def call(self, entry: str, *args: Any) -> str:
         return f"A->{entry}(ctx, {self.k}, {', '.join(str(a) for a in args)})"
+
+    # ------------------------------------------------------------ inner graphs
+    def inline_graph(self, node: Apply, plan: Plan) -> CStatements | None:
+        """The statements running ``plan`` (an inner graph: ``OpFromGraph``) in place of ``node``:
+        its inputs read ``node``'s input slots, its outputs are written to ``node``'s output
+        slots, its intermediates get slots of their own. None when a node of it has no C code."""
+        inner = plan.fgraph
+        outs = inner.outputs
+        if len(set(outs)) != len(outs) or any(o in inner.inputs or isinstance(o, Constant) for o in outs):
+            return None  # an output that is not computed by a node of its own
+        saved = (dict(self.slots), self.n_slots, dict(self.constants), dict(self.kernels), list(self.kernel_text))
+        for inner_var, outer_var in [*zip(inner.inputs, node.inputs), *zip(outs, node.outputs)]:
+            self.slots[inner_var] = self.slot(outer_var)
+        lines = CStatements()
+        for inner_node, free in zip(plan.order, plan.frees):
+            impl = find_impl("c", inner_node.op)
+            call = None
+            if impl is not None and all(v.ndim <= MAXDIM for v in inner_node.inputs + inner_node.outputs):
+                call = impl(inner_node, self)
+            if call is None:
+                self.slots, self.n_slots, self.constants, self.kernels, self.kernel_text = saved
+                return None
+            lines.append(f"/* {_comment(str(inner_node.op))} */")
+            lines.extend(call if isinstance(call, CStatements) else [f"SD_TRY({call});"])
+            lines.extend(f"A->release(ctx, {self.slot(v)});" for v in free)
+        return lines
 
     # ------------------------------------------------------------ elementwise loops
     def elemwise(self, node: Apply, program: Program, outputs: Sequence[int]) -> str | None:
@@ -138,6 +169,10 @@ class CEmitter:
             "elemwise_reduce", self.REDUCTIONS[kind], len(ins), self.ints(ins), self.slot(out), DTYPE_NUMS[out.dtype],
             DTYPE_NUMS[acc], elem_ndim, len(axes), self.ints(axes), int(keepdims), name, cost,
         )  # fmt: skip
+
+
+class CStatements(list):
+    """Several C statements (lines) that a C implementation returns instead of one call."""
 
 
 DTYPE_NUMS = {name: np.dtype(name).num for name in C_TYPES}
@@ -354,7 +389,8 @@ def generate(plan: Plan) -> Generated:
     em = CEmitter(fgraph)
     for v in fgraph.inputs:
         em.slot(v)
-    constants = {v: em.slot(v) for v in plan.constants}
+    for v in plan.constants:
+        em.slot(v)
     blocks: list[tuple[int, list[str]]] = []
     in_c: list[bool] = []
     for k, node in enumerate(order):
@@ -383,7 +419,10 @@ def generate(plan: Plan) -> Generated:
                 name = _comment(repr(shared.name)) if shared.name else "the shared variable"
                 lines.append(f"        /* the new value of {name} may overwrite its array (if nothing else sees it) */")
                 lines.append(f"        A->claim(ctx, {k}, {em.slot(shared)}, {em.slot(update)});")
-            lines.append(f"        SD_TRY({call});")
+            if isinstance(call, CStatements):
+                lines.extend(f"        {line}" for line in call)
+            else:
+                lines.append(f"        SD_TRY({call});")
             lines.append(f"        SD_NODE_END({k});")
             lines.append("        if (ctx->checking)")
             lines.append(
@@ -436,16 +475,17 @@ def generate(plan: Plan) -> Generated:
     key_source = re.sub(f"{_TRACE}[^{_TRACE}]*{_TRACE}", "", marked)
     source = marked.replace(_TRACE, "")
 
-    slot_types: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, ())] * len(em.slots)
-    for var, s in em.slots.items():
+    n_slots = em.n_slots
+    slot_types: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, ())] * n_slots
+    for var, s in reversed(em.slots.items()):  # a slot's first variable (an inner graph's may alias it)
         shape = tuple(-1 if d is None else d for d in var.type.shape)
         slot_types[s] = (np.dtype(var.dtype).num, var.ndim, shape)
-    const_items = sorted(constants.items(), key=lambda kv: kv[1])
+    const_items = sorted(em.constants.items(), key=lambda kv: kv[1])
     return Generated(
         source=source,
         key_source=key_source,
         order=order,
-        nvars=len(em.slots),
+        nvars=n_slots,
         input_slots=[em.slot(v) for v in fgraph.inputs],
         const_slots=[s for _, s in const_items],
         const_arrays=[np.require(v.data, requirements="C") for v, _ in const_items],

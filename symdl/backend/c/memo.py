@@ -26,71 +26,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
-
 from symdl.backend.c import build
 from symdl.config import _DEFAULTS, config
-from symdl.graph.basic import Constant, Op
 from symdl.graph.fg import FunctionGraph
-from symdl.tensor.elemwise import SCALAR_OPS, ScalarOp
+from symdl.graph.fingerprint import Unstable, graph_lines
 
 MEMO_FORMAT = 1  # bump when the pickled payload changes shape
-
-
-class _Unstable(Exception):
-    """A value whose text would not be the same in another process."""
-
-
-def _stable(value: Any, depth: int = 0) -> str:
-    """Text that is equal in two processes exactly when ``value`` is (or raise ``_Unstable``)."""
-    if depth > 12:
-        raise _Unstable("too deep")
-    if value is None or isinstance(value, bool | int | float | complex | str | bytes):
-        return f"{type(value).__name__}:{value!r}"
-    if isinstance(value, np.generic):
-        return f"np.{value.dtype}:{value!r}"
-    if isinstance(value, np.dtype):
-        return f"dtype:{value.str}"
-    if isinstance(value, np.ndarray):
-        data = np.ascontiguousarray(value)
-        return f"array:{data.dtype.str}:{data.shape}:{hashlib.sha256(data.tobytes()).hexdigest()}"
-    if isinstance(value, slice):
-        return f"slice({_stable(value.start, depth + 1)},{_stable(value.stop, depth + 1)},{_stable(value.step, depth + 1)})"
-    if isinstance(value, tuple | list):
-        inner = ",".join(_stable(v, depth + 1) for v in value)
-        return f"{type(value).__name__}({inner})"
-    if isinstance(value, dict):
-        items = sorted((_stable(k, depth + 1), _stable(v, depth + 1)) for k, v in value.items())
-        return "dict(" + ",".join(f"{k}={v}" for k, v in items) + ")"
-    if isinstance(value, frozenset | set):
-        return f"{type(value).__name__}(" + ",".join(sorted(_stable(v, depth + 1) for v in value)) + ")"
-    if isinstance(value, ScalarOp):
-        # its implementation is a Python function: only a registered op is known by its name
-        if SCALAR_OPS.get(value.name) is not value:
-            raise _Unstable(f"unregistered scalar op {value.name}")
-        return f"scalar:{value.name}:{_stable(value.params, depth + 1)}"
-    if isinstance(value, Op):
-        return _op_text(value)
-    raise _Unstable(type(value).__name__)
-
-
-@functools.lru_cache(maxsize=4096)
-def _op_text(op: Op) -> str:
-    # Equal ops (by their props, as merging takes them) share one text; most nodes share a few ops.
-    return f"op:{type(op).__module__}.{type(op).__qualname__}{_stable(vars(op), 1)}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _type_text(typ: Any) -> str:
-    attrs = getattr(typ, "__slots__", ()) or tuple(vars(typ))
-    fields = {a: getattr(typ, a) for a in attrs if not a.startswith("_") and hasattr(typ, a)}
-    return f"{type(typ).__module__}.{type(typ).__qualname__}{_stable(fields)}"
-
-
-def _var_text(var: Any) -> str:
-    trace = var.trace
-    where = str(trace) if trace is not None else ""
-    return f"{_type_text(var.type)} {var.name!r} {where}"
 
 
 @functools.cache
@@ -113,7 +54,6 @@ def _symdl_sources() -> str:
 
 def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
     """The key of an unrewritten graph compiled with rewrite ``settings``, or None."""
-    ids: dict[Any, int] = {}
     flags, libs = build.generated_flags()
     parts = [
         f"memo {MEMO_FORMAT}",
@@ -126,27 +66,10 @@ def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
         repr(sorted((k, repr(getattr(config, k))) for k in _DEFAULTS)),
     ]
     try:
-        for v in fgraph.inputs:
-            ids[v] = len(ids)
-            parts.append(f"in {_var_text(v)}")
-
-        def ref(v: Any) -> int:
-            if v not in ids:
-                if not isinstance(v, Constant):
-                    raise _Unstable("a free variable that is not an input")
-                ids[v] = len(ids)
-                parts.append(f"const {_var_text(v)} {_stable(np.asarray(v.data))}")
-            return ids[v]
-
-        for node in fgraph.toposort():
-            args = [ref(v) for v in node.inputs]
-            parts.append(f"node {_stable(node.op)} {args}")
-            for out in node.outputs:
-                ids[out] = len(ids)
-                parts.append(f"out {_var_text(out)}")
-        parts.append(f"outputs {[ref(v) for v in fgraph.outputs]} updates {sorted(fgraph.update_mapping.items())}")
-    except _Unstable:
+        parts += graph_lines(fgraph.inputs, fgraph.outputs, names=True)
+    except Unstable:
         return None
+    parts.append(f"updates {sorted(fgraph.update_mapping.items())}")
     return build.cache_key(*parts)
 
 
