@@ -24,6 +24,7 @@ NNET = "tests/tensor/nnet"
 NLINALG = "tests/tensor/test_nlinalg.py"
 SLINALG = "tests/tensor/test_slinalg.py"
 EXTRA = "tests/tensor/test_extra_ops.py"
+SPARSE = "tests/sparse/test_sparse.py"
 
 # Op class ("module.QualName") -> "file::test function" whose body calls verify_grad on it.
 OP_GRAD_TESTS = {
@@ -32,6 +33,10 @@ OP_GRAD_TESTS = {
     "symdl.rewrite.blas_ops.Gemv": f"{GRADS}::test_gemv_gradient",
     "symdl.tensor.blas.Dot": f"{GRADS}::test_linear_algebra_gradient",
     "symdl.tensor.blas.MatMul": f"{GRADS}::test_linear_algebra_gradient",
+    "symdl.sparse.ops.CSRFromDense": f"{SPARSE}::test_gradient",
+    "symdl.sparse.ops.CSRMatMul": f"{SPARSE}::test_gradient",
+    "symdl.sparse.ops.DenseFromSparse": f"{SPARSE}::test_gradient",
+    "symdl.sparse.ops.SampledDot": f"{SPARSE}::test_gradient",
     "symdl.tensor.composite.Composite": f"{GRADS}::test_composite_gradient",
     "symdl.tensor.composite.CompositeReduce": "tests/rewrite/test_fusion.py::test_composite_nodes_run_and_differentiate",
     "symdl.tensor.creation.ARange": f"{GRADS}::test_arange_with_float_bounds_has_a_gradient_for_start_and_step",
