@@ -18,12 +18,15 @@ made (a 4-tuple ``(data, indices, indptr, shape)`` is accepted as an input witho
 """
 
 from symdl.sparse.basic import (
+    CSC,
+    CSR,
     ELEMENTWISE,
     SparseVariable,
     as_sparse,
     as_sparse_variable,
     csc_from_dense,
     csc_matrix,
+    csm_properties,
     csr_from_dense,
     csr_matrix,
     dense_from_sparse,
@@ -41,12 +44,15 @@ from symdl.sparse.basic import (
 globals().update(ELEMENTWISE)
 
 __all__ = [
+    "CSC",
+    "CSR",
     "SparseVariable",
     "as_sparse",
     "as_sparse_variable",
     "csc_from_dense",
     "csc_matrix",
     "csr_from_dense",
+    "csm_properties",
     "csr_matrix",
     "dense_from_sparse",
     "dot",

@@ -324,6 +324,51 @@ def csc_matrix(
     return matrix("csc", name, dtype, shape)
 
 
+def _from_parts(format: str, data: Any, indices: Any, indptr: Any, shape: Any) -> SparseVariable:
+    from symdl.tensor.elemwise import cast
+    from symdl.tensor.shape import _as_shape_vector
+
+    shape_vector, static = _as_shape_vector(shape)
+    if shape_vector.type.shape[0] not in (None, 2):
+        raise ShapeError(f"a sparse matrix has 2 dimensions, got a shape of {shape_vector.type.shape[0]} entries")
+    index_parts = []
+    for what, v in (("indices", indices), ("indptr", indptr)):
+        v = as_tensor_variable(v)
+        if v.ndim != 1 or (v.dtype not in ("int8", "int16", "int32", "int64", "uint8", "uint16")):
+            raise TypeMismatch(f"sparse {what} must be an integer vector, got {v.type}")
+        index_parts.append(cast(v, "int32"))
+    data = as_tensor_variable(data)
+    if data.ndim != 1:
+        raise ShapeError(f"sparse values must be a vector, got {data.type}")
+    return SparseVariable(format, data, *index_parts, shape_vector, static or (None, None))
+
+
+def CSR(data: Any, indices: Any, indptr: Any, shape: Any) -> SparseVariable:
+    """A CSR matrix from symbolic (or constant) parts: values, their columns, row pointers and
+    the shape (Theano's ``sparse.CSR``); ``csm_properties`` takes one apart."""
+    return _from_parts("csr", data, indices, indptr, shape)
+
+
+def CSC(data: Any, indices: Any, indptr: Any, shape: Any) -> SparseVariable:
+    """A CSC matrix from symbolic (or constant) parts: values, their rows, column pointers and
+    the shape (Theano's ``sparse.CSC``)."""
+    return _from_parts("csc", data, indices, indptr, shape)
+
+
+def csm_properties(x: SparseVariable) -> tuple[Variable, Variable, Variable, Variable]:
+    """``(data, indices, indptr, shape)`` of a sparse matrix (Theano's ``csm_properties``).
+
+    >>> import numpy as np, symdl.sparse as sp, symdl.tensor as T
+    >>> d = T.dvector('d')
+    >>> x = sp.CSR(d, [0, 1], [0, 1, 2], (2, 2))
+    >>> (x * 2).toarray().eval({d: np.array([1.0, 3.0])})
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    x = as_sparse_variable(x)
+    return x.data, x.indices, x.indptr, x.shape
+
+
 def as_sparse_variable(x: Any, name: str | None = None) -> SparseVariable:
     """``x`` as a symbolic sparse matrix: a SparseVariable passes through; a SciPy sparse matrix
     becomes a constant (CSC stays CSC, other formats become CSR)."""

@@ -256,3 +256,19 @@ def test_op_static_shapes():
     assert sp.dot(x, T.dvector()).dtype == "float64"
     for op in (CSRMatMul, DenseFromSparse, CSRFromDense, SampledDot):
         assert callable(op.infer_shape)
+
+
+def test_matrices_built_from_symbolic_parts_and_taken_apart(backend):
+    data, indices, indptr = T.dvector("data"), T.ivector("indices"), T.ivector("indptr")
+    x = sp.CSR(data, indices, indptr, (2, 3))
+    y = sp.CSC(data, indices, indptr, T.constant(np.array([3, 2])))
+    assert x.static_shape == (2, 3) and y.format == "csc"
+    parts = sp.csm_properties(x * 3)
+    f = symdl.function([data, indices, indptr], [x.toarray(), y.toarray(), parts[0], parts[3]], mode=backend)
+    values = (np.array([1.0, 2.0]), np.array([2, 0], "int32"), np.array([0, 1, 2], "int32"))
+    dense_x, dense_y, scaled, shape = f(*values)
+    expected = scipy.sparse.csr_matrix(values, shape=(2, 3)).toarray()
+    np.testing.assert_array_equal(dense_x, expected)
+    np.testing.assert_array_equal(dense_y, scipy.sparse.csc_matrix(values, shape=(3, 2)).toarray())
+    np.testing.assert_array_equal(scaled, [3.0, 6.0])
+    np.testing.assert_array_equal(shape, [2, 3])
