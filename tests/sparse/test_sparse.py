@@ -272,3 +272,24 @@ def test_matrices_built_from_symbolic_parts_and_taken_apart(backend):
     np.testing.assert_array_equal(dense_y, scipy.sparse.csc_matrix(values, shape=(3, 2)).toarray())
     np.testing.assert_array_equal(scaled, [3.0, 6.0])
     np.testing.assert_array_equal(shape, [2, 3])
+
+
+def test_infer_shape_of_the_sparse_ops_matches_the_computed_shapes():
+    from symdl.tensor.shape import shape_i
+
+    x, b, c, dense = sp.csr_matrix("x", dtype="float64"), T.dmatrix("b"), T.dvector("c"), T.dmatrix("dense")
+    p, q = T.dmatrix("p"), T.dmatrix("q")
+    sampled = SampledDot()(T.constant(PATTERN.indices), T.constant(PATTERN.indptr), p, q)
+    outputs = [sp.dot(x, b), sp.dot(x.T, c), x.toarray(), *sp.csm_properties(sp.csr_from_dense(dense))[:3], sampled]
+    inferred = []
+    for out in outputs:
+        node = out.owner
+        shapes = [[shape_i(v, k) for k in range(v.ndim)] for v in node.inputs]
+        inferred.append([T.as_tensor_variable(d) for d in node.op.infer_shape(node, shapes)[out.index]])
+    f = symdl.function([x, b, c, dense, p, q], [*outputs, *[d for dims in inferred for d in dims]])
+    rng = np.random.default_rng(14)
+    values = f(random_sparse((4, 5), seed=15), rng.standard_normal((5, 2)), rng.standard_normal(4),
+               np.diag([1.0, 0.0, 2.0]), rng.standard_normal((4, 3)), rng.standard_normal((5, 3)))  # fmt: skip
+    dims = iter(values[len(outputs) :])
+    for out, dims_of_out in zip(values[: len(outputs)], inferred):
+        assert tuple(int(next(dims)) for _ in dims_of_out) == out.shape
