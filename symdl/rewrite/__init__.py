@@ -57,8 +57,7 @@ def _load() -> None:
     global _LOADED
     if _LOADED:
         return
-    from symdl.rewrite import canonicalize, fusion, inplace, specialize, stabilize, sympy_rewrite  # noqa: F401
-    from symdl.rewrite import linalg  # noqa: F401
+    from symdl.rewrite import canonicalize, fusion, inplace, linalg, specialize, stabilize, sympy_rewrite  # noqa: F401
 
     _LOADED = True
 
