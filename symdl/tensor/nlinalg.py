@@ -233,14 +233,20 @@ class Det(Op):
         return [list(input_shapes[0])[:-2]]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
-        from symdl.rewrite.patterns import ew
+        from symdl.tensor.elemwise import Elemwise
         from symdl.tensor.shape import expand_dims
 
         (det_x,), (g,) = outputs, grads
         # The gradient of log(det x) reaches here as g / det x: cancel the determinant, which
         # overflows (then inf / inf is NaN) long before the gradient inv(x).T does.
-        division = ew(g, "true_div")
-        scale = division.inputs[0] if division is not None and division.inputs[1] is det_x else g * det_x
+        node = g.owner
+        division = (
+            node is not None
+            and type(node.op) is Elemwise
+            and node.op.scalar_op.name == "true_div"
+            and node.inputs[1] is det_x
+        )
+        scale = node.inputs[0] if division else g * det_x
         return [expand_dims(scale, (-2, -1)) * matrix_transpose(matrix_inverse(inputs[0]))]
 
     def __str__(self) -> str:
