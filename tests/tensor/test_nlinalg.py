@@ -297,6 +297,7 @@ GRAD_CASES = [
     ("inverse", nlinalg.matrix_inverse, (2, 3, 3)),
     ("det", nlinalg.det, (3, 3)),
     ("det_batched", nlinalg.det, (2, 2, 2)),
+    ("det_under_log", lambda a: T.log(nlinalg.det(a)), (2, 3, 3)),
     ("slogdet", lambda a: nlinalg.slogdet(a)[1], (2, 3, 3)),
     ("eigh_values", lambda a: nlinalg.eigh(a)[0], (3, 3)),
     ("eigh_vectors", lambda a: nlinalg.eigh(a)[1], (2, 3, 3)),
