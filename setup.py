@@ -56,6 +56,7 @@ setup(
         "test": ["pytest>=8", "hypothesis>=6", "pytest-xdist>=3"],
         "examples": ["scikit-learn>=1.3", "tqdm>=4", "matplotlib>=3.7"],
         "cuda": ["pycuda>=2024.1"],
+        "sparse": ["scipy>=1.10"],
         "bench": ["jax", "pytensor", "torch"],
     },
 )

@@ -64,6 +64,14 @@ def test_digit_examples_run_one_short_epoch(name):
         assert "frozen parameters unchanged: True" in result.stdout
 
 
+def test_gaussian_likelihood_recovers_the_covariance_within_5_percent():
+    true, fitted, sample = load_example("custom_loss.py").fit_gaussian(verbose=False)
+    assert np.linalg.norm(fitted - true) / np.linalg.norm(true) < 0.05
+    assert np.abs(fitted - true).max() < 0.05 * np.abs(true).max()
+    # Gradient descent found the maximum-likelihood estimate: the sample covariance.
+    np.testing.assert_allclose(fitted, sample, atol=1e-3)
+
+
 def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "curves.png"
     result = run_example("custom_loss.py", "--quick", "--plot", out)

@@ -21,6 +21,10 @@ from symdl.tensor.type import DTYPES
 ROOT = Path(__file__).resolve().parents[1]
 GRADS = "tests/tensor/test_grads.py"
 NNET = "tests/tensor/nnet"
+NLINALG = "tests/tensor/test_nlinalg.py"
+SLINALG = "tests/tensor/test_slinalg.py"
+EXTRA = "tests/tensor/test_extra_ops.py"
+SPARSE = "tests/sparse/test_sparse.py"
 
 # Op class ("module.QualName") -> "file::test function" whose body calls verify_grad on it.
 OP_GRAD_TESTS = {
@@ -29,11 +33,27 @@ OP_GRAD_TESTS = {
     "symdl.tensor.blas.Gemv": f"{GRADS}::test_gemv_gradient",
     "symdl.tensor.blas.Dot": f"{GRADS}::test_linear_algebra_gradient",
     "symdl.tensor.blas.MatMul": f"{GRADS}::test_linear_algebra_gradient",
+    "symdl.sparse.ops.CSRFromDense": f"{SPARSE}::test_gradient",
+    "symdl.sparse.ops.CSRMatMul": f"{SPARSE}::test_gradient",
+    "symdl.sparse.ops.DenseFromSparse": f"{SPARSE}::test_gradient",
+    "symdl.sparse.ops.SampledDot": f"{SPARSE}::test_gradient",
     "symdl.tensor.composite.Composite": f"{GRADS}::test_composite_gradient",
     "symdl.tensor.composite.CompositeReduce": "tests/rewrite/test_fusion.py::test_composite_nodes_run_and_differentiate",
     "symdl.tensor.creation.ARange": f"{GRADS}::test_arange_with_float_bounds_has_a_gradient_for_start_and_step",
     "symdl.tensor.creation.Alloc": f"{GRADS}::test_shape_op_gradient",
     "symdl.tensor.elemwise.Elemwise": f"{GRADS}::test_scalar_op_gradient",
+    "symdl.tensor.extra_ops.BinCount": f"{EXTRA}::test_gradient",
+    "symdl.tensor.extra_ops.CumOp": f"{EXTRA}::test_gradient",
+    "symdl.tensor.extra_ops.FillDiagonal": f"{EXTRA}::test_gradient",
+    "symdl.tensor.nlinalg.AllocDiag": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.Det": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.Eigh": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.ExtractDiag": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.MatrixInverse": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.PInv": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.QRFull": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.SLogDet": f"{NLINALG}::test_gradient",
+    "symdl.tensor.nlinalg.SVD": f"{NLINALG}::test_gradient",
     "symdl.tensor.nnet.basic.CategoricalCrossentropy": f"{NNET}/test_basic.py::test_categorical_crossentropy_gradients",
     "symdl.tensor.nnet.basic.LogSoftmax": f"{NNET}/test_basic.py::test_softmax_and_log_softmax_match_numpy",
     "symdl.tensor.nnet.basic.Softmax": f"{NNET}/test_basic.py::test_softmax_and_log_softmax_match_numpy",
@@ -59,6 +79,11 @@ OP_GRAD_TESTS = {
     "symdl.tensor.shape.Repeat": f"{GRADS}::test_shape_op_gradient",
     "symdl.tensor.shape.Reshape": f"{GRADS}::test_shape_op_gradient",
     "symdl.tensor.shape.Split": f"{GRADS}::test_shape_op_gradient",
+    "symdl.tensor.slinalg.Cholesky": f"{SLINALG}::test_gradient",
+    "symdl.tensor.slinalg.CholeskySolve": f"{SLINALG}::test_gradient",
+    "symdl.tensor.slinalg.Expm": f"{SLINALG}::test_gradient",
+    "symdl.tensor.slinalg.Solve": f"{SLINALG}::test_gradient",
+    "symdl.tensor.slinalg.SolveTriangular": f"{SLINALG}::test_gradient",
     "symdl.tensor.subtensor.IncSubtensor": f"{GRADS}::test_set_and_inc_subtensor_gradient",
     "symdl.tensor.subtensor.Subtensor": f"{GRADS}::test_indexing_gradient",
 }
@@ -70,6 +95,13 @@ OPS_WITHOUT_GRADIENT = {
         "that loop is not differentiated again (take second derivatives with hessian() or grad of grad)"
     ),
     "symdl.tensor.creation.Eye": "its inputs are integer sizes and its output a constant pattern",
+    "symdl.tensor.extra_ops.RavelMultiIndex": "integer inputs and output (indices)",
+    "symdl.tensor.extra_ops.SearchSorted": "integer output (insertion indices)",
+    "symdl.tensor.extra_ops.Unique": (
+        "not implemented (as in Theano): which elements survive is a discrete choice, and the values "
+        "are not differentiable where two of them meet"
+    ),
+    "symdl.tensor.extra_ops.UnravelIndex": "integer inputs and outputs (coordinates)",
     "symdl.tensor.nnet.conv._ConvBase": "abstract base of the conv ops, which are registered",
     "symdl.tensor.nnet.pool._PoolBase": "abstract base of the pooling ops, which are registered",
     "symdl.tensor.random.RandomVariable": (

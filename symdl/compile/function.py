@@ -350,6 +350,54 @@ def _owned(value: Any, held: set[int]) -> Any:
     return value
 
 
+class _StructuredFunction:
+    """A function some of whose inputs or outputs are made of several tensors (a ``symdl.sparse``
+    matrix: values, indices, pointers, shape). Such a variable has ``symdl_parts()`` (its
+    tensors), ``symdl_split(value)`` (a value as arrays for them) and ``symdl_join(arrays)``; the
+    compiled function in between sees only the parts. Its attributes are the inner function's."""
+
+    def __init__(self, fn: Function, inputs: list, outputs: list, spec: Any):
+        self.fn, self._inputs, self._outputs, self._spec = fn, inputs, outputs, spec
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) != len(self._inputs):
+            raise InputError(f"function takes {len(self._inputs)} inputs, got {len(args)}")
+        flat: list[Any] = []
+        for inp, value in zip(self._inputs, args):
+            flat.extend(inp.symdl_split(value) if _is_structured(inp) else [value])
+        values = iter(self.fn(*flat))
+        results = []
+        for out in self._outputs:
+            if _is_structured(out):
+                results.append(out.symdl_join([next(values) for _ in out.symdl_parts()]))
+            else:
+                results.append(next(values))
+        if self._spec == "single":
+            return results[0]
+        return dict(zip(self._spec, results)) if isinstance(self._spec, list) else results
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fn, name)
+
+
+def _is_structured(v: Any) -> bool:
+    return hasattr(v, "symdl_parts")
+
+
+def _structured_function(compile_args: dict[str, Any]) -> _StructuredFunction:
+    inputs, outputs = list(compile_args["inputs"]), compile_args["outputs"]
+    if isinstance(outputs, dict):
+        spec, given = list(outputs.keys()), list(outputs.values())
+    elif isinstance(outputs, list | tuple):
+        spec, given = "list", list(outputs)
+    else:
+        spec, given = "single", [outputs]
+    flat_inputs = [p for v in inputs for p in (v.symdl_parts() if _is_structured(v) else [v])]
+    flat_outputs = [p for v in given for p in (v.symdl_parts() if _is_structured(v) else [v])]
+    fn = function(**{**compile_args, "inputs": flat_inputs, "outputs": flat_outputs})
+    return _StructuredFunction(fn, inputs, given, spec)
+
+
 def function(
     inputs: Sequence[Any],
     outputs: Any = None,
@@ -376,6 +424,9 @@ def function(
 
     if not isinstance(inputs, list | tuple):
         raise TypeError(f"function: inputs must be a list, got {type(inputs).__name__}")
+    given_outputs = list(outputs.values()) if isinstance(outputs, dict) else outputs
+    if any(map(_is_structured, [*inputs, *(given_outputs if isinstance(given_outputs, list | tuple) else [outputs])])):
+        return _structured_function(compile_args)
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
     in_vars = [i.variable for i in ins]
     for k, v in enumerate(in_vars):

@@ -14,7 +14,8 @@ Phases, in order (each is also a tag):
    (``x.shape[0]`` never computes ``x``), algebraic identities, dimshuffle/reshape chains,
    ``ReduceToShape`` made explicit, then the ``sympy`` pass (see ``symdl.rewrite.sympy_rewrite``);
 2. ``stabilize``: ``log1p``, ``expm1``, ``softplus``, ``sigmoid``, ``logsumexp`` forms
-   (``symdl.rewrite.stabilize``);
+   (``symdl.rewrite.stabilize``); ``log(det)`` to ``slogdet``, ``inv(a) @ b`` to ``solve``, solves
+   with a Cholesky factor to triangular solves (``symdl.rewrite.linalg``);
 3. ``specialize``: ``gemm``/``gemv`` and ``sum(x*y)`` to ``dot`` (``symdl.rewrite.specialize``);
 4. ``fusion``: elementwise trees to one ``Composite`` node, reductions of them to one
    ``CompositeReduce`` node (``symdl.rewrite.fusion``).
@@ -57,7 +58,7 @@ def _load() -> None:
     global _LOADED
     if _LOADED:
         return
-    from symdl.rewrite import canonicalize, fusion, specialize, stabilize, sympy_rewrite  # noqa: F401
+    from symdl.rewrite import canonicalize, fusion, linalg, specialize, stabilize, sympy_rewrite  # noqa: F401
 
     _LOADED = True
 

@@ -95,6 +95,20 @@ from symdl.tensor.elemwise import (
     where,
     xor,
 )
+from symdl.tensor.extra_ops import (
+    bincount,
+    compress,
+    cumprod,
+    cumsum,
+    diff,
+    fill_diagonal,
+    fill_diagonal_offset,
+    ravel_multi_index,
+    searchsorted,
+    unique,
+    unravel_index,
+)
+from symdl.tensor.nlinalg import diag, tril, triu
 from symdl.tensor.reduction import (
     all,
     any,
@@ -138,7 +152,7 @@ concat = concatenate
 
 def __getattr__(name: str):
     # Submodules that pull in more code load on first use, so ``import symdl`` stays fast.
-    if name in ("nnet", "random", "signal"):
+    if name in ("nnet", "random", "signal", "nlinalg", "slinalg", "linalg", "extra_ops"):
         import importlib
 
         return importlib.import_module(f"symdl.tensor.{name}")
