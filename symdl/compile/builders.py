@@ -197,18 +197,10 @@ def _op_from_graph_in_c(node: Apply, c: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- inline=True
-def _inline(fgraph: FunctionGraph, node: Apply) -> list | None:
-    """An ``OpFromGraph(inline=True)`` node replaced by its graph, on the node's inputs."""
+def inline_op_from_graph(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """An ``OpFromGraph(inline=True)`` node replaced by its graph on the node's inputs (a
+    canonicalize rewrite, registered in ``symdl.rewrite.canonicalize``)."""
     op = node.op
     if not isinstance(op, OpFromGraph) or not op.inline:
         return None
     return clone_replace(op.fgraph.outputs, dict(zip(op.fgraph.inputs, node.inputs)))
-
-
-def _register_rewrites() -> None:
-    from symdl.rewrite.engine import register_node
-
-    register_node("canonicalize", "inline", tracks=[OpFromGraph], name="inline_op_from_graph")(_inline)
-
-
-_register_rewrites()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symdl.compile.builders import OpFromGraph, inline_op_from_graph
 from symdl.gradient import _GradControl
 from symdl.graph.basic import Apply, Constant, Variable
 from symdl.graph.fg import FunctionGraph
@@ -544,3 +545,7 @@ def drop_kept_dims(fgraph: FunctionGraph, node: Apply) -> list | None:
     if list(order) != kept:
         return None
     return [Reduce(red.op.kind, red.op.axis, False, red.op.dtype)(red.inputs[0])]
+
+
+# ---------------------------------------------------------------- inner graphs
+register_node("canonicalize", "inline", tracks=[OpFromGraph])(inline_op_from_graph)
