@@ -20,6 +20,7 @@ from symdl.gradient import (
     jacobian,
     zero_grad,
 )
+from symdl.graph.basic import Variable
 from symdl.sharedvar import SharedVariable, shared
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "Out",
     "Rop",
     "SharedVariable",
+    "Variable",
     "backends",
     "config",
     "disconnected_grad",
