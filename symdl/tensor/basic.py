@@ -93,9 +93,12 @@ def _plural(single: Any, fname: str) -> Any:
 
 _PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows", "col": "cols",
             "tensor3": "tensor3s", "tensor4": "tensor4s", "tensor5": "tensor5s"}  # fmt: skip
-for _kind, _plural_name in _PLURALS.items():
-    for _prefix in _PREFIXES:
-        _exports[_prefix + _plural_name] = _plural(globals()[_prefix + _kind], _prefix + _plural_name)
-globals().update(_exports)
+_plurals = {
+    prefix + plural: _plural(globals()[prefix + kind], prefix + plural)
+    for kind, plural in _PLURALS.items()
+    for prefix in _PREFIXES
+}
+globals().update(_plurals)
+_exports.update(_plurals)
 
 __all__ = ["tensor", *_exports]

@@ -296,3 +296,37 @@ def test_float32_update_divided_by_the_batch_size_needs_no_cast(backend):
     before = W.get_value()
     train(X, Y)
     np.testing.assert_allclose(W.get_value(), before - 0.1 * X.T @ (X @ before - Y) / 5, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ Theano's spellings
+def test_tensor_type_takes_a_broadcastable_pattern_and_makes_variables():
+    t = TensorType("float64", broadcastable=(False, True, False), name="T3")
+    assert t.shape == (None, 1, None) and t.name == "T3" and t == TensorType("float64", (None, 1, None))
+    assert TensorType("float32", (False, True)).shape == (None, 1)  # Theano's positional pattern
+    assert TensorType("float32", (2, 1), broadcastable=(False, True)).shape == (2, 1)
+    x = t("x")
+    assert isinstance(x, TensorVariable) and x.name == "x" and x.type == t
+    with pytest.raises(ValueError, match="disagrees with broadcastable"):
+        TensorType("float32", (2, 3), broadcastable=(False, True))
+    with pytest.raises(TypeError, match="needs a shape"):
+        TensorType("float32")
+
+
+@pytest.mark.parametrize(
+    "make, names, dtype, ndim",
+    [
+        (lambda: T.matrices("pt"), ["p", "t"], "float32", 2),
+        (lambda: T.vectors("a", "b", "c"), ["a", "b", "c"], "float32", 1),
+        (lambda: T.fscalars(2), [None, None], "float32", 0),
+        (lambda: T.imatrices("ab"), ["a", "b"], "int32", 2),
+        (lambda: T.dtensor4s("x"), ["x"], "float64", 4),
+    ],
+)
+def test_plural_constructors_make_several_inputs(make, names, dtype, ndim):
+    made = make()
+    assert [v.name for v in made] == names
+    assert all(v.dtype == dtype and v.ndim == ndim for v in made)
+
+
+def test_theano_variable_names():
+    assert symdl.Variable is T.Variable and isinstance(T.vector(), T.Variable)
