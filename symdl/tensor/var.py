@@ -172,11 +172,24 @@ class _TensorOps:
     def __bool__(self) -> bool:
         return True
 
+    def _shape_length(self) -> int | None:
+        """The number of entries of a shape vector (``x.shape``) whose length is known."""
+        if getattr(self, "weak", False) and self.type.ndim == 1:
+            return self.type.shape[0]
+        return None
+
     def __iter__(self):
-        raise TypeError("symbolic tensors are not iterable; index them (x[0]) or use T.split")
+        # A shape unpacks into its entries (``n, c, h, w = x.shape``), as in Theano and JAX.
+        length = self._shape_length()
+        if length is None:
+            raise TypeError("symbolic tensors are not iterable; index them (x[0]) or use T.split")
+        return (self[i] for i in range(length))
 
     def __len__(self) -> int:
-        raise TypeError("symbolic tensors have no len(); use x.shape[0]")
+        length = self._shape_length()
+        if length is None:
+            raise TypeError("symbolic tensors have no len(); use x.shape[0]")
+        return length
 
     def __getitem__(self, index: Any) -> Any:
         if getattr(self, "weak", False):

@@ -330,3 +330,17 @@ def test_plural_constructors_make_several_inputs(make, names, dtype, ndim):
 
 def test_theano_variable_names():
     assert symdl.Variable is T.Variable and isinstance(T.vector(), T.Variable)
+
+
+def test_a_shape_unpacks_into_its_weak_entries():
+    x = T.tensor3("x", shape=(None, 4, None))
+    batch, features, steps = x.shape
+    assert len(x.shape) == 3 and batch.weak and int(features.data) == 4
+    f = symdl.function([x], [batch * steps, x.sum() / x.size], mode="py")
+    n, mean = f(np.ones((2, 4, 5), "float32"))
+    assert n == 10 and mean.dtype == np.float32 and mean == 1
+    for not_a_shape in (T.vector(), x.shape + T.lvector()):
+        with pytest.raises(TypeError, match="not iterable"):
+            iter(not_a_shape)
+        with pytest.raises(TypeError, match="no len"):
+            len(not_a_shape)
