@@ -166,3 +166,15 @@ def test_pad_refuses_wrong_widths():
         padding.pad(x, (1, 2))
     with pytest.raises(ValueError, match="non-negative"):
         padding.pad(x, -1)
+
+
+def test_symbolic_shapes_of_the_results_follow_the_inputs(backend):
+    import symdl
+
+    x, w = T.tensor3("x"), T.tensor3("w")
+    y = conv.conv1d_mc1(x, w, border_mode="full", subsample=(2,))
+    p = padding.pad(x, [(1, 2), 3], 0)
+    f = symdl.function([x, w], [y.shape, p.shape], mode=backend)
+    xv, wv = signals(2, 3, 9, 4, 3, "float32")
+    y_shape, p_shape = f(xv, wv)
+    assert tuple(y_shape) == (2, 4, 6) and tuple(p_shape) == (2, 6, 15)
