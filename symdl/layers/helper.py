@@ -48,7 +48,10 @@ def _incoming(layer: Any) -> list[Any]:
 
 
 def _as_list(layer_or_layers: Any) -> tuple[list[Any], bool]:
-    if isinstance(layer_or_layers, list | tuple):
+    """The layers given, and whether they came as a collection (a list, tuple or other iterable)."""
+    if isinstance(layer_or_layers, list | tuple) or (
+        isinstance(layer_or_layers, Iterable) and not hasattr(layer_or_layers, "output_shape")
+    ):
         return list(layer_or_layers), True
     return [layer_or_layers], False
 
@@ -144,9 +147,10 @@ def get_output(layer_or_layers: Any, inputs: Any = None, **kwargs: Any) -> Any:
     >>> predict(np.ones((3, 4), 'float32')).shape
     (3, 2)
     """
+    layers, many = _as_list(layer_or_layers)
     given = inputs if isinstance(inputs, Mapping) else {}
     _check_input_keys(given)
-    all_layers = get_all_layers(layer_or_layers, given.keys())
+    all_layers = get_all_layers(layers, given.keys())
     outputs: dict[Any, Any] = {
         lay: lay.input_var for lay in all_layers if isinstance(lay, InputLayer) and lay not in given
     }
@@ -180,7 +184,6 @@ def get_output(layer_or_layers: Any, inputs: Any = None, **kwargs: Any) -> Any:
             pass  # not introspectable (a builtin, say): its keywords stay unknown
         accepted.update(getattr(lay, "get_output_kwargs", ()))
     _warn_unused(set(kwargs) - accepted, accepted)
-    layers, many = _as_list(layer_or_layers)
     result = [outputs[lay] for lay in layers]
     return result if many else result[0]
 
@@ -210,7 +213,7 @@ def get_output_shape(layer_or_layers: Any, input_shapes: Any = None) -> Any:
         return result if many else result[0]
     given = input_shapes if isinstance(input_shapes, Mapping) else {}
     _check_input_keys(given)
-    all_layers = get_all_layers(layer_or_layers, given.keys())
+    all_layers = get_all_layers(layers, given.keys())
     shapes: dict[Any, Any] = {lay: lay.shape for lay in all_layers if isinstance(lay, InputLayer) and lay not in given}
     if isinstance(input_shapes, Mapping):
         shapes.update(given)
@@ -280,6 +283,7 @@ def set_all_param_values(layer: Any, values: Sequence[np.ndarray], **tags: bool)
 
     Raises ValueError naming the layer and parameter when the count or a shape does not match.
     """
+    layer, _ = _as_list(layer)  # walked twice below
     params = get_all_params(layer, **tags)
     values = list(values)
     if len(params) != len(values):

@@ -228,3 +228,14 @@ def test_params_given_as_expressions_count_as_their_shared_variables():
     assert layers.count_params(net) == 14
     layers.set_all_param_values(net, [np.zeros((4, 2), "float32"), np.zeros((2, 3), "float32")])
     assert not w1.get_value().any()
+
+
+def test_any_iterable_of_layers_is_a_list_of_layers():
+    l_in, hidden, _, out = mlp()
+    assert layers.get_all_layers(iter([hidden])) == [l_in, hidden]
+    shapes = layers.get_output_shape(layer for layer in (hidden, out))
+    assert shapes == [(None, 8), (None, 3)]
+    x = T.fmatrix("x")
+    outputs = layers.get_output((layer for layer in (hidden, out)), x, deterministic=True)
+    assert [o.type.shape for o in outputs] == [(None, 8), (None, 3)]
+    assert layers.get_output_shape((layer for layer in (hidden, out)), (5, 4)) == [(5, 8), (5, 3)]
