@@ -1,4 +1,4 @@
-"""The ``Layer`` and ``MergeLayer`` base classes and parameter creation.
+"""The ``Layer`` and ``MergeLayer`` base classes (parameters come from ``symdl.utils.create_param``).
 
 A layer knows its input layer(s) and output shape, owns its parameters (shared variables in
 ``layer.params``, each with a set of tags) and turns an input expression into an output
