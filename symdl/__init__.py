@@ -21,6 +21,7 @@ from symdl.gradient import (
     jacobian,
     zero_grad,
 )
+from symdl.graph.basic import Variable
 from symdl.sharedvar import SharedVariable, shared
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "Out",
     "Rop",
     "SharedVariable",
+    "Variable",
     "backend",
     "config",
     "disconnected_grad",

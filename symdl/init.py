@@ -117,29 +117,28 @@ class Uniform(Initializer):
         return _floatX(get_rng().uniform(low=self.range[0], high=self.range[1], size=shape))
 
 
-class _Scaled(Initializer):
-    """Draws from ``initializer(std=...)`` with a standard deviation computed from the shape."""
+def _scaled_sample(init: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Draw from ``init.initializer(std=...)`` with the standard deviation ``init.std(shape)``
+    (the ``sample`` of Glorot and He, which Lasagne derives from Initializer directly)."""
+    if init.c01b and len(shape) != 4:
+        raise RuntimeError("If c01b is True, only shapes of length 4 are accepted")
+    if not init.c01b and len(shape) < 2:
+        raise RuntimeError(f"{type(init).__name__} only works with shapes of length >= 2, got {shape}")
+    return init.initializer(std=init.gain * init.std(shape)).sample(shape)
+
+
+class Glorot(Initializer):
+    """Glorot/Xavier scaling: ``std = gain * sqrt(2 / ((fan_in + fan_out) * receptive_field))``,
+    with fan_in, fan_out the first two axes of the shape (``(n_in, n_out)`` for dense weights,
+    ``(n_filters, n_channels, h, w)`` for convolutions), drawn from ``initializer(std=...)``
+    (``Normal`` or ``Uniform``). ``gain='relu'`` means sqrt(2)."""
 
     def __init__(self, initializer: type, gain: float | str = 1.0, c01b: bool = False):
         self.initializer = initializer
         self.gain = _gain(gain)
         self.c01b = c01b
 
-    def sample(self, shape: tuple[int, ...]) -> np.ndarray:
-        if self.c01b and len(shape) != 4:
-            raise RuntimeError("If c01b is True, only shapes of length 4 are accepted")
-        if not self.c01b and len(shape) < 2:
-            raise RuntimeError(f"{type(self).__name__} only works with shapes of length >= 2, got {shape}")
-        return self.initializer(std=self.gain * self.std(shape)).sample(shape)
-
-    def std(self, shape: tuple[int, ...]) -> float:
-        raise NotImplementedError
-
-
-class Glorot(_Scaled):
-    """Glorot/Xavier scaling: ``std = gain * sqrt(2 / ((fan_in + fan_out) * receptive_field))``,
-    with fan_in, fan_out the first two axes of the shape (``(n_in, n_out)`` for dense weights,
-    ``(n_filters, n_channels, h, w)`` for convolutions). ``gain='relu'`` means sqrt(2)."""
+    sample = _scaled_sample
 
     def std(self, shape: tuple[int, ...]) -> float:
         if self.c01b:
@@ -163,9 +162,17 @@ class GlorotUniform(Glorot):
         super().__init__(Uniform, gain, c01b)
 
 
-class He(_Scaled):
+class He(Initializer):
     """He scaling: ``std = gain * sqrt(1 / fan_in)``, fan_in being ``shape[0]`` for 2-d shapes and
-    the product of ``shape[1:]`` for convolution filters. ``gain='relu'`` means sqrt(2)."""
+    the product of ``shape[1:]`` for convolution filters, drawn from ``initializer(std=...)``.
+    ``gain='relu'`` means sqrt(2)."""
+
+    def __init__(self, initializer: type, gain: float | str = 1.0, c01b: bool = False):
+        self.initializer = initializer
+        self.gain = _gain(gain)
+        self.c01b = c01b
+
+    sample = _scaled_sample
 
     def std(self, shape: tuple[int, ...]) -> float:
         if self.c01b:

@@ -27,6 +27,7 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "squared_error",
+    "huber_loss",
     "aggregate",
     "binary_hinge_loss",
     "multiclass_hinge_loss",
@@ -74,6 +75,21 @@ def squared_error(a: Any, b: Any) -> Any:
     """``(a - b) ** 2`` elementwise."""
     a, b = _align_targets(T.as_tensor(a), T.as_tensor(b))
     return (a - b) ** 2
+
+
+def huber_loss(predictions: Any, targets: Any, delta: float = 1) -> Any:
+    """Huber loss elementwise: ``0.5 * d ** 2`` where ``d = |targets - predictions| <= delta``,
+    ``delta * (d - delta / 2)`` beyond (quadratic near 0, linear for outliers; its gradient is
+    bounded by ``delta``).
+
+    >>> import numpy as np, symdl.tensor as T
+    >>> p, t = T.fvector('p'), T.fvector('t')
+    >>> huber_loss(p, t).eval({p: np.array([0.5, 3.0], 'float32'), t: np.zeros(2, 'float32')})
+    array([0.125, 2.5  ], dtype=float32)
+    """
+    predictions, targets = _align_targets(T.as_tensor(predictions), T.as_tensor(targets))
+    diff = abs(targets - predictions)
+    return T.switch(diff <= delta, 0.5 * diff**2, delta * (diff - delta / 2))
 
 
 def aggregate(loss: Any, weights: Any = None, mode: str = "mean") -> Any:

@@ -72,11 +72,17 @@ def shared(
     borrow: bool = False,
     shape: Sequence[int | None] | None = None,
     strict: bool = False,
+    broadcastable: Sequence[bool] | None = None,
 ) -> SharedVariable:
     """A shared variable holding ``value``; its dtype and ndim come from the value.
 
     Python floats become floatX scalars (so a learning rate mixes with float32 parameters);
-    every other value keeps its NumPy dtype. ``shape=`` fixes dimensions that will never change.
+    every other value keeps its NumPy dtype. ``shape=`` fixes dimensions that will never change;
+    Theano's ``broadcastable=`` (True where the size is always 1) fixes those dimensions to 1.
+
+    >>> import numpy as np, symdl
+    >>> symdl.shared(np.zeros((1, 3)), broadcastable=(True, False)).type
+    float64(1, ?)
     """
     if isinstance(value, float) and not isinstance(value, np.generic):
         arr = np.asarray(value, dtype=config.floatX)
@@ -87,6 +93,12 @@ def shared(
     if arr.dtype == object:
         raise TypeMismatch(f"shared() needs numeric data, got {type(value).__name__}")
     static = tuple(shape) if shape is not None else (None,) * arr.ndim
+    if broadcastable is not None:
+        if len(broadcastable) != arr.ndim:
+            raise ShapeError(
+                f"shared(): broadcastable {tuple(broadcastable)} has {len(broadcastable)} entries for a {arr.ndim}-d value"
+            )
+        static = tuple(1 if b else d for b, d in zip(broadcastable, static))
     type_ = TensorType(arr.dtype, static)
     type_.filter(arr)
     return SharedVariable(type_, arr, name=name)

@@ -20,6 +20,7 @@ array([0., 0.], dtype=float32)
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,7 @@ import symdl.tensor as T
 from symdl.config import config
 from symdl.gradient import grad
 from symdl.sharedvar import SharedVariable, shared
+from symdl.utils import norm_axes_for
 
 __all__ = [
     "get_or_compute_grads",
@@ -50,19 +52,31 @@ __all__ = [
 
 
 def get_or_compute_grads(loss_or_grads: Any, params: Sequence[Any]) -> list[Any]:
-    """``loss_or_grads`` itself when it is a list of gradients, else the gradients of the loss."""
+    """``loss_or_grads`` itself when it is a list of gradients, else the gradients of the loss.
+
+    An integer-valued loss is piecewise constant: its gradients are zeros (as Theano's), with a
+    warning, since a loss that counts (an ``argmax`` compared with labels) cannot be trained.
+    """
     params = list(params)
     bad = [p for p in params if not isinstance(p, SharedVariable)]
     if bad:
         raise ValueError(
             f"params must be shared variables (as get_all_params returns), got {bad[0]!r}; "
-            "an update rule can only change shared variables"
+            "an update rule can only change shared variables (symdl.utils.collect_shared_vars "
+            "finds those in an expression)"
         )
     if isinstance(loss_or_grads, list | tuple):
         if len(loss_or_grads) != len(params):
             raise ValueError(f"got {len(loss_or_grads)} gradients for {len(params)} parameters")
-        return list(loss_or_grads)
-    return grad(loss_or_grads, params)
+        return loss_or_grads if isinstance(loss_or_grads, list) else list(loss_or_grads)
+    loss = T.as_tensor_variable(loss_or_grads)
+    if loss.type.is_discrete:
+        warnings.warn(
+            f"the loss is {loss.dtype}: an integer-valued loss is piecewise constant, so its gradients are zero",
+            stacklevel=3,
+        )
+        return [T.zeros_like(p) for p in params]
+    return grad(loss, params)
 
 
 def _weak(value: Any) -> Any:
@@ -269,17 +283,9 @@ def norm_constraint(
     over all but the first axis of 3- to 5-d weights (each filter). Apply it to an update:
     ``updates[W] = norm_constraint(updates[W], 3.0)``.
     """
-    ndim = tensor_var.ndim
-    if norm_axes is not None:
-        sum_over = tuple(norm_axes)
-    elif ndim == 2:
-        sum_over = (0,)
-    elif ndim in (3, 4, 5):
-        sum_over = tuple(range(1, ndim))
-    else:
-        raise ValueError(f"unsupported tensor dimensionality {ndim}; give norm_axes explicitly")
+    sum_over = norm_axes_for(tensor_var.ndim, norm_axes)
     norms = T.sqrt(T.sum(T.sqr(tensor_var), axis=sum_over, keepdims=True))
-    target_norms = T.clip(norms, 0, float(max_norm))
+    target_norms = T.clip(norms, 0, _weak(max_norm))
     return tensor_var * (target_norms / (epsilon + norms))
 
 

@@ -73,3 +73,12 @@ def test_set_rng_makes_draws_reproducible():
     a = init.GlorotUniform()((5, 5))
     init.set_rng(np.random.RandomState(1))
     np.testing.assert_array_equal(a, init.GlorotUniform()((5, 5)))
+
+
+def test_every_initializer_is_built_without_arguments_as_lasagne_lists_them():
+    # Lasagne's test instantiates every subclass of Initializer with no subclass of its own,
+    # and the subclasses of the others (Glorot and He take the distribution).
+    for klass in init.Initializer.__subclasses__():
+        for leaf in klass.__subclasses__() or [klass]:
+            assert leaf().sample((12, 23)).shape == (12, 23)
+    assert issubclass(init.Glorot, init.Initializer) and init.Glorot.__bases__ == (init.Initializer,)

@@ -89,3 +89,26 @@ def test_symdl_losses_is_symdl_objectives():
 
     assert symdl.losses is symdl.objectives
     assert symdl.losses.categorical_crossentropy is symdl.objectives.categorical_crossentropy
+
+
+@pytest.mark.parametrize("delta", [0.5, 1.0])
+def test_huber_loss_is_quadratic_then_linear(delta):
+    a, b = T.fmatrix("a"), T.fmatrix("b")
+    rng = np.random.default_rng(0)
+    av, bv = rng.uniform(-2, 2, (4, 5)).astype(np.float32), rng.uniform(-2, 2, (4, 5)).astype(np.float32)
+    d = np.abs(av - bv)
+    want = np.where(d <= delta, 0.5 * d**2, delta * (d - delta / 2))
+    got = run(objectives.huber_loss(a, b, delta), [a, b], [av, bv])
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    col, t = T.fmatrix("col", shape=(None, 1)), T.fvector("t")
+    assert objectives.huber_loss(col, t).type.shape == (None, 1)
+
+
+def test_aggregate_builds_the_graph_a_user_would_write():
+    from symdl.graph import is_same_graph
+
+    x, w = T.matrix("x"), T.matrix("w")
+    assert is_same_graph(objectives.aggregate(x), x.mean())
+    assert is_same_graph(objectives.aggregate(x, w, "sum"), (x * w).sum())
+    assert is_same_graph(objectives.aggregate(x, w, "normalized_sum"), (x * w).sum() / w.sum())

@@ -125,3 +125,12 @@ def test_shared_variables_behave_as_tensors():
     assert y.dtype == "float32" and y.ndim == 2
     assert repr(W) == "W"
     assert W.clone() is W
+
+
+def test_shared_takes_theanos_broadcastable_flags():
+    v = symdl.shared(np.zeros((1, 3), "float32"), broadcastable=(True, False))
+    assert v.type.shape == (1, None) and v.broadcastable == (True, False)
+    with pytest.raises(ShapeError):
+        symdl.shared(np.zeros((2, 3)), broadcastable=(True, False))
+    with pytest.raises(ShapeError, match="2 entries for a 1-d value"):
+        symdl.shared(np.zeros(3), broadcastable=(True, False))

@@ -192,3 +192,25 @@ def test_total_norm_constraint_scales_all_tensors_together():
     np.testing.assert_allclose(outs[0], [0.6], rtol=1e-5)
     np.testing.assert_allclose(outs[1], [0.8], rtol=1e-5)
     np.testing.assert_allclose(outs[2], 5.0)
+
+
+def test_a_list_of_gradients_is_returned_itself():
+    w = symdl.shared(np.ones(2, np.float32))
+    grads = [T.constant(np.ones(2, np.float32))]
+    assert updates.get_or_compute_grads(grads, [w]) is grads
+    with pytest.raises(ValueError, match="1 gradients for 2 parameters"):
+        updates.get_or_compute_grads(grads, [w, w])
+
+
+def test_an_integer_loss_has_zero_gradients_with_a_warning():
+    a, b = symdl.shared(1, name="a"), symdl.shared(np.ones(2, np.float32), name="b")
+    with pytest.warns(UserWarning, match="int64: an integer-valued loss"):
+        ga, gb = updates.get_or_compute_grads(a + T.cast(b.sum(), "int64"), [a, b])
+    assert symdl.function([], [ga, gb], mode="py")()[1].tolist() == [0.0, 0.0]
+
+
+def test_norm_constraint_needs_norm_axes_beyond_5d():
+    with pytest.raises(ValueError, match="Unsupported tensor dimensionality 6"):
+        updates.norm_constraint(T.tensor(ndim=6), 1.0)
+    x = T.tensor(ndim=6)
+    assert updates.norm_constraint(x, np.float64(1.0), norm_axes=(1, 2)).dtype == "float32"

@@ -23,6 +23,7 @@ from symdl.config import config
 from symdl.errors import InputError, ShapeError, TypeMismatch, UnusedInputError
 from symdl.graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs
 from symdl.graph.fg import FunctionGraph
+from symdl.tensor.elemwise import cast
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import as_tensor_variable
 from symdl.utils import describe
@@ -91,8 +92,10 @@ def _normalize_updates(updates: Any) -> list[tuple[Variable, Variable]]:
             raise ValueError(f"updates: {describe(var)} is updated twice")
         seen.add(var)
         expr = as_tensor_variable(expr)
-        if getattr(expr, "weak", False) or (isinstance(expr, Constant) and expr.dtype != var.dtype):
+        if isinstance(expr, Constant) and (getattr(expr, "weak", False) or expr.dtype != var.dtype):
             expr = as_tensor_variable(np.asarray(expr.data, dtype=var.dtype))
+        elif getattr(expr, "weak", False) and expr.dtype != var.dtype:  # a shape value: an int as Python's
+            expr = cast(expr, var.dtype)
         if expr.ndim != var.ndim or expr.dtype != var.dtype:
             raise TypeMismatch(
                 f"an update must have the type of its shared variable: {describe(var)} is {var.type}, "
@@ -120,8 +123,10 @@ def _normalize_givens(givens: Any) -> dict[Variable, Variable]:
     for old, new in items:
         new = as_tensor_variable(new)
         if isinstance(old.type, TensorType) and (new.dtype != old.dtype or new.ndim != old.ndim):
-            if getattr(new, "weak", False) or isinstance(new, Constant):
+            if isinstance(new, Constant):
                 new = as_tensor_variable(np.asarray(new.data, dtype=old.dtype))
+            elif getattr(new, "weak", False) and new.ndim == old.ndim:
+                new = cast(new, old.dtype)
             else:
                 raise TypeMismatch(f"givens: {describe(old)} is {old.type} but its replacement is {new.type}")
         result[old] = new

@@ -11,6 +11,7 @@ from symdl.graph.basic import (
     graph_inputs,
     toposort,
 )
+from symdl.graph.compare import equal_computations, is_same_graph
 from symdl.graph.fg import FunctionGraph
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "Variable",
     "ancestors",
     "clone_replace",
+    "equal_computations",
     "graph_inputs",
+    "is_same_graph",
     "toposort",
 ]

@@ -1,4 +1,4 @@
-"""The ``Layer`` and ``MergeLayer`` base classes and parameter creation.
+"""The ``Layer`` and ``MergeLayer`` base classes (parameters come from ``symdl.utils.create_param``).
 
 A layer knows its input layer(s) and output shape, owns its parameters (shared variables in
 ``layer.params``, each with a set of tags) and turns an input expression into an output
@@ -17,17 +17,33 @@ expression in ``get_output_for``. Writing a new layer means writing those two me
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from symdl.config import config
-from symdl.sharedvar import SharedVariable, shared
+from symdl.graph.basic import Variable
+from symdl.utils import collect_shared_vars, create_param
 
 __all__ = ["Layer", "MergeLayer", "create_param", "as_pair", "broadcast_pattern"]
 
 Shape = tuple[int | None, ...]
+
+
+def _is_layer(incoming: Any) -> bool:
+    """A layer is anything with an ``output_shape`` (Lasagne's duck typing: tests pass mocks);
+    a shape is a tuple or list of sizes."""
+    return not isinstance(incoming, tuple | list) and hasattr(incoming, "output_shape")
+
+
+def _checked_shape(layer: Any, shape: Any) -> Any:
+    """``shape`` as a layer's output shape; a symbolic one (a ``x.shape`` given by mistake) raises."""
+    if isinstance(shape, Variable) or any(isinstance(d, Variable) for d in shape):
+        raise ValueError(
+            f"{type(layer).__name__}.get_output_shape_for() returned a symbolic output shape {shape!r}; "
+            "shapes must be tuples of ints for known sizes and None for sizes known only at run time"
+        )
+    return shape
 
 
 class Layer:
@@ -36,20 +52,21 @@ class Layer:
     Parameters
     ----------
     incoming : Layer or tuple
-        The layer feeding this one, or the expected input shape (``None`` for unknown sizes).
+        The layer feeding this one (anything with an ``output_shape``), or the expected input
+        shape (``None`` for unknown sizes).
     name : str, optional
         A name for the layer; parameter names are prefixed with it (``"dense1.W"``).
     """
 
-    def __init__(self, incoming: Layer | Sequence[int | None], name: str | None = None):
-        if isinstance(incoming, Layer):
+    def __init__(self, incoming: Any, name: str | None = None):
+        if _is_layer(incoming):
             self.input_shape: Shape = incoming.output_shape
-            self.input_layer: Layer | None = incoming
+            self.input_layer: Any = incoming
         else:
             self.input_shape = tuple(incoming)
             self.input_layer = None
         self.name = name
-        self.params: OrderedDict[SharedVariable, set[str]] = OrderedDict()
+        self.params: OrderedDict[Any, set[str]] = OrderedDict()
         self.get_output_kwargs: list[str] = []
         if any(d is not None and d <= 0 for d in self.input_shape):
             raise ValueError(
@@ -61,20 +78,30 @@ class Layer:
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
 
     def __repr__(self) -> str:
-        return f"<{self._label()} output_shape={self.output_shape}>"
+        try:
+            shape = self.output_shape
+        except Exception:
+            # repr must not fail, even half-built or with a broken get_output_shape_for.
+            return f"<{self._label()}>"
+        return f"<{self._label()} output_shape={shape}>"
 
     @property
     def output_shape(self) -> Shape:
         """The shape of this layer's output (``None`` where the size is only known at run time)."""
-        return tuple(self.get_output_shape_for(self.input_shape))
+        shape = _checked_shape(self, self.get_output_shape_for(self.input_shape))
+        return tuple(shape)
 
-    def get_params(self, unwrap_shared: bool = True, **tags: bool) -> list[SharedVariable]:
-        """This layer's parameters; ``trainable=True`` keeps those with the tag, ``trainable=False``
-        those without it (any tag works the same way). Parameters are always shared variables
-        here, so ``unwrap_shared`` (Lasagne's) changes nothing."""
+    def get_params(self, unwrap_shared: bool = True, **tags: bool) -> list[Any]:
+        """This layer's parameters: ``trainable=True`` keeps those with the tag, ``trainable=False``
+        those without it (any tag works the same way).
+
+        A parameter given as an expression (``W=T.exp(w)``) is returned as the shared variables
+        it depends on, unless ``unwrap_shared=False``; tags filter the expressions.
+        """
         only = {tag for tag, value in tags.items() if value}
         exclude = {tag for tag, value in tags.items() if not value}
-        return [p for p, ptags in self.params.items() if only <= ptags and not (ptags & exclude)]
+        params = [p for p, ptags in self.params.items() if only <= ptags and not (ptags & exclude)]
+        return collect_shared_vars(params) if unwrap_shared else params
 
     def get_output_shape_for(self, input_shape: Shape) -> Shape:
         """The output shape for an input of ``input_shape``; override when the layer changes it."""
@@ -84,9 +111,10 @@ class Layer:
         """The symbolic output for the symbolic ``input``; every layer implements it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement get_output_for")
 
-    def add_param(self, spec: Any, shape: Sequence[int], name: str | None = None, **tags: bool) -> SharedVariable:
-        """Create a parameter from ``spec`` (an initializer, array or shared variable) of ``shape``
-        and register it with tags; ``trainable`` and ``regularizable`` default to True."""
+    def add_param(self, spec: Any, shape: Sequence[int], name: str | None = None, **tags: bool) -> Any:
+        """Create a parameter from ``spec`` (an initializer, array, shared variable or expression;
+        see :func:`create_param`) of ``shape`` and register it with tags; ``trainable`` and
+        ``regularizable`` default to True."""
         if name is not None and self.name is not None:
             name = f"{self.name}.{name}"
         param = create_param(spec, shape, name)
@@ -100,58 +128,23 @@ class MergeLayer(Layer):
     """Base class of layers with several inputs: ``get_output_for`` receives a list of inputs,
     ``get_output_shape_for`` a list of shapes."""
 
-    def __init__(self, incomings: Sequence[Layer | Sequence[int | None]], name: str | None = None):
-        self.input_shapes: list[Shape] = [
-            inc.output_shape if isinstance(inc, Layer) else tuple(inc) for inc in incomings
-        ]
-        self.input_layers: list[Layer | None] = [inc if isinstance(inc, Layer) else None for inc in incomings]
+    def __init__(self, incomings: Sequence[Any], name: str | None = None):
+        self.input_shapes: list[Shape] = [inc.output_shape if _is_layer(inc) else tuple(inc) for inc in incomings]
+        self.input_layers: list[Any] = [inc if _is_layer(inc) else None for inc in incomings]
         self.name = name
         self.params = OrderedDict()
         self.get_output_kwargs = []
 
     @property
     def output_shape(self) -> Shape:
-        return tuple(self.get_output_shape_for(self.input_shapes))
+        shape = _checked_shape(self, self.get_output_shape_for(self.input_shapes))
+        return tuple(shape)
 
     def get_output_shape_for(self, input_shapes: list[Shape]) -> Shape:  # type: ignore[override]
         raise NotImplementedError(f"{type(self).__name__} does not implement get_output_shape_for")
 
     def get_output_for(self, inputs: list[Any], **kwargs: Any) -> Any:  # type: ignore[override]
         raise NotImplementedError(f"{type(self).__name__} does not implement get_output_for")
-
-
-def create_param(spec: Any, shape: Sequence[int], name: str | None = None) -> SharedVariable:
-    """A shared variable of ``shape`` from ``spec``: an existing shared variable (used as is, so
-    layers can share weights), a NumPy array, or a callable such as an initializer that takes
-    the shape. Float arrays become floatX.
-
-    >>> from symdl import init
-    >>> create_param(init.Constant(1.0), (2, 3), 'W').get_value().shape
-    (2, 3)
-    """
-    shape = tuple(int(d) for d in shape)
-    if any(d <= 0 for d in shape):
-        raise ValueError(f"cannot create parameter {name or ''} with a non-positive shape {shape}")
-    if isinstance(spec, SharedVariable):
-        value = spec.get_value(borrow=True)
-        if value.shape != shape:
-            raise ValueError(f"parameter {spec.name or name or ''} has shape {value.shape}, expected {shape}")
-        return spec
-    if isinstance(spec, np.ndarray):
-        value = spec
-    elif isinstance(spec, Callable):
-        value = np.asarray(spec(shape))
-    else:
-        raise TypeError(
-            f"cannot create parameter {name or ''} from {type(spec).__name__}: give an initializer "
-            "(symdl.init), a NumPy array or a shared variable"
-        )
-    if value.shape != shape:
-        raise ValueError(f"parameter {name or ''}: the value has shape {value.shape}, expected {shape}")
-    if value.dtype.kind == "f":
-        value = value.astype(config.floatX, copy=False)
-    # A parameter's shape never changes: saying so lets the compiler fuse and plan with it.
-    return shared(value, name=name, shape=value.shape)
 
 
 def as_pair(value: Any, what: str) -> tuple[int, int]:

@@ -7,7 +7,9 @@ back through ``input_layer``/``input_layers`` to find the rest.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from difflib import get_close_matches
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from symdl.graph.basic import Variable
 from symdl.layers.base import Layer, MergeLayer
 from symdl.layers.input import InputLayer
 from symdl.sharedvar import SharedVariable
+from symdl.utils import as_theano_expression, inspect_kwargs, unique
 
 __all__ = [
     "get_all_layers",
@@ -34,22 +37,31 @@ __all__ = [
 ]
 
 
-def _incoming(layer: Layer) -> list[Layer]:
-    if isinstance(layer, MergeLayer):
-        return [lay for lay in layer.input_layers if lay is not None]
-    return [layer.input_layer] if layer.input_layer is not None else []
+def _incoming(layer: Any) -> list[Any]:
+    # Duck typing, as Lasagne: a MergeLayer has input_layers, a Layer input_layer (None when it
+    # was created from a shape), an InputLayer neither.
+    if hasattr(layer, "input_layers"):
+        return list(layer.input_layers)
+    if hasattr(layer, "input_layer"):
+        return [layer.input_layer]
+    return []
 
 
-def _as_list(layer_or_layers: Any) -> tuple[list[Layer], bool]:
-    if isinstance(layer_or_layers, list | tuple):
+def _as_list(layer_or_layers: Any) -> tuple[list[Any], bool]:
+    """The layers given, and whether they came as a collection (a list, tuple or other iterable)."""
+    if isinstance(layer_or_layers, list | tuple) or (
+        isinstance(layer_or_layers, Iterable) and not hasattr(layer_or_layers, "output_shape")
+    ):
         return list(layer_or_layers), True
     return [layer_or_layers], False
 
 
-def get_all_layers(layer: Layer | Sequence[Layer], treat_as_input: Iterable[Layer] | None = None) -> list[Layer]:
-    """Every layer the given layer(s) depend on, inputs first (a topological order).
+def get_all_layers(layer: Any, treat_as_input: Iterable[Any] | None = None) -> list[Any]:
+    """Every layer the given layer(s) depend on, and themselves, in a topological order: a
+    layer comes after every layer its input depends on.
 
-    Layers in ``treat_as_input`` are included but not looked through.
+    Layers in ``treat_as_input`` are included but not looked through (unless another path
+    needs the layers below them).
 
     >>> from symdl import layers
     >>> l_in = layers.InputLayer((None, 4))
@@ -58,36 +70,51 @@ def get_all_layers(layer: Layer | Sequence[Layer], treat_as_input: Iterable[Laye
     ['InputLayer', 'DenseLayer', 'DenseLayer']
     """
     outputs, _ = _as_list(layer)
-    stop = set(treat_as_input or ())
-    order: list[Layer] = []
-    done: set[Layer] = set()
-    # Iterative depth-first search so that very deep networks do not hit the recursion limit.
-    stack: list[tuple[Layer, bool]] = [(lay, False) for lay in reversed(outputs)]
+    # A layer is "seen" once its inputs are queued, and "done" once it is in the order; layers
+    # treated as inputs count as seen from the start, so their inputs are never queued.
+    seen: set[Any] = set(treat_as_input or ())
+    done: set[Any] = set()
+    order: list[Any] = []
+    # Iterative depth-first search (deep networks do not hit the recursion limit); the top of
+    # the stack is its end.
+    stack: list[Any] = list(reversed(outputs))
     while stack:
-        lay, expanded = stack.pop()
-        if lay in done:
-            continue
-        if expanded or lay in stop:
-            done.add(lay)
-            order.append(lay)
-            continue
-        stack.append((lay, True))
-        stack.extend((inc, False) for inc in reversed(_incoming(lay)) if inc not in done)
+        lay = stack[-1]
+        if lay is None:
+            stack.pop()
+        elif lay not in seen:
+            seen.add(lay)
+            stack.extend(reversed(_incoming(lay)))
+        else:
+            # Either its inputs are done, or this is a cycle: it goes in the order either way.
+            stack.pop()
+            if lay not in done:
+                done.add(lay)
+                order.append(lay)
     return order
 
 
 def _as_expression(value: Any) -> Any:
+    """A given input as an expression; data that is float becomes floatX (a float32 network fed
+    NumPy's float64 stays float32)."""
     if isinstance(value, Variable):
         return value
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f":
-        arr = arr.astype(config.floatX)
-    return T.constant(arr)
+    expr = as_theano_expression(value)
+    if expr.dtype in ("float16", "float64") and expr.dtype != config.floatX:
+        expr = T.constant(expr.data.astype(config.floatX))
+    return expr
 
 
-def get_output(
-    layer_or_layers: Layer | Sequence[Layer], inputs: Any = None, deterministic: bool = False, **kwargs: Any
-) -> Any:
+def _check_input_keys(given: Mapping) -> None:
+    for key in given:
+        if key is not None and not isinstance(key, Layer):
+            raise TypeError(
+                f"the keys of an inputs/input_shapes dict must be layers (or None for a layer created from a "
+                f"shape), got {type(key).__name__}: {key!r}"
+            )
+
+
+def get_output(layer_or_layers: Any, inputs: Any = None, **kwargs: Any) -> Any:
     """The symbolic output of a layer (or a list of outputs for a list of layers).
 
     Parameters
@@ -96,14 +123,17 @@ def get_output(
         The layer(s) whose output to compute.
     inputs : symbolic tensor, array or dict, optional
         What to feed in instead of the ``InputLayer``'s variable: one expression (for a network
-        with one input) or a ``{layer: expression}`` dict, which may also replace inner layers.
+        with one input) or a ``{layer: expression}`` dict, which may also replace inner layers
+        (the key ``None`` feeds a layer created from a shape).
     deterministic : bool
-        ``False`` (the default) gives the *training* output: dropout drops units and batch
-        normalization uses batch statistics (and updates its running averages).
+        ``False`` (every layer's default) gives the *training* output: dropout drops units and
+        batch normalization uses batch statistics (and updates its running averages).
         **Use** ``deterministic=True`` **for validation, testing and prediction**: forgetting it
         silently leaves dropout on and gives noisy, too-low accuracies.
     **kwargs
-        Passed to every layer's ``get_output_for`` (e.g. ``batch_norm_use_averages``).
+        Passed to every layer's ``get_output_for`` (e.g. ``deterministic``,
+        ``batch_norm_use_averages``); a keyword that no layer takes gets a warning naming the
+        closest one that does.
 
     Examples
     --------
@@ -117,10 +147,11 @@ def get_output(
     >>> predict(np.ones((3, 4), 'float32')).shape
     (3, 2)
     """
-    kwargs["deterministic"] = deterministic
-    given = dict(inputs) if isinstance(inputs, Mapping) else {}
-    all_layers = get_all_layers(layer_or_layers, given.keys())
-    outputs: dict[Layer, Any] = {
+    layers, many = _as_list(layer_or_layers)
+    given = inputs if isinstance(inputs, Mapping) else {}
+    _check_input_keys(given)
+    all_layers = get_all_layers(layers, given.keys())
+    outputs: dict[Any, Any] = {
         lay: lay.input_var for lay in all_layers if isinstance(lay, InputLayer) and lay not in given
     }
     if isinstance(inputs, Mapping):
@@ -132,6 +163,7 @@ def get_output(
             )
         for lay in outputs:
             outputs[lay] = _as_expression(inputs)
+    accepted = {"deterministic"}
     for lay in all_layers:
         if lay in outputs:
             continue
@@ -142,16 +174,31 @@ def get_output(
                 layer_inputs = outputs[lay.input_layer]
         except KeyError:
             raise ValueError(
-                f"get_output: {lay._label()} was created from a shape, so nothing feeds it; build it on an "
+                f"get_output: {lay!r} was created from a shape, so nothing feeds it; build it on an "
                 "InputLayer, or give the output of the layer below it in inputs={layer: expression}"
             ) from None
         outputs[lay] = lay.get_output_for(layer_inputs, **kwargs)
-    layers, many = _as_list(layer_or_layers)
+        try:
+            accepted.update(inspect_kwargs(lay.get_output_for))
+        except (TypeError, ValueError):
+            pass  # not introspectable (a builtin, say): its keywords stay unknown
+        accepted.update(getattr(lay, "get_output_kwargs", ()))
+    _warn_unused(set(kwargs) - accepted, accepted)
     result = [outputs[lay] for lay in layers]
     return result if many else result[0]
 
 
-def get_output_shape(layer_or_layers: Layer | Sequence[Layer], input_shapes: Any = None) -> Any:
+def _warn_unused(unused: set[str], accepted: set[str]) -> None:
+    if not unused:
+        return
+    lines = []
+    for name in sorted(unused):
+        close = get_close_matches(name, accepted)
+        lines.append(f"{name} (perhaps you meant {close[0]})" if close else name)
+    warnings.warn("get_output() was called with unused kwargs:\n\t" + "\n\t".join(lines), UserWarning, stacklevel=3)
+
+
+def get_output_shape(layer_or_layers: Any, input_shapes: Any = None) -> Any:
     """The output shape(s) of the layer(s), optionally for other ``input_shapes`` (a shape, or a
     ``{layer: shape}`` dict) than the ones the network was built for.
 
@@ -161,52 +208,54 @@ def get_output_shape(layer_or_layers: Layer | Sequence[Layer], input_shapes: Any
     ((None, 2), (16, 2))
     """
     layers, many = _as_list(layer_or_layers)
-    if input_shapes is None:
+    if input_shapes is None or (isinstance(input_shapes, Mapping) and not input_shapes):
         result = [lay.output_shape for lay in layers]
         return result if many else result[0]
-    given = dict(input_shapes) if isinstance(input_shapes, Mapping) else {}
-    all_layers = get_all_layers(layer_or_layers, given.keys())
-    shapes: dict[Layer, Any] = {lay: lay.output_shape for lay in all_layers if isinstance(lay, InputLayer)}
+    given = input_shapes if isinstance(input_shapes, Mapping) else {}
+    _check_input_keys(given)
+    all_layers = get_all_layers(layers, given.keys())
+    shapes: dict[Any, Any] = {lay: lay.shape for lay in all_layers if isinstance(lay, InputLayer) and lay not in given}
     if isinstance(input_shapes, Mapping):
-        shapes.update((lay, tuple(s)) for lay, s in given.items())
+        shapes.update(given)
     else:
         if len(shapes) > 1:
             raise ValueError("get_output_shape: the network has several inputs; pass a {layer: shape} dict")
         for lay in shapes:
-            shapes[lay] = tuple(input_shapes)
+            shapes[lay] = input_shapes
     for lay in all_layers:
         if lay in shapes:
             continue
-        if isinstance(lay, MergeLayer):
-            shapes[lay] = tuple(lay.get_output_shape_for([shapes[inc] for inc in lay.input_layers]))
-        else:
-            shapes[lay] = tuple(lay.get_output_shape_for(shapes[lay.input_layer]))
+        try:
+            if isinstance(lay, MergeLayer):
+                shapes[lay] = lay.get_output_shape_for([shapes[inc] for inc in lay.input_layers])
+            else:
+                shapes[lay] = lay.get_output_shape_for(shapes[lay.input_layer])
+        except KeyError:
+            raise ValueError(
+                f"get_output_shape: {lay!r} was created from a shape; give its input shape in "
+                "input_shapes={layer: shape}"
+            ) from None
     result = [shapes[lay] for lay in layers]
     return result if many else result[0]
 
 
-def get_all_params(layer: Layer | Sequence[Layer], unwrap_shared: bool = True, **tags: bool) -> list[SharedVariable]:
+def get_all_params(layer: Any, unwrap_shared: bool = True, **tags: bool) -> list[Any]:
     """The parameters of every layer of the network, each once, inputs first.
 
     Tags filter: ``trainable=True`` keeps only parameters that are trained (what an update rule
-    needs), ``regularizable=True`` only those a weight penalty applies to.
+    needs), ``regularizable=True`` only those a weight penalty applies to. A parameter given as
+    an expression counts as the shared variables in it (tagged as the expression), or as the
+    expression itself with ``unwrap_shared=False``.
 
     >>> from symdl import layers
     >>> net = layers.DenseLayer(layers.InputLayer((None, 4)), 2)
     >>> layers.get_all_params(net), layers.get_all_params(net, regularizable=True)
     ([W, b], [W])
     """
-    params: list[SharedVariable] = []
-    seen: set[SharedVariable] = set()
-    for lay in get_all_layers(layer):
-        for p in lay.get_params(unwrap_shared=unwrap_shared, **tags):
-            if p not in seen:
-                seen.add(p)
-                params.append(p)
-    return params
+    return unique(p for lay in get_all_layers(layer) for p in lay.get_params(unwrap_shared=unwrap_shared, **tags))
 
 
-def count_params(layer: Layer | Sequence[Layer], **tags: bool) -> int:
+def count_params(layer: Any, **tags: bool) -> int:
     """The number of scalar parameters of the network (filtered by ``tags`` as in get_all_params).
 
     >>> from symdl import layers
@@ -216,24 +265,25 @@ def count_params(layer: Layer | Sequence[Layer], **tags: bool) -> int:
     return int(sum(p.get_value(borrow=True).size for p in get_all_params(layer, **tags)))
 
 
-def get_all_param_values(layer: Layer | Sequence[Layer], **tags: bool) -> list[np.ndarray]:
+def get_all_param_values(layer: Any, **tags: bool) -> list[np.ndarray]:
     """The values (NumPy arrays) of get_all_params, in the same order."""
     return [p.get_value() for p in get_all_params(layer, **tags)]
 
 
-def _owners(layer: Layer | Sequence[Layer]) -> dict[SharedVariable, Layer]:
-    owners: dict[SharedVariable, Layer] = {}
+def _owners(layer: Any) -> dict[SharedVariable, Any]:
+    owners: dict[SharedVariable, Any] = {}
     for lay in get_all_layers(layer):
-        for p in lay.params:
+        for p in lay.get_params():
             owners.setdefault(p, lay)
     return owners
 
 
-def set_all_param_values(layer: Layer | Sequence[Layer], values: Sequence[np.ndarray], **tags: bool) -> None:
+def set_all_param_values(layer: Any, values: Sequence[np.ndarray], **tags: bool) -> None:
     """Set the parameters of the network from a list of arrays in get_all_params order.
 
     Raises ValueError naming the layer and parameter when the count or a shape does not match.
     """
+    layer, _ = _as_list(layer)  # walked twice below
     params = get_all_params(layer, **tags)
     values = list(values)
     if len(params) != len(values):
@@ -251,7 +301,7 @@ def set_all_param_values(layer: Layer | Sequence[Layer], values: Sequence[np.nda
         p.set_value(np.asarray(v, dtype=p.dtype))
 
 
-def set_trainable(layer: Layer | Sequence[Layer], trainable: bool) -> None:
+def set_trainable(layer: Any, trainable: bool) -> None:
     """Freeze (``False``) or unfreeze (``True``) the layer(s) and every layer below them.
 
     Freezing removes the ``trainable`` tag, so ``get_all_params(net, trainable=True)`` (and so an

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,8 +41,17 @@ class InputLayer(Layer):
             raise ValueError(
                 f"InputLayer: input_var has {input_var.ndim} dimensions but shape {self.shape} has {len(self.shape)}"
             )
+        else:
+            static = getattr(input_var.type, "shape", ())
+            if any(s is not None and d is not None and s != d for s, d in zip(static, self.shape)):
+                raise ValueError(
+                    f"InputLayer: input_var has static shape {static}, incompatible with shape {self.shape}"
+                )
         self.input_var = input_var
-        super().__init__(self.shape, name=name, **kwargs)
+        # Not Layer.__init__: an input layer has no input_layer, which is how get_all_layers
+        # (and Lasagne's) knows that the walk stops here.
+        self.name = name
+        self.params = OrderedDict()
 
     @property
     def output_shape(self) -> tuple[int | None, ...]:

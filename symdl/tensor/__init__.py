@@ -149,6 +149,9 @@ from symdl.tensor.var import TensorConstant, TensorVariable, as_tensor_variable,
 as_tensor = as_tensor_variable
 concat = concatenate
 
+# Theano's names for Lasagne ports (``theano.tensor.Variable`` in isinstance checks).
+from symdl.graph.basic import Variable  # noqa: E402
+
 
 def __getattr__(name: str):
     # Submodules that pull in more code load on first use, so ``import symdl`` stays fast.

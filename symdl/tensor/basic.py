@@ -1,11 +1,16 @@
 """Symbolic input constructors with Theano's names: ``scalar vector matrix tensor3 tensor4
-tensor5`` and their dtype-prefixed forms (``fmatrix dvector ivector lscalar bmatrix ...``).
+tensor5`` and their dtype-prefixed forms (``fmatrix dvector ivector lscalar bmatrix ...``), and
+the plural forms that make several at once (``matrices('xy')``, ``fvectors('a', 'b')``,
+``scalars(3)``).
 
 >>> import symdl.tensor as T
 >>> T.ivector('y').type
 int32(?,)
 >>> T.tensor4('x', shape=(None, 1, 28, 28)).type
 float32(?, 1, 28, 28)
+>>> p, t = T.matrices('pt')
+>>> p.name, t.type
+('p', float32(?, ?))
 """
 
 from __future__ import annotations
@@ -70,5 +75,30 @@ def _row_or_col(fname: str, dtype: str | None, shape: tuple) -> Any:
 for _prefix, _dtype in _PREFIXES.items():
     globals()[_prefix + "row"] = _row_or_col(_prefix + "row", _dtype, (1, None))
     globals()[_prefix + "col"] = _row_or_col(_prefix + "col", _dtype, (None, 1))
+
+
+def _plural(single: Any, fname: str) -> Any:
+    def make(*names: Any) -> list:
+        # Theano's forms: one string, a name per character; several strings; or a count.
+        if len(names) == 1 and isinstance(names[0], int):
+            return [single() for _ in range(names[0])]
+        if len(names) == 1:
+            names = tuple(names[0])
+        return [single(name) for name in names]
+
+    make.__name__ = make.__qualname__ = fname
+    make.__doc__ = f"Several ``{single.__name__}``: ``{fname}('xy')``, ``{fname}('x', 'y')`` or ``{fname}(2)``."
+    return make
+
+
+_PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows", "col": "cols",
+            "tensor3": "tensor3s", "tensor4": "tensor4s", "tensor5": "tensor5s"}  # fmt: skip
+_plurals = {
+    prefix + plural: _plural(globals()[prefix + kind], prefix + plural)
+    for kind, plural in _PLURALS.items()
+    for prefix in _PREFIXES
+}
+globals().update(_plurals)
+_exports.update(_plurals)
 
 __all__ = ["tensor", *_exports]

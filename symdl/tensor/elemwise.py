@@ -461,8 +461,14 @@ def _weak_partner_dtype(inputs: Sequence[Variable]) -> str | None:
     return str(np.result_type(*strong)) if strong else None
 
 
+# A Python number of each kind: what NumPy 2 promotes a weak operand as (its value aside).
+_WEAK_KIND_EXAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+
+
 def _resolve_weak(inputs: list[Variable], opname: str) -> list[Variable]:
-    """Give weak Python-scalar constants the dtype NumPy 2 would: their partners', promoted by kind."""
+    """Give weak operands (Python scalars, shapes) the dtype NumPy 2 would give a Python number:
+    their strong partners', promoted by kind. A weak constant that does not fit raises; a
+    symbolic one is cast (its value is only known when the function runs)."""
     if not any(getattr(v, "weak", False) for v in inputs):
         return inputs
     strong = [np.dtype(v.dtype) for v in inputs if not getattr(v, "weak", False) and v.dtype != "bool"]
@@ -473,20 +479,24 @@ def _resolve_weak(inputs: list[Variable], opname: str) -> list[Variable]:
     resolved = []
     for v in inputs:
         if getattr(v, "weak", False):
-            value = v.data.item()
-            try:
-                dtype = np.result_type(*strong, value)
-                data = np.asarray(np.array(value, dtype=dtype))
-                if data.item() != value and not (isinstance(value, float) and math.isnan(value)):
-                    if dtype.kind in "iub":
-                        raise OverflowError
-            except OverflowError:
-                raise TypeMismatch(
-                    f"{opname}: Python integer {value} does not fit in {strong[0]} ({describe(v)})"
-                ) from None
-            v = constant(data)
+            dtype = np.result_type(*strong, _WEAK_KIND_EXAMPLE[np.dtype(v.dtype).kind])
+            if not isinstance(v, TensorConstant):
+                v = cast(v, dtype)
+            elif v.dtype != dtype:
+                v = constant(_fit_weak_constant(v, dtype, opname))
+            else:
+                v = constant(v.data)
         resolved.append(v)
     return resolved
+
+
+def _fit_weak_constant(v: TensorConstant, dtype: np.dtype, opname: str) -> np.ndarray:
+    """The data of a weak constant in ``dtype``; an integer that does not fit raises."""
+    data = v.data.astype(dtype)
+    if dtype.kind in "iub" and not np.array_equal(data, v.data):
+        value = v.data.item() if v.data.ndim == 0 else v.data.tolist()
+        raise TypeMismatch(f"{opname}: Python integer {value} does not fit in {dtype} ({describe(v)})")
+    return data
 
 
 class Elemwise(Op):
@@ -505,10 +515,17 @@ class Elemwise(Op):
         so = self.scalar_op
         if len(inputs) != so.nin:
             raise TypeError(f"{so.name} takes {so.nin} inputs, got {len(inputs)}")
-        variables = _resolve_weak([as_tensor_variable(x) for x in inputs], so.name)
+        variables = [as_tensor_variable(x) for x in inputs]
+        # Arithmetic among weak values (shapes, Python numbers) stays weak, as Python ints
+        # stay ints; a comparison's boolean and an explicit cast are strong.
+        weak = not so.name.startswith("cast_") and all(getattr(v, "weak", False) for v in variables)
+        variables = _resolve_weak(variables, so.name)
         shape = broadcast_static_shapes(so.name, variables)
         dtype = so.output_dtype([v.dtype for v in variables])
-        return Apply(self, variables, [TensorType(dtype, shape)])
+        node = Apply(self, variables, [TensorType(dtype, shape)])
+        if weak and dtype != "bool":
+            node.outputs[0].weak = True
+        return node
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         out = self.scalar_op.impl(*inputs)

@@ -50,33 +50,67 @@ class Shape(Op):
 _shape_op = Shape()
 
 
+def _weak(v: Variable) -> Variable:
+    v.weak = True
+    return v
+
+
 def shape(x: Any) -> Variable:
-    """The symbolic shape of ``x``; a constant when every dimension is known."""
+    """The symbolic shape of ``x`` as a weak int64 vector (a constant when every dimension is
+    known); its entries promote like Python ints (see ``symdl.tensor.var``).
+
+    >>> import symdl.tensor as T
+    >>> x = T.fmatrix('x', shape=(None, 3))
+    >>> x.shape[1].data, (x / x.shape[0]).dtype
+    (array(3), 'float32')
+    """
     x = as_tensor_variable(x)
     if builtins.all(d is not None for d in x.type.shape):
-        return constant(np.array(x.type.shape, dtype="int64"))
-    return _shape_op(x)
+        return constant(np.array(x.type.shape, dtype="int64"), weak=True)
+    return _weak(_shape_op(x))
 
 
 def shape_i(x: Variable, i: int) -> Variable:
-    """Dimension ``i`` of ``x`` as an int64 scalar (a constant when known)."""
+    """Dimension ``i`` of ``x`` as a weak int64 scalar (a constant when known)."""
     dim = x.type.shape[i]
     if dim is not None:
-        return constant(np.int64(dim))
-    return _shape_op(x)[i]
+        return constant(np.int64(dim), weak=True)
+    from symdl.tensor.subtensor import getitem
+
+    return _weak(getitem(_shape_op(x), i))
 
 
 def shape_tuple(x: Variable) -> tuple:
-    """Per-dimension Python ints where known, int64 scalars otherwise."""
+    """Per-dimension Python ints where known, weak int64 scalars otherwise."""
     return tuple(d if d is not None else shape_i(x, i) for i, d in enumerate(x.type.shape))
 
 
 def size(x: Any) -> Variable:
+    """The number of elements of ``x``, a weak int64 scalar (a constant when the shape is known)."""
     x = as_tensor_variable(x)
-    total: Any = constant(np.int64(1))
+    if builtins.all(d is not None for d in x.type.shape):
+        return constant(np.int64(math.prod(x.type.shape)), weak=True)
+    total: Any = constant(np.int64(1), weak=True)
     for i in range(x.ndim):
         total = total * shape_i(x, i)
     return total
+
+
+def getitem_weak(v: Variable, index: Any) -> Variable:
+    """``v[index]`` of a weak tensor (a shape), weak too; an entry of a shape whose dimension is
+    static is a constant."""
+    from symdl.tensor.subtensor import getitem
+
+    if isinstance(index, int | np.integer) and not isinstance(index, bool) and v.ndim == 1:
+        length = v.type.shape[0]
+        if length is not None and -length <= index < length:
+            k = int(index) % length
+            if v.owner is not None and isinstance(v.owner.op, Shape):
+                return shape_i(v.owner.inputs[0], k)
+            if isinstance(v, TensorConstant):
+                return constant(v.data[k], weak=True)
+    out = getitem(v, index)
+    return out if out is v else _weak(out)
 
 
 def broadcast_shape_symbolic(node: Apply, input_shapes: Sequence[Sequence]) -> list:

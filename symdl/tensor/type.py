@@ -4,6 +4,12 @@
 >>> t = TensorType('float32', (None, 3))
 >>> t.ndim, t.broadcastable
 (2, (False, False))
+
+Theano's spelling, a broadcastable pattern (True: the size is 1; False: unknown), works too, and
+calling a type makes a variable of it:
+
+>>> TensorType('float64', broadcastable=(False, True))('x').type
+float64(?, 1)
 """
 
 from __future__ import annotations
@@ -35,9 +41,29 @@ def shape_str(shape: Sequence[int | None]) -> str:
 class TensorType(Type):
     """The type of an n-dimensional array of one dtype with a partly known shape."""
 
-    __slots__ = ("dtype", "shape", "_hash")
+    __slots__ = ("dtype", "shape", "_hash", "name")
 
-    def __init__(self, dtype: str | np.dtype, shape: Sequence[int | None]):
+    def __init__(
+        self,
+        dtype: str | np.dtype,
+        shape: Sequence[int | None] | None = None,
+        broadcastable: Sequence[bool] | None = None,
+        name: str | None = None,
+    ):
+        # A sequence of booleans in the place of the shape is Theano's broadcastable pattern
+        # (``TensorType(dtype, (False, True))``), never sizes 0 and 1.
+        if shape is not None and len(shape) and all(isinstance(d, bool | np.bool_) for d in shape):
+            shape, broadcastable = None, shape
+        if broadcastable is not None:
+            pattern = tuple(1 if b else None for b in broadcastable)
+            if shape is not None and any(b == 1 and d not in (1, None) for b, d in zip(pattern, shape)):
+                raise ValueError(
+                    f"TensorType: shape {tuple(shape)} disagrees with broadcastable {tuple(broadcastable)}"
+                )
+            shape = pattern if shape is None else shape
+        if shape is None:
+            raise TypeError("TensorType needs a shape (sizes, None where unknown) or Theano's broadcastable=")
+        self.name = name
         if type(dtype) is not str or dtype not in DTYPES:
             dtype = (isinstance(dtype, np.dtype) and _DTYPE_NAMES.get(dtype)) or str(np.dtype(dtype))
         if dtype not in DTYPES:
@@ -109,6 +135,10 @@ class TensorType(Type):
         from symdl.tensor.var import TensorVariable
 
         return TensorVariable(self, name=name)
+
+    def __call__(self, name: str | None = None) -> Any:
+        """A new variable of this type (Theano's ``TensorType(...)(name)``)."""
+        return self.make_variable(name)
 
     def __str__(self) -> str:
         return f"{self.dtype}{shape_str(self.shape)}"

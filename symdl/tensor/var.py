@@ -3,12 +3,23 @@
 Python scalars become *weak* constants: they take the dtype of the tensor they meet, so
 ``fmatrix * 0.5`` stays float32, as NumPy 2 and JAX do. NumPy scalars and arrays are strong.
 
+Shapes are weak too, as in JAX where they are Python ints: ``x.shape``, ``x.shape[i]``,
+``x.size`` and arithmetic among weak values are int64 where they stand alone and promote like
+Python ints where they meet a strong tensor (``fmatrix / x.shape[0]`` is float32,
+``ivector + x.shape[0]`` int32). A weak constant that does not fit its partner's dtype raises
+at build time; a symbolic one (a size known only at run time) is converted when the function
+runs and wraps around like a NumPy cast if it does not fit (a size above 127 added to an int8
+tensor), so give such sums an explicit ``T.cast`` when sizes can be that large.
+
 >>> import symdl.tensor as T
 >>> (T.fmatrix('x') * 0.5).dtype
 'float32'
 >>> import numpy as np
 >>> (T.fmatrix('x') + np.float64(1)).dtype
 'float64'
+>>> x = T.fmatrix('x')
+>>> x.shape[0].dtype, (x.sum(axis=0) / x.shape[0]).dtype, (T.ivector('i') + x.size).dtype
+('int64', 'float32', 'int32')
 """
 
 from __future__ import annotations
@@ -161,13 +172,31 @@ class _TensorOps:
     def __bool__(self) -> bool:
         return True
 
+    def _shape_length(self) -> int | None:
+        """The number of entries of a shape vector (``x.shape``) whose length is known."""
+        if getattr(self, "weak", False) and self.type.ndim == 1:
+            return self.type.shape[0]
+        return None
+
     def __iter__(self):
-        raise TypeError("symbolic tensors are not iterable; index them (x[0]) or use T.split")
+        # A shape unpacks into its entries (``n, c, h, w = x.shape``), as in Theano and JAX.
+        length = self._shape_length()
+        if length is None:
+            raise TypeError("symbolic tensors are not iterable; index them (x[0]) or use T.split")
+        return (self[i] for i in range(length))
 
     def __len__(self) -> int:
-        raise TypeError("symbolic tensors have no len(); use x.shape[0]")
+        length = self._shape_length()
+        if length is None:
+            raise TypeError("symbolic tensors have no len(); use x.shape[0]")
+        return length
 
     def __getitem__(self, index: Any) -> Any:
+        if getattr(self, "weak", False):
+            # An entry of a shape is weak as the shape is (a Python int of a tuple, in JAX).
+            from symdl.tensor.shape import getitem_weak
+
+            return getitem_weak(self, index)
         from symdl.tensor.subtensor import getitem
 
         return getitem(self, index)
@@ -279,9 +308,13 @@ def _blas():
 
 
 class TensorVariable(_TensorOps, Variable):
-    """A symbolic n-dimensional array."""
+    """A symbolic n-dimensional array; ``weak`` marks values that promote like Python numbers
+    (shapes and the arithmetic on them, see the module's docstring)."""
 
     __slots__ = ()
+    # Set on the instance by shape() and by elementwise ops of weak operands only. It matters
+    # when an expression is built, so a clone (a compiled graph's copy) is strong again.
+    weak = False
 
     def __repr__(self) -> str:
         if self.name:

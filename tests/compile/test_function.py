@@ -441,3 +441,15 @@ def test_borrowed_outputs_are_right_on_every_backend_and_pickle(backend):
     doubled, plus_one = again(f32(5))
     np.testing.assert_array_equal(doubled, [10])
     np.testing.assert_array_equal(plus_one, [6])
+
+
+def test_a_shape_value_updates_a_shared_variable_and_replaces_a_variable_through_givens():
+    # shape values promote like Python ints (weak), but are variables, not constants
+    x = T.fmatrix("x")
+    n = symdl.shared(np.int32(0), name="n")
+    s = T.fscalar("s")
+    f = symdl.function([x], [], updates=[(n, x.shape[0])], mode="py")
+    f(np.zeros((5, 2), "float32"))
+    assert n.get_value() == 5 and n.get_value().dtype == np.int32
+    g = symdl.function([x], s * 2, givens={s: x.shape[1]}, mode="py")
+    assert float(g(np.zeros((5, 3), "float32"))) == 6.0

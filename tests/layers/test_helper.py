@@ -161,3 +161,81 @@ def test_a_network_pickled_with_its_training_function_keeps_sharing_the_paramete
     assert all(not np.array_equal(a, b) for a, b in zip(before, after))  # the copy trains the copy
     for original, trained in zip(layers.get_all_param_values(out), after):
         assert not np.array_equal(original, trained)  # and leaves the original alone
+
+
+# ------------------------------------------------------------------ Lasagne's duck typing
+def test_get_all_layers_skips_missing_inputs_and_stops_at_treated_layers():
+    floating = layers.Layer((None, 4))
+    l_in = layers.InputLayer((None, 4))
+    merged = layers.ElemwiseSumLayer([floating, l_in])
+    assert layers.get_all_layers(merged) == [floating, l_in, merged]
+    top = layers.DenseLayer(merged, 2)
+    assert layers.get_all_layers([top, floating], treat_as_input=[top]) == [top, floating]
+
+
+def test_get_output_passes_only_the_keywords_given():
+    from unittest.mock import Mock
+
+    l_in = layers.InputLayer((None, 3))
+    layer = layers.Layer(l_in)
+    layer.get_output_for = Mock()
+    layers.get_output(layer)
+    layer.get_output_for.assert_called_with(l_in.input_var)
+    layers.get_output(layer, deterministic=True)
+    layer.get_output_for.assert_called_with(l_in.input_var, deterministic=True)
+
+
+def test_get_output_warns_about_keywords_no_layer_takes():
+    _, _, _, out = mlp()
+    with pytest.warns(UserWarning, match="perhaps you meant deterministic"):
+        layers.get_output(out, determinstic=True)
+    with pytest.warns(UserWarning, match=r"unused kwargs:\n\tzzz$"):
+        layers.get_output(out, zzz=1)
+
+
+def test_get_output_with_a_none_key_feeds_a_layer_created_from_a_shape():
+    layer = layers.DenseLayer((None, 4), 2)
+    x = T.fmatrix("x")
+    assert layers.get_output(layer, {None: x}).owner is not None
+    assert layers.get_output(layer, {layer: x}) is x
+
+
+def test_input_dicts_need_layer_keys():
+    l_in = layers.InputLayer((None, 4))
+    with pytest.raises(TypeError, match="must be layers"):
+        layers.get_output(l_in, {"input": T.fmatrix()})
+    with pytest.raises(TypeError, match="must be layers"):
+        layers.get_output_shape(l_in, {l_in.input_var: (2, 4)})
+
+
+def test_get_output_shape_returns_the_given_shapes_themselves():
+    l_in, hidden, _, out = mlp()
+    shape = (7, 8)
+    assert layers.get_output_shape(hidden, {hidden: shape}) is shape
+    assert layers.get_output_shape(out, {}) == (None, 3)
+    with pytest.raises(ValueError, match="created from a shape"):
+        layers.get_output_shape(layers.DenseLayer((None, 4), 2), {l_in: (1, 4)})
+
+
+def test_params_given_as_expressions_count_as_their_shared_variables():
+    l_in = layers.InputLayer((None, 4))
+    w1 = symdl.shared(np.ones((4, 2), "float32"), name="w1")
+    w2 = symdl.shared(np.ones((2, 3), "float32"), name="w2")
+    w_expr = T.dot(w1, w2)
+    net = layers.DenseLayer(l_in, 3, W=w_expr, b=None)
+    assert layers.get_all_params(net) == [w1, w2]
+    assert layers.get_all_params(net, unwrap_shared=False) == [w_expr]
+    assert layers.count_params(net) == 14
+    layers.set_all_param_values(net, [np.zeros((4, 2), "float32"), np.zeros((2, 3), "float32")])
+    assert not w1.get_value().any()
+
+
+def test_any_iterable_of_layers_is_a_list_of_layers():
+    l_in, hidden, _, out = mlp()
+    assert layers.get_all_layers(iter([hidden])) == [l_in, hidden]
+    shapes = layers.get_output_shape(layer for layer in (hidden, out))
+    assert shapes == [(None, 8), (None, 3)]
+    x = T.fmatrix("x")
+    outputs = layers.get_output((layer for layer in (hidden, out)), x, deterministic=True)
+    assert [o.type.shape for o in outputs] == [(None, 8), (None, 3)]
+    assert layers.get_output_shape((layer for layer in (hidden, out)), (5, 4)) == [(5, 8), (5, 3)]

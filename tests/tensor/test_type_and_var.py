@@ -9,6 +9,7 @@ import symdl.tensor as T
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.tensor.type import TensorType
 from symdl.tensor.var import TensorConstant, TensorVariable
+from symdl.testing import compare_with_numpy_both_ways
 
 
 # ------------------------------------------------------------------ TensorType
@@ -228,3 +229,118 @@ def test_float64_entering_a_float32_update_is_named_in_the_error():
     W = symdl.shared(np.zeros(3, "float32"), name="W")
     with pytest.raises(TypeMismatch, match="float64"):
         symdl.function([], [], updates=[(W, W - np.float64(0.1) * W)])
+
+
+# ------------------------------------------------------------------ weak shapes
+SHAPE_ARITHMETIC = [
+    ("x.sum(0) / x.shape[0]", lambda x: x.sum(0) / x.shape[0], "float32"),
+    ("x * x.shape[1]", lambda x: x * x.shape[1], "float32"),
+    ("x - x.size", lambda x: x - x.size, "float32"),
+    ("x * (x.shape[0] * 0.5)", lambda x: x * (x.shape[0] * 0.5), "float32"),
+    ("x.shape[0] + x.shape[1]", lambda x: x.shape[0] + x.shape[1], "float32"),
+    ("i + x.shape[0]", lambda x: x.astype("int32") + x.shape[0], "float32"),
+    ("b * x.shape[1]", lambda x: x.astype("int8") * x.shape[1], "float32"),
+    ("u - x.shape[0]", lambda x: x.astype("uint16") - x.shape[0], "float64"),
+    ("d / x.size", lambda x: x.astype("float64") / x.size, "float32"),
+]
+
+
+@pytest.mark.parametrize("text, expr, dtype", SHAPE_ARITHMETIC, ids=[s[0] for s in SHAPE_ARITHMETIC])
+def test_shape_entries_promote_like_python_ints_as_in_numpy(backend, text, expr, dtype):
+    x = (np.arange(12).reshape(3, 4) + 5).astype(dtype)
+    compare_with_numpy_both_ways(expr, expr, [x], backends=[backend])
+
+
+def test_shape_values_are_int64_where_they_stand_alone():
+    x = T.fmatrix("x")
+    for v in (x.shape, x.shape[0], x.shape[-1], x.size, x.shape[0] * x.shape[1], x.shape[0] // 2):
+        assert v.dtype == "int64" and v.weak
+    assert (x.shape[0] * 0.5).dtype == "float64" and (x.shape[0] * 0.5).weak
+    assert (x.shape[0] > 1).dtype == "bool" and not (x.shape[0] > 1).weak
+    assert not T.cast(x.shape[0], "float32").weak
+    assert (T.dvector() * T.cast(x.shape[0], "float32")).dtype == "float64"
+
+
+def test_a_static_dimension_is_a_weak_constant():
+    x = T.fmatrix("x", shape=(None, 3))
+    assert isinstance(x.shape[1], TensorConstant) and x.shape[1].weak and int(x.shape[1].data) == 3
+    assert isinstance(x.shape[-1], TensorConstant)
+    assert not isinstance(x.shape[0], TensorConstant) and x.shape[0].weak
+    assert isinstance(T.fmatrix(shape=(2, 3)).size, TensorConstant)
+
+
+def test_a_static_dimension_that_does_not_fit_the_partner_dtype_raises():
+    x = T.fmatrix("x", shape=(None, 300))
+    with pytest.raises(TypeMismatch, match="300 does not fit in int8"):
+        T.bvector("b") + x.shape[1]
+
+
+def test_a_symbolic_dimension_that_does_not_fit_wraps_as_a_numpy_cast(backend):
+    # Documented: a run-time size cannot be checked when the graph is built.
+    x, b = T.fmatrix("x"), T.bvector("b")
+    f = symdl.function([x, b], b + x.shape[0], mode=backend)
+    out = f(np.zeros((300, 1), "float32"), np.zeros(2, "int8"))
+    assert out.dtype == np.int8 and out.tolist() == [np.int64(300).astype(np.int8)] * 2
+
+
+def test_float32_update_divided_by_the_batch_size_needs_no_cast(backend):
+    # Theano upcast this to float64, so the update of a float32 shared variable failed.
+    rng = np.random.default_rng(0)
+    W = symdl.shared(rng.standard_normal((3, 2)).astype("float32"), name="W")
+    x, y = T.fmatrix("x"), T.fmatrix("y")
+    p = T.dot(x, W)
+    g = T.dot(x.T, p - y) / x.shape[0]
+    assert g.dtype == "float32"
+    train = symdl.function([x, y], [], updates=[(W, W - 0.1 * g)], mode=backend)
+    X, Y = rng.standard_normal((5, 3)).astype("float32"), rng.standard_normal((5, 2)).astype("float32")
+    before = W.get_value()
+    train(X, Y)
+    np.testing.assert_allclose(W.get_value(), before - 0.1 * X.T @ (X @ before - Y) / 5, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ Theano's spellings
+def test_tensor_type_takes_a_broadcastable_pattern_and_makes_variables():
+    t = TensorType("float64", broadcastable=(False, True, False), name="T3")
+    assert t.shape == (None, 1, None) and t.name == "T3" and t == TensorType("float64", (None, 1, None))
+    assert TensorType("float32", (False, True)).shape == (None, 1)  # Theano's positional pattern
+    assert TensorType("float32", (2, 1), broadcastable=(False, True)).shape == (2, 1)
+    x = t("x")
+    assert isinstance(x, TensorVariable) and x.name == "x" and x.type == t
+    with pytest.raises(ValueError, match="disagrees with broadcastable"):
+        TensorType("float32", (2, 3), broadcastable=(False, True))
+    with pytest.raises(TypeError, match="needs a shape"):
+        TensorType("float32")
+
+
+@pytest.mark.parametrize(
+    "make, names, dtype, ndim",
+    [
+        (lambda: T.matrices("pt"), ["p", "t"], "float32", 2),
+        (lambda: T.vectors("a", "b", "c"), ["a", "b", "c"], "float32", 1),
+        (lambda: T.fscalars(2), [None, None], "float32", 0),
+        (lambda: T.imatrices("ab"), ["a", "b"], "int32", 2),
+        (lambda: T.dtensor4s("x"), ["x"], "float64", 4),
+    ],
+)
+def test_plural_constructors_make_several_inputs(make, names, dtype, ndim):
+    made = make()
+    assert [v.name for v in made] == names
+    assert all(v.dtype == dtype and v.ndim == ndim for v in made)
+
+
+def test_theano_variable_names():
+    assert symdl.Variable is T.Variable and isinstance(T.vector(), T.Variable)
+
+
+def test_a_shape_unpacks_into_its_weak_entries():
+    x = T.tensor3("x", shape=(None, 4, None))
+    batch, features, steps = x.shape
+    assert len(x.shape) == 3 and batch.weak and int(features.data) == 4
+    f = symdl.function([x], [batch * steps, x.sum() / x.size], mode="py")
+    n, mean = f(np.ones((2, 4, 5), "float32"))
+    assert n == 10 and mean.dtype == np.float32 and mean == 1
+    for not_a_shape in (T.vector(), x.shape + T.lvector()):
+        with pytest.raises(TypeError, match="not iterable"):
+            iter(not_a_shape)
+        with pytest.raises(TypeError, match="no len"):
+            len(not_a_shape)
