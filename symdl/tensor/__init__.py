@@ -7,6 +7,7 @@
 5.0
 """
 
+from symdl.graph.basic import Variable
 from symdl.tensor.basic import *  # noqa: F403
 from symdl.tensor.basic import tensor
 from symdl.tensor.blas import batched_dot, dot, matmul, outer, tensordot
