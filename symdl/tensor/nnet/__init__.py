@@ -25,12 +25,15 @@ Softmax family and losses; the op classes, for rewrites that look for them:
 compositions (the first builds the second when ``output`` is ``sigmoid(logits)``).
 
 Convolution and pooling: ``conv2d`` and ``conv1d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Conv2dGradWeights``),
-``pool_2d`` (ops ``Pool2d``, ``Pool2dGrad``); batch normalization: ``batch_normalization_train``,
+``conv3d`` (ops ``Conv3d``, ``Conv3dGradInputs``, ``Conv3dGradWeights``), ``pool_2d`` (ops ``Pool2d``,
+``Pool2dGrad``; ``Pool`` when the window is symbolic) and ``pool_3d`` (ops ``Pool``, ``PoolGrad``);
+batch normalization: ``batch_normalization_train``,
 ``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
 
 Every op runs everywhere through its NumPy ``perform``; the C backend runs the softmax family in
-its runtime and conv2d (forward and both gradients) and pooling with the kernels of
-``kernels/c/conv.h`` and ``kernels/c/pool.h`` (im2col + BLAS, OpenMP over the batch).
+its runtime and conv2d (forward and both gradients) and 2-d pooling with the kernels of
+``kernels/c/conv.h`` and ``kernels/c/pool.h`` (im2col + BLAS, OpenMP over the batch); the 3-d
+ops and ``Pool`` run their vectorized ``perform`` there for now.
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, y = T.dmatrix('x'), T.ivector('y')
@@ -77,15 +80,29 @@ from symdl.tensor.nnet.conv import (
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
 )
+from symdl.tensor.nnet.conv3d import (
+    Conv3d,
+    Conv3dGradInputs,
+    Conv3dGradWeights,
+    conv3d,
+    conv3d_grad_wrt_inputs,
+    conv3d_grad_wrt_weights,
+)
 from symdl.tensor.nnet.pool import Pool2d, Pool2dGrad, pool_2d
+from symdl.tensor.nnet.pool_nd import Pool, PoolGrad, pool_3d
 from symdl.tensor.random import dropout
 
 __all__ = [
     "Conv2d",
     "Conv2dGradInputs",
     "Conv2dGradWeights",
+    "Conv3d",
+    "Conv3dGradInputs",
+    "Conv3dGradWeights",
+    "Pool",
     "Pool2d",
     "Pool2dGrad",
+    "PoolGrad",
     "SELU_ALPHA",
     "SELU_SCALE",
     "CategoricalCrossentropy",
@@ -102,6 +119,9 @@ __all__ = [
     "conv2d",
     "conv2d_grad_wrt_inputs",
     "conv2d_grad_wrt_weights",
+    "conv3d",
+    "conv3d_grad_wrt_inputs",
+    "conv3d_grad_wrt_weights",
     "dropout",
     "elu",
     "hard_sigmoid",
@@ -109,6 +129,7 @@ __all__ = [
     "log_softmax",
     "logsoftmax",
     "pool_2d",
+    "pool_3d",
     "relu",
     "selu",
     "sigmoid",
