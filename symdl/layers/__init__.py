@@ -17,7 +17,19 @@ True
 """
 
 from symdl.layers.base import Layer, MergeLayer, create_param
-from symdl.layers.conv import Conv2DLayer
+from symdl.layers.conv import (
+    BaseConvLayer,
+    Conv1DLayer,
+    Conv2DLayer,
+    Conv3DLayer,
+    Deconv2DLayer,
+    Deconv3DLayer,
+    DilatedConv2DLayer,
+    TransposedConv2DLayer,
+    TransposedConv3DLayer,
+    conv_input_length,
+    conv_output_length,
+)
 from symdl.layers.dense import DenseLayer
 from symdl.layers.embedding import EmbeddingLayer
 from symdl.layers.helper import (
@@ -33,10 +45,26 @@ from symdl.layers.helper import (
     set_trainable,
 )
 from symdl.layers.input import InputLayer
+from symdl.layers.local import LocallyConnected2DLayer
 from symdl.layers.merge import ConcatLayer, ElemwiseMergeLayer, ElemwiseSumLayer, concat
 from symdl.layers.noise import DropoutLayer, GaussianNoiseLayer, dropout
 from symdl.layers.normalization import BatchNormLayer, batch_norm
-from symdl.layers.pool import GlobalPoolLayer, MaxPool2DLayer, Pool2DLayer
+from symdl.layers.pool import (
+    FeaturePoolLayer,
+    FeatureWTALayer,
+    GlobalPoolLayer,
+    MaxPool1DLayer,
+    MaxPool2DLayer,
+    MaxPool3DLayer,
+    Pool1DLayer,
+    Pool2DLayer,
+    Pool3DLayer,
+    SpatialPyramidPoolingLayer,
+    Upscale1DLayer,
+    Upscale2DLayer,
+    Upscale3DLayer,
+    pool_output_length,
+)
 from symdl.layers.shape import (
     DimshuffleLayer,
     FlattenLayer,
@@ -49,30 +77,51 @@ from symdl.layers.shape import (
 from symdl.layers.special import BiasLayer, ExpressionLayer, NonlinearityLayer
 
 __all__ = [
+    "BaseConvLayer",
     "BatchNormLayer",
     "BiasLayer",
     "ConcatLayer",
+    "Conv1DLayer",
     "Conv2DLayer",
+    "Conv3DLayer",
+    "Deconv2DLayer",
+    "Deconv3DLayer",
     "DenseLayer",
+    "DilatedConv2DLayer",
     "DimshuffleLayer",
     "DropoutLayer",
     "ElemwiseMergeLayer",
     "ElemwiseSumLayer",
     "EmbeddingLayer",
     "ExpressionLayer",
+    "FeaturePoolLayer",
+    "FeatureWTALayer",
     "FlattenLayer",
     "GaussianNoiseLayer",
     "GlobalPoolLayer",
     "InputLayer",
     "Layer",
+    "LocallyConnected2DLayer",
+    "MaxPool1DLayer",
     "MaxPool2DLayer",
+    "MaxPool3DLayer",
     "MergeLayer",
     "NonlinearityLayer",
+    "Pool1DLayer",
     "Pool2DLayer",
+    "Pool3DLayer",
     "ReshapeLayer",
     "SliceLayer",
+    "SpatialPyramidPoolingLayer",
+    "TransposedConv2DLayer",
+    "TransposedConv3DLayer",
+    "Upscale1DLayer",
+    "Upscale2DLayer",
+    "Upscale3DLayer",
     "batch_norm",
     "concat",
+    "conv_input_length",
+    "conv_output_length",
     "count_params",
     "create_param",
     "dimshuffle",
@@ -84,6 +133,7 @@ __all__ = [
     "get_output",
     "get_output_shape",
     "load_params",
+    "pool_output_length",
     "reshape",
     "save_params",
     "set_all_param_values",

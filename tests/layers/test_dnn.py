@@ -1,0 +1,68 @@
+"""Lasagne's cuDNN and GEMM layer classes (``symdl.layers.dnn``, ``symdl.layers.corrmm``) on any
+device: the defaults that differ from the plain layers, and values equal to them."""
+
+import numpy as np
+import pytest
+
+import symdl
+from symdl import layers
+from symdl.layers import corrmm, dnn
+
+
+def run(net, x):
+    return symdl.function([layers.get_all_layers(net)[0].input_var], layers.get_output(net), mode="py")(x)
+
+
+def test_dnn_convolutions_cross_correlate_by_default(rng):
+    l_in = layers.InputLayer((None, 2, 7, 6))
+    conv = dnn.Conv2DDNNLayer(l_in, 3, 3, pad="same", nonlinearity=None)
+    assert conv.flip_filters is False and conv.output_shape == (None, 3, 7, 6)
+    plain = layers.Conv2DLayer(l_in, 3, 3, pad="same", W=conv.W, b=conv.b, nonlinearity=None, flip_filters=False)
+    x = rng.normal(size=(2, 2, 7, 6)).astype(np.float32)
+    np.testing.assert_array_equal(run(conv, x), run(plain, x))
+    conv3 = dnn.Conv3DDNNLayer(layers.InputLayer((None, 1, 4, 5, 6)), 2, 3, pad=1, num_groups=1)
+    assert conv3.flip_filters is False and conv3.output_shape == (None, 2, 4, 5, 6)
+    assert corrmm.Conv2DMMLayer(l_in, 3, 3).flip_filters is True
+
+
+def test_dnn_pooling_ignores_borders_and_refuses_otherwise(rng):
+    l_in = layers.InputLayer((None, 2, 7, 5))
+    pool = dnn.MaxPool2DDNNLayer(l_in, 3, stride=2, pad=1)
+    x = rng.normal(size=(2, 2, 7, 5)).astype(np.float32)
+    np.testing.assert_array_equal(run(pool, x), run(layers.MaxPool2DLayer(l_in, 3, stride=2, pad=1), x))
+    average = dnn.Pool2DDNNLayer(l_in, 2, mode="average_exc_pad")
+    assert average.output_shape == (None, 2, 3, 2) and average.ignore_border
+    with pytest.raises(NotImplementedError, match="Pool2DDNNLayer does not support ignore_border=False"):
+        dnn.MaxPool2DDNNLayer(l_in, 2, ignore_border=False)
+    with pytest.raises(NotImplementedError, match="Pool3DDNNLayer does not support ignore_border=False"):
+        dnn.MaxPool3DDNNLayer((1, 2, 3, 4, 5), 2, ignore_border=False)
+    with pytest.raises(ValueError, match="Expected 5 input dimensions"):
+        dnn.Pool3DDNNLayer((10, 20, 30, 40), 3, 2)
+    y = rng.normal(size=(1, 2, 4, 4, 6)).astype(np.float32)
+    pool3 = dnn.MaxPool3DDNNLayer(layers.InputLayer(y.shape), 2)
+    np.testing.assert_array_equal(run(pool3, y), y.reshape(1, 2, 2, 2, 2, 2, 3, 2).max(axis=(3, 5, 7)))
+
+
+def test_dnn_spatial_pyramid_is_the_fast_one(rng):
+    l_in = layers.InputLayer((None, 3, None, None))
+    spp = dnn.SpatialPyramidPoolingDNNLayer(l_in, [1, 2])
+    assert spp.output_shape == (None, 3, 5)
+    x = rng.normal(size=(2, 3, 6, 5)).astype(np.float32)
+    np.testing.assert_array_equal(run(spp, x), run(layers.SpatialPyramidPoolingLayer(l_in, [1, 2]), x))
+
+
+def test_batch_norm_dnn_normalizes_as_batch_norm_with_cudnn_axes(rng):
+    l_in = layers.InputLayer((None, 4, 3, 3))
+    bn = dnn.BatchNormDNNLayer(l_in)
+    assert isinstance(bn, layers.BatchNormLayer) and bn.axes == (0, 2, 3)
+    x = rng.normal(size=(5, 4, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose(run(bn, x), run(layers.BatchNormLayer(l_in), x), rtol=1e-6)
+    assert dnn.BatchNormDNNLayer(l_in, axes=0).axes == (0,)
+    with pytest.raises(ValueError, match="BatchNormDNNLayer only supports"):
+        dnn.BatchNormDNNLayer((5, 4, 3, 3), axes=(1, 2))
+    conv = layers.Conv2DLayer(l_in, 2, 3, name="conv")
+    net = dnn.batch_norm_dnn(conv)
+    assert isinstance(net.input_layer, dnn.BatchNormDNNLayer) and conv.b is None
+    assert (net.name, net.input_layer.name) == ("conv_bn_nonlin", "conv_bn")
+    linear = layers.DenseLayer(layers.InputLayer((None, 3)), 2, nonlinearity=None)
+    assert isinstance(dnn.batch_norm_dnn(linear, name="bn"), dnn.BatchNormDNNLayer)
