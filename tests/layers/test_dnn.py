@@ -1,12 +1,13 @@
-"""Lasagne's cuDNN and GEMM layer classes (``symdl.layers.dnn``, ``symdl.layers.corrmm``) on any
-device: the defaults that differ from the plain layers, and values equal to them."""
+"""Lasagne's GPU-only layer classes (``symdl.layers.dnn``, ``symdl.layers.corrmm``,
+``symdl.layers.cuda_convnet``) on any device: the defaults and restrictions that differ from the
+plain layers, the c01b layout, and values equal to the plain layers'."""
 
 import numpy as np
 import pytest
 
 import symdl
 from symdl import layers
-from symdl.layers import corrmm, dnn
+from symdl.layers import corrmm, cuda_convnet, dnn
 
 
 def run(net, x):
@@ -66,3 +67,57 @@ def test_batch_norm_dnn_normalizes_as_batch_norm_with_cudnn_axes(rng):
     assert (net.name, net.input_layer.name) == ("conv_bn_nonlin", "conv_bn")
     linear = layers.DenseLayer(layers.InputLayer((None, 3)), 2, nonlinearity=None)
     assert isinstance(dnn.batch_norm_dnn(linear, name="bn"), dnn.BatchNormDNNLayer)
+
+
+def test_cuda_convnet_convolution_in_both_layouts(rng):
+    x = rng.normal(size=(2, 4, 7, 7)).astype(np.float32)
+    bc01 = cuda_convnet.Conv2DCCLayer(layers.InputLayer((None, 4, 7, 7)), 16, 3, stride=2, pad=1, untie_biases=True)
+    assert bc01.flip_filters is False and bc01.b.get_value().shape == (16, 4, 4)
+    bc01.b.set_value(rng.normal(size=(16, 4, 4)).astype(np.float32))
+    plain = layers.Conv2DLayer(layers.InputLayer((None, 4, 7, 7)), 16, 3, stride=2, pad=1, untie_biases=True,
+                               W=bc01.W, b=bc01.b, flip_filters=False)  # fmt: skip
+    want = run(plain, x)
+    np.testing.assert_array_equal(run(bc01, x), want)
+    c01b = cuda_convnet.Conv2DCCLayer(layers.InputLayer((4, 7, 7, None)), 16, 3, stride=2, pad=1, untie_biases=True,
+                                      dimshuffle=False, W=bc01.W.get_value().transpose(1, 2, 3, 0), b=bc01.b)  # fmt: skip
+    assert c01b.output_shape == (16, 4, 4, None) and c01b.W.get_value().shape == (4, 3, 3, 16)
+    np.testing.assert_allclose(run(c01b, x.transpose(1, 2, 3, 0)), want.transpose(1, 2, 3, 0), rtol=1e-6)
+
+
+def test_cuda_convnet_restrictions_are_lasagnes():
+    l_in = layers.InputLayer((128, 3, 32, 32))
+    for kwargs, message in [
+        (dict(num_filters=16, filter_size=(3, 5)), "square filters"),
+        (dict(num_filters=16, filter_size=3, stride=(1, 2)), "square strides"),
+        (dict(num_filters=15, filter_size=3), "multiple of 16"),
+        (dict(num_filters=16, filter_size=3, pad=(1, 2)), "square padding"),
+    ]:
+        with pytest.raises(RuntimeError, match=message):
+            cuda_convnet.Conv2DCCLayer(l_in, **kwargs)
+    with pytest.raises(RuntimeError, match="1, 2, 3 or a multiple of 4"):
+        cuda_convnet.Conv2DCCLayer(layers.InputLayer((128, 7, 32, 32)), 16, 3)
+    for kwargs, message in [
+        (dict(pool_size=2, pad=2), "does not support padding"),
+        (dict(pool_size=(2, 3)), "square pooling regions"),
+        (dict(pool_size=2, stride=(1, 2)), "same stride"),
+        (dict(pool_size=2, stride=3), "stride <= pool_size"),
+        (dict(pool_size=2, ignore_border=True), "ignore_border=True"),
+    ]:
+        with pytest.raises(NotImplementedError, match=message):
+            cuda_convnet.MaxPool2DCCLayer(l_in, **kwargs)
+
+
+def test_cuda_convnet_pooling_shuffles_and_nin(rng):
+    x = rng.normal(size=(2, 3, 7, 8)).astype(np.float32)
+    pool = cuda_convnet.MaxPool2DCCLayer(layers.InputLayer((None, 3, 7, 8)), 3, stride=2)
+    np.testing.assert_array_equal(
+        run(pool, x), run(layers.MaxPool2DLayer(pool.input_layer, 3, 2, ignore_border=False), x)
+    )
+    to_c01b = cuda_convnet.bc01_to_c01b(layers.InputLayer((None, 3, 7, 8)))
+    back = cuda_convnet.c01b_to_bc01(cuda_convnet.MaxPool2DCCLayer(to_c01b, 3, stride=2, dimshuffle=False))
+    assert to_c01b.output_shape == (3, 7, 8, None) and back.output_shape == (None, 3, 3, 4)
+    np.testing.assert_array_equal(run(back, x), run(pool, x))
+    nin = cuda_convnet.NINLayer_c01b(to_c01b, 5, untie_biases=True, nonlinearity=None)
+    nin.b.set_value(rng.normal(size=(5, 7, 8)).astype(np.float32))
+    want = np.einsum("uc,bchw->uhwb", nin.W.get_value(), x) + nin.b.get_value()[..., None]
+    np.testing.assert_allclose(run(nin, x), want, rtol=1e-5, atol=1e-6)
