@@ -5,7 +5,7 @@ and the length helpers ``conv_output_length`` / ``conv_input_length``.
 
 Inputs are ``(batch, channels, *spatial)``. The 2-d layers build ``Conv2d`` /
 ``Conv2dGradInputs`` nodes, which the C backend runs with its im2col + BLAS kernels; the 3-d
-layers build the ``Conv3d`` ops of :mod:`symdl.tensor.nnet.conv3d`.
+layers build the ``Conv3d`` ops of :mod:`symdl.tensor.nnet.conv_nd`.
 
 >>> from symdl import layers
 >>> l_in = layers.InputLayer((None, 3, 32, 32))

@@ -80,7 +80,7 @@ from symdl.tensor.nnet.conv import (
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
 )
-from symdl.tensor.nnet.conv3d import (
+from symdl.tensor.nnet.conv_nd import (
     Conv3d,
     Conv3dGradInputs,
     Conv3dGradWeights,

@@ -8,7 +8,7 @@ import symdl
 import symdl.tensor as T
 from symdl.tensor import nnet
 from symdl.tensor.nnet.conv import Conv2dGradInputs, Conv2dGradWeights
-from symdl.tensor.nnet.conv3d import Conv3dGradInputs, Conv3dGradWeights
+from symdl.tensor.nnet.conv_nd import Conv3dGradInputs, Conv3dGradWeights
 from symdl.tensor.nnet.pool import Pool2dGrad
 from symdl.tensor.nnet.pool_nd import MaxPoolGradGrad, Pool, PoolGrad
 from symdl.tensor.random import RandomStream

@@ -1,4 +1,5 @@
-"""3-d convolution (Theano's ``conv3d`` semantics) and its two gradient ops.
+"""3-d convolution (Theano's ``conv3d`` semantics) and its two gradient ops, on convolution
+machinery written for any number of spatial axes.
 
 Layouts: input ``(batch, channels, depth, rows, cols)``; filters ``(out_channels, in_channels /
 groups, depth, rows, cols)``. Border modes, strides (``subsample``), ``filter_flip``,
@@ -7,9 +8,10 @@ one entry per spatial axis.
 
 The NumPy implementation is the 2-d one with one more axis: the padded input is viewed (no copy)
 as a ``(batch, channels, kd, kh, kw, out_d, out_h, out_w)`` array of windows, made contiguous
-once per group and multiplied by the filter matrix. The input gradient multiplies the other way
-and adds each kernel offset's columns back into the input at once (one strided slice per offset).
-The C backend runs these ops through their ``perform`` until they get a C implementation.
+a few samples at a time and multiplied by the filter matrix of each group. The input gradient
+multiplies the other way and adds each kernel offset's columns back into the input at once (one
+strided slice per offset). The C backend runs these ops through their ``perform`` until they
+get a C implementation.
 
 >>> import symdl.tensor as T
 >>> x = T.tensor5('x', shape=(None, 1, 16, 28, 28))
@@ -168,15 +170,28 @@ def _windows(xp: np.ndarray, geo: _Geometry, op: Any) -> np.ndarray:
     )
 
 
+# The columns of a 3-d convolution hold kernel-volume copies of the input (27 for 3x3x3): they
+# are built for a few samples at a time, so that a real volume never needs them all at once.
+COLUMN_BYTES = 1 << 27
+
+
+def _batches(geo: _Geometry, itemsize: int) -> list[slice]:
+    """Slices of the batch whose im2col columns take at most ``COLUMN_BYTES`` each (one sample at least)."""
+    per_sample = geo.cg * math.prod(geo.k) * math.prod(geo.out) * itemsize
+    step = max(1, COLUMN_BYTES // max(per_sample, 1))
+    return [slice(start, min(start + step, geo.n)) for start in range(0, geo.n, step)]
+
+
 def conv_forward(x: np.ndarray, w: np.ndarray, op: Any, geo: _Geometry) -> np.ndarray:
     w = _flipped(w, op.filter_flip)
     cols = _windows(_padded(x, geo.pads), geo, op)
     g, cg, og = geo.g, geo.cg, geo.o // geo.g
     kk, p = cg * math.prod(geo.k), math.prod(geo.out)
     out = np.empty((geo.n, geo.o, p), dtype=np.result_type(x, w))
-    for j in range(g):
-        colm = np.ascontiguousarray(cols[:, j * cg : (j + 1) * cg]).reshape(geo.n, kk, p)
-        np.matmul(w[j * og : (j + 1) * og].reshape(og, kk), colm, out=out[:, j * og : (j + 1) * og])
+    for batch in _batches(geo, out.itemsize):
+        for j in range(g):
+            colm = np.ascontiguousarray(cols[batch, j * cg : (j + 1) * cg]).reshape(-1, kk, p)
+            np.matmul(w[j * og : (j + 1) * og].reshape(og, kk), colm, out=out[batch, j * og : (j + 1) * og])
     return out.reshape(geo.n, geo.o, *geo.out)
 
 
@@ -186,17 +201,18 @@ def conv_grad_inputs(w: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, dty
     kk, p = cg * math.prod(geo.k), math.prod(geo.out)
     gxp = np.zeros((geo.n, geo.c, *geo.padded), dtype=dtype)
     gy = gy.reshape(geo.n, geo.o, p)
-    for j in range(g):
-        wm = w[j * og : (j + 1) * og].reshape(og, kk)
-        gcols = np.matmul(wm.T, gy[:, j * og : (j + 1) * og]).reshape(geo.n, cg, *geo.k, *geo.out)
-        target = gxp[:, j * cg : (j + 1) * cg]
-        # One strided add per kernel offset: every output position's contribution at once.
-        for offset in np.ndindex(*geo.k):
-            where = [
-                slice(o * d, o * d + s * (n_out - 1) + 1, s)
-                for o, d, s, n_out in zip(offset, op.filter_dilation, op.subsample, geo.out)
-            ]
-            target[_spatial(len(offset), where)] += gcols[(slice(None), slice(None), *offset)]
+    for batch in _batches(geo, gxp.itemsize):
+        for j in range(g):
+            wm = w[j * og : (j + 1) * og].reshape(og, kk)
+            gcols = np.matmul(wm.T, gy[batch, j * og : (j + 1) * og]).reshape(-1, cg, *geo.k, *geo.out)
+            target = gxp[batch, j * cg : (j + 1) * cg]
+            # One strided add per kernel offset: every output position's contribution at once.
+            for offset in np.ndindex(*geo.k):
+                where = [
+                    slice(o * d, o * d + s * (n_out - 1) + 1, s)
+                    for o, d, s, n_out in zip(offset, op.filter_dilation, op.subsample, geo.out)
+                ]
+                target[_spatial(len(offset), where)] += gcols[(slice(None), slice(None), *offset)]
     crop = [slice(p0, size - p1) for (p0, p1), size in zip(geo.pads, geo.padded)]
     return gxp[_spatial(len(crop), crop)]
 
@@ -206,14 +222,15 @@ def conv_grad_weights(x: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, dt
     nd = len(geo.k)
     g, cg, og = geo.g, geo.cg, geo.o // geo.g
     kk = cg * math.prod(geo.k)
-    gw = np.empty((geo.o, kk), dtype=dtype)
+    gw = np.zeros((geo.o, kk), dtype=dtype)
     gy = gy.reshape(geo.n, geo.o, -1)
-    # Windows laid out (kk, n, positions): one product over the whole batch per group.
+    # Windows laid out (kk, samples, positions): one product over a slice of the batch per group.
     order = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))
-    for j in range(g):
-        colm = np.ascontiguousarray(cols[:, j * cg : (j + 1) * cg].transpose(order)).reshape(kk, -1)
-        gyj = np.ascontiguousarray(gy[:, j * og : (j + 1) * og].transpose(1, 0, 2)).reshape(og, -1)
-        np.matmul(gyj, colm.T, out=gw[j * og : (j + 1) * og])
+    for batch in _batches(geo, gw.itemsize):
+        for j in range(g):
+            colm = np.ascontiguousarray(cols[batch, j * cg : (j + 1) * cg].transpose(order)).reshape(kk, -1)
+            gyj = np.ascontiguousarray(gy[batch, j * og : (j + 1) * og].transpose(1, 0, 2)).reshape(og, -1)
+            gw[j * og : (j + 1) * og] += gyj @ colm.T
     return np.ascontiguousarray(_flipped(gw.reshape(geo.o, cg, *geo.k), op.filter_flip))
 
 
@@ -490,8 +507,8 @@ def conv3d(
     array([[[[[28.]]]]])
     """
     input, filters = as_tensor_variable(input), as_tensor_variable(filters)
-    input = _refine(input, input_shape, "input_shape")
-    filters = _refine(filters, filter_shape, "filter_shape")
+    input = _refine(input, input_shape, "input_shape", "conv3d")
+    filters = _refine(filters, filter_shape, "filter_shape", "conv3d")
     return Conv3d(border_mode, subsample, filter_flip, filter_dilation, num_groups)(input, filters)
 
 
@@ -514,10 +531,10 @@ def conv3d_grad_wrt_inputs(
     >>> conv3d_grad_wrt_inputs(T.tensor5('g'), T.tensor5('w', shape=(4, 2, 3, 3, 3)), (None, 2, 8, 9, 10)).type
     float32(?, 2, 8, 9, 10)
     """
-    filters = _refine(as_tensor_variable(filters), filter_shape, "filter_shape")
+    filters = _refine(as_tensor_variable(filters), filter_shape, "filter_shape", "conv3d_grad_wrt_inputs")
     op = Conv3dGradInputs(border_mode, subsample, filter_flip, filter_dilation, num_groups)
     out = op(filters, output_grad, _shape_vector(list(input_shape)[-3:]))
-    return _refine(out, _static_entries(input_shape), "input_shape")
+    return _refine(out, _static_entries(input_shape), "input_shape", "conv3d_grad_wrt_inputs")
 
 
 def conv3d_grad_wrt_weights(
@@ -533,10 +550,10 @@ def conv3d_grad_wrt_weights(
 ) -> Variable:
     """The gradient of ``conv3d`` with respect to its filters (Theano's function of that name);
     ``filter_shape`` is the full 5-d filter shape (its last three entries are used)."""
-    input = _refine(as_tensor_variable(input), input_shape, "input_shape")
+    input = _refine(as_tensor_variable(input), input_shape, "input_shape", "conv3d_grad_wrt_weights")
     op = Conv3dGradWeights(border_mode, subsample, filter_flip, filter_dilation, num_groups)
     out = op(input, output_grad, _shape_vector(list(filter_shape)[-3:]))
-    return _refine(out, _static_entries(filter_shape), "filter_shape")
+    return _refine(out, _static_entries(filter_shape), "filter_shape", "conv3d_grad_wrt_weights")
 
 
 __all__ = [

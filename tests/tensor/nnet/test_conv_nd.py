@@ -12,7 +12,7 @@ import symdl
 import symdl.tensor as T
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.tensor.nnet import Conv3d, Conv3dGradInputs, Conv3dGradWeights, conv3d
-from symdl.tensor.nnet.conv3d import conv3d_grad_wrt_inputs, conv3d_grad_wrt_weights
+from symdl.tensor.nnet.conv_nd import conv3d_grad_wrt_inputs, conv3d_grad_wrt_weights
 from symdl.testing import verify_grad
 
 
@@ -190,6 +190,8 @@ def test_conv3d_build_and_runtime_errors_name_the_numbers():
         conv3d(T.tensor5(), T.tensor5(), subsample=(1, 2))
     with pytest.raises(TypeMismatch, match="5-d"):
         conv3d(T.tensor4(), T.tensor5())
+    with pytest.raises(ShapeError, match=r"conv3d: input_shape \(None, 2, 8, 8, 8\) disagrees"):
+        conv3d(T.tensor5(shape=(None, 1, 8, 8, 8)), T.tensor5(), input_shape=(None, 2, 8, 8, 8))
     X, Wv = T.dtensor5(), T.dtensor5()
     f = symdl.function([X, Wv], conv3d(X, Wv), mode="py")
     with pytest.raises(ShapeError, match=r"3 channels.*expect 2"):
@@ -201,3 +203,17 @@ def test_conv3d_ops_compare_by_parameters():
     assert Conv3d(subsample=2) == Conv3d(subsample=(2, 2, 2))
     assert Conv3d("half") != Conv3d("same")
     assert str(Conv3d(border_mode="half", filter_flip=False)) == "Conv3d{border_mode=half, no flip}"
+
+
+def test_columns_built_a_few_samples_at_a_time_give_the_same_results(monkeypatch):
+    from symdl.tensor.nnet import conv_nd as module
+
+    rng = np.random.default_rng(6)
+    x, w = rng.normal(size=(3, 4, 4, 5, 4)), rng.normal(size=(6, 2, 2, 3, 2))
+    X, Wv = T.dtensor5("x"), T.dtensor5("w")
+    y = conv3d(X, Wv, border_mode=1, subsample=(2, 1, 1), num_groups=2)
+    outputs = [y, *symdl.grad((y**2).sum(), [X, Wv])]
+    whole = symdl.function([X, Wv], outputs, mode="py")(x, w)
+    monkeypatch.setattr(module, "COLUMN_BYTES", 1)  # one sample per product
+    for got, want in zip(symdl.function([X, Wv], outputs, mode="py")(x, w), whole):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
