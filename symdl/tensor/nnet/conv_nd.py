@@ -238,6 +238,7 @@ def conv_grad_weights(x: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, dt
 class _ConvNdBase(Op):
     """Parameters and shape rules shared by the N-d conv ops (``nd`` spatial axes)."""
 
+    view_map: dict = {}  # the outputs never share memory with the inputs (read by the execution planner)
     nd = ND
     __props__ = ("border_mode", "subsample", "filter_flip", "filter_dilation", "num_groups")
 

@@ -82,6 +82,7 @@ def _symbolic_out(size: Any, ws: Any, stride: Any, pad: Any, ignore_border: bool
 
 
 class _PoolNdBase(Op):
+    view_map: dict = {}  # the outputs never share memory with the inputs (read by the execution planner)
     __props__ = ("ndim", "ignore_border", "mode")
 
     def __init__(self, ndim: int = 2, ignore_border: bool = True, mode: str = "max"):
