@@ -65,10 +65,18 @@ OP_GRAD_TESTS = {
     "symdl.tensor.nnet.conv.Conv2dGradInputs": f"{NNET}/test_conv.py::test_conv2d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv.Conv2dGradWeights": f"{NNET}/test_conv.py::test_conv2d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv.ShapeHint": f"{GRADS}::test_conv_shape_hint_passes_the_gradient",
+    "symdl.tensor.nnet.conv_nd.Conv3d": f"{NNET}/test_conv_nd.py::test_conv3d_gradient",
+    "symdl.tensor.nnet.conv_nd.Conv3dGradInputs": f"{NNET}/test_conv_nd.py::test_conv3d_gradient_ops_have_gradients",
+    "symdl.tensor.nnet.conv_nd.Conv3dGradWeights": f"{NNET}/test_conv_nd.py::test_conv3d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.lrn.WindowSum": f"{NNET}/test_lrn.py::test_window_sum_gradient",
     "symdl.tensor.nnet.pool.MaxPool2dGradGrad": f"{GRADS}::test_max_pool_gradient_is_differentiable_twice",
     "symdl.tensor.nnet.pool.Pool2d": f"{NNET}/test_pool.py::test_pool_2d_gradient",
     "symdl.tensor.nnet.pool.Pool2dGrad": f"{GRADS}::test_max_pool_gradient_is_differentiable_twice",
+    "symdl.tensor.nnet.pool_nd.MaxPoolGradGrad": (
+        f"{NNET}/test_pool_nd.py::test_pool_grad_and_its_gradient_ops_have_gradients"
+    ),
+    "symdl.tensor.nnet.pool_nd.Pool": f"{NNET}/test_pool_nd.py::test_pool_3d_gradient",
+    "symdl.tensor.nnet.pool_nd.PoolGrad": f"{NNET}/test_pool_nd.py::test_pool_grad_and_its_gradient_ops_have_gradients",
     "symdl.tensor.nnet.sampling.BatchGather": f"{NNET}/test_sampling.py::test_batch_gather_and_scatter_add_gradients",
     "symdl.tensor.nnet.sampling.BatchScatterAdd": (
         f"{NNET}/test_sampling.py::test_batch_gather_and_scatter_add_gradients"
@@ -104,7 +112,9 @@ OPS_WITHOUT_GRADIENT = {
     ),
     "symdl.tensor.extra_ops.UnravelIndex": "integer inputs and outputs (coordinates)",
     "symdl.tensor.nnet.conv._ConvBase": "abstract base of the conv ops, which are registered",
+    "symdl.tensor.nnet.conv_nd._ConvNdBase": "abstract base of the 3-d conv ops, which are registered",
     "symdl.tensor.nnet.pool._PoolBase": "abstract base of the pooling ops, which are registered",
+    "symdl.tensor.nnet.pool_nd._PoolNdBase": "abstract base of the N-d pooling ops, which are registered",
     "symdl.tensor.random.RandomVariable": (
         "a random draw has no gradient with respect to its distribution's parameters (as Theano); "
         "write loc + scale * normal(0, 1) to differentiate a sample"

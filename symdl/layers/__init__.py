@@ -17,7 +17,19 @@ True
 """
 
 from symdl.layers.base import Layer, MergeLayer, create_param
-from symdl.layers.conv import Conv2DLayer
+from symdl.layers.conv import (
+    BaseConvLayer,
+    Conv1DLayer,
+    Conv2DLayer,
+    Conv3DLayer,
+    Deconv2DLayer,
+    Deconv3DLayer,
+    DilatedConv2DLayer,
+    TransposedConv2DLayer,
+    TransposedConv3DLayer,
+    conv_input_length,
+    conv_output_length,
+)
 from symdl.layers.dense import DenseLayer, NINLayer
 from symdl.layers.embedding import EmbeddingLayer
 from symdl.layers.helper import (
@@ -33,6 +45,7 @@ from symdl.layers.helper import (
     set_trainable,
 )
 from symdl.layers.input import InputLayer
+from symdl.layers.local import LocallyConnected2DLayer
 from symdl.layers.merge import (
     ConcatLayer,
     ElemwiseMergeLayer,
@@ -57,7 +70,22 @@ from symdl.layers.normalization import (
     instance_norm,
     layer_norm,
 )
-from symdl.layers.pool import GlobalPoolLayer, MaxPool2DLayer, Pool2DLayer
+from symdl.layers.pool import (
+    FeaturePoolLayer,
+    FeatureWTALayer,
+    GlobalPoolLayer,
+    MaxPool1DLayer,
+    MaxPool2DLayer,
+    MaxPool3DLayer,
+    Pool1DLayer,
+    Pool2DLayer,
+    Pool3DLayer,
+    SpatialPyramidPoolingLayer,
+    Upscale1DLayer,
+    Upscale2DLayer,
+    Upscale3DLayer,
+    pool_output_length,
+)
 from symdl.layers.shape import (
     DimshuffleLayer,
     FlattenLayer,
@@ -85,17 +113,25 @@ from symdl.layers.special import (
 )
 
 __all__ = [
+    "BaseConvLayer",
     "BatchNormLayer",
     "BiasLayer",
     "ConcatLayer",
+    "Conv1DLayer",
     "Conv2DLayer",
+    "Conv3DLayer",
+    "Deconv2DLayer",
+    "Deconv3DLayer",
     "DenseLayer",
+    "DilatedConv2DLayer",
     "DimshuffleLayer",
     "DropoutLayer",
     "ElemwiseMergeLayer",
     "ElemwiseSumLayer",
     "EmbeddingLayer",
     "ExpressionLayer",
+    "FeaturePoolLayer",
+    "FeatureWTALayer",
     "FlattenLayer",
     "GaussianNoiseLayer",
     "GlobalPoolLayer",
@@ -103,24 +139,37 @@ __all__ = [
     "InverseLayer",
     "Layer",
     "LocalResponseNormalization2DLayer",
+    "LocallyConnected2DLayer",
+    "MaxPool1DLayer",
     "MaxPool2DLayer",
+    "MaxPool3DLayer",
     "MergeLayer",
     "NINLayer",
     "NonlinearityLayer",
     "PadLayer",
     "ParametricRectifierLayer",
+    "Pool1DLayer",
     "Pool2DLayer",
+    "Pool3DLayer",
     "RandomizedRectifierLayer",
     "ReshapeLayer",
     "ScaleLayer",
     "SliceLayer",
+    "SpatialPyramidPoolingLayer",
     "StandardizationLayer",
     "TPSTransformerLayer",
     "TransformerLayer",
+    "TransposedConv2DLayer",
+    "TransposedConv3DLayer",
+    "Upscale1DLayer",
+    "Upscale2DLayer",
+    "Upscale3DLayer",
     "autocrop",
     "autocrop_array_shapes",
     "batch_norm",
     "concat",
+    "conv_input_length",
+    "conv_output_length",
     "count_params",
     "create_param",
     "dimshuffle",
@@ -137,6 +186,7 @@ __all__ = [
     "layer_norm",
     "load_params",
     "pad",
+    "pool_output_length",
     "prelu",
     "reshape",
     "rrelu",

@@ -7,6 +7,7 @@
 5.0
 """
 
+from symdl.graph.basic import Variable
 from symdl.tensor.basic import *  # noqa: F403
 from symdl.tensor.basic import tensor
 from symdl.tensor.blas import batched_dot, dot, matmul, outer, tensordot
@@ -150,7 +151,6 @@ as_tensor = as_tensor_variable
 concat = concatenate
 
 # Theano's names for Lasagne ports (``theano.tensor.Variable`` in isinstance checks).
-from symdl.graph.basic import Variable  # noqa: E402
 
 
 def __getattr__(name: str):

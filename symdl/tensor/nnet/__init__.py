@@ -29,12 +29,15 @@ along the channels). Spatial transformers: ``bilinear_sample`` and ``affine_grid
 ``BatchGather``, ``BatchScatterAdd``).
 
 Convolution and pooling: ``conv2d`` and ``conv1d`` (ops ``Conv2d``, ``Conv2dGradInputs``, ``Conv2dGradWeights``),
-``pool_2d`` (ops ``Pool2d``, ``Pool2dGrad``); batch normalization: ``batch_normalization_train``,
+``conv3d`` (ops ``Conv3d``, ``Conv3dGradInputs``, ``Conv3dGradWeights``), ``pool_2d`` (ops ``Pool2d``,
+``Pool2dGrad``; ``Pool`` when the window is symbolic) and ``pool_3d`` (ops ``Pool``, ``PoolGrad``);
+batch normalization: ``batch_normalization_train``,
 ``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
 
 Every op runs everywhere through its NumPy ``perform``; the C backend runs the softmax family in
-its runtime and conv2d (forward and both gradients) and pooling with the kernels of
-``kernels/c/conv.h`` and ``kernels/c/pool.h`` (im2col + BLAS, OpenMP over the batch).
+its runtime and conv2d (forward and both gradients) and 2-d pooling with the kernels of
+``kernels/c/conv.h`` and ``kernels/c/pool.h`` (im2col + BLAS, OpenMP over the batch); the 3-d
+ops and ``Pool`` run their vectorized ``perform`` there for now.
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, y = T.dmatrix('x'), T.ivector('y')
@@ -81,8 +84,17 @@ from symdl.tensor.nnet.conv import (
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
 )
+from symdl.tensor.nnet.conv_nd import (
+    Conv3d,
+    Conv3dGradInputs,
+    Conv3dGradWeights,
+    conv3d,
+    conv3d_grad_wrt_inputs,
+    conv3d_grad_wrt_weights,
+)
 from symdl.tensor.nnet.lrn import WindowSum, local_response_normalization, window_sum
 from symdl.tensor.nnet.pool import Pool2d, Pool2dGrad, pool_2d
+from symdl.tensor.nnet.pool_nd import Pool, PoolGrad, pool_3d
 from symdl.tensor.nnet.sampling import BatchGather, BatchScatterAdd, affine_grid, batch_gather, bilinear_sample
 from symdl.tensor.random import dropout
 
@@ -92,8 +104,13 @@ __all__ = [
     "Conv2d",
     "Conv2dGradInputs",
     "Conv2dGradWeights",
+    "Conv3d",
+    "Conv3dGradInputs",
+    "Conv3dGradWeights",
+    "Pool",
     "Pool2d",
     "Pool2dGrad",
+    "PoolGrad",
     "WindowSum",
     "SELU_ALPHA",
     "SELU_SCALE",
@@ -114,6 +131,9 @@ __all__ = [
     "conv2d",
     "conv2d_grad_wrt_inputs",
     "conv2d_grad_wrt_weights",
+    "conv3d",
+    "conv3d_grad_wrt_inputs",
+    "conv3d_grad_wrt_weights",
     "dropout",
     "elu",
     "hard_sigmoid",
@@ -122,6 +142,7 @@ __all__ = [
     "log_softmax",
     "logsoftmax",
     "pool_2d",
+    "pool_3d",
     "relu",
     "selu",
     "sigmoid",

@@ -462,17 +462,17 @@ class Conv2dGradWeights(_ConvBase):
 
 
 # ---------------------------------------------------------------- user functions
-def _refine(v: Variable, hint: Sequence[int | None] | None, what: str) -> Variable:
+def _refine(v: Variable, hint: Sequence[int | None] | None, what: str, opname: str = "conv2d") -> Variable:
     """Check a Theano-style shape hint against ``v``'s static shape."""
     if hint is None:
         return v
     hint = tuple(None if h is None else int(h) for h in hint)
     if len(hint) != v.ndim:
-        raise ShapeError(f"conv2d: {what} {hint} has {len(hint)} entries for a {v.ndim}-d tensor ({describe(v)})")
+        raise ShapeError(f"{opname}: {what} {hint} has {len(hint)} entries for a {v.ndim}-d tensor ({describe(v)})")
     for axis, (h, s) in enumerate(zip(hint, v.type.shape)):
         if h is not None and s is not None and h != s:
             raise ShapeError(
-                f"conv2d: {what} {hint} disagrees with {describe(v)} of shape {shape_str(v.type.shape)} on axis {axis}"
+                f"{opname}: {what} {hint} disagrees with {describe(v)} of shape {shape_str(v.type.shape)} on axis {axis}"
             )
     if all(h is None or s is not None for h, s in zip(hint, v.type.shape)):
         return v
@@ -498,7 +498,8 @@ class ShapeHint(Op):
         (x,) = inputs
         if any(h is not None and h != d for h, d in zip(self.shape, x.shape)):
             raise ShapeError(
-                f"conv2d: a value of shape {x.shape} does not have the declared shape {shape_str(self.shape)}"
+                f"a value of shape {x.shape} does not have the declared shape {shape_str(self.shape)} (a shape hint "
+                "of conv2d or conv3d)"
             )
         return [x]
 

@@ -20,7 +20,7 @@ float32(?, 32, 12, 12)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -59,66 +59,82 @@ def pool_output_size(size: Any, ws: int, stride: int, pad: int, ignore_border: b
 
 
 class _Layout:
-    """Runtime geometry of one pooling call: padding, output size and each window's extent."""
+    """Runtime geometry of one pooling call over the last ``len(op.ws)`` axes: padding, output
+    size and each window's extent. ``op`` is anything with ``ws``, ``stride``, ``pad``,
+    ``ignore_border`` and ``mode`` (a pooling op, or a :class:`PoolSpec` of runtime values)."""
 
-    def __init__(self, op: Any, h: int, w: int):
+    def __init__(self, op: Any, *spatial: int):
         self.out = tuple(
-            pool_output_size(size, op.ws[a], op.stride[a], op.pad[a], op.ignore_border) for a, size in enumerate((h, w))
+            pool_output_size(size, op.ws[a], op.stride[a], op.pad[a], op.ignore_border)
+            for a, size in enumerate(spatial)
         )
         if min(self.out) < 1:
             raise ShapeError(
-                f"pool_2d: window {op.ws} is larger than the input {(h, w)} (padded by {op.pad}) with ignore_border=True"
+                f"pool: window {op.ws} is larger than the input {spatial} (padded by {op.pad}) with ignore_border=True"
             )
         # The padded buffer must hold every window, including partial ones at the end.
         self.size = tuple(
-            max(s + 2 * p, (o - 1) * st + k) for s, p, o, st, k in zip((h, w), op.pad, self.out, op.stride, op.ws)
+            max(s + 2 * p, (o - 1) * st + k) for s, p, o, st, k in zip(spatial, op.pad, self.out, op.stride, op.ws)
         )
-        self.hw = (h, w)
+        self.spatial = tuple(spatial)
 
     def divisor(self, op: Any) -> np.ndarray | None:
-        """Per-output (out_h, out_w) divisor for the average modes."""
+        """Per-output divisor (of the pooled spatial shape) for the average modes."""
         if op.mode in ("max", "sum"):
             return None
-        counts = []
-        for a in range(2):
+        divisor = np.ones((), dtype=np.int64)
+        for a, size in enumerate(self.spatial):
             start = np.arange(self.out[a]) * op.stride[a]
-            end = np.minimum(start + op.ws[a], self.hw[a] + 2 * op.pad[a])
+            end = np.minimum(start + op.ws[a], size + 2 * op.pad[a])
             if op.mode == "average_exc_pad":
                 start = np.maximum(start, op.pad[a])
-                end = np.minimum(end, self.hw[a] + op.pad[a])
-            counts.append(np.maximum(end - start, 0))
-        return np.outer(counts[0], counts[1])
+                end = np.minimum(end, size + op.pad[a])
+            divisor = np.multiply.outer(divisor, np.maximum(end - start, 0))
+        return divisor
+
+
+class PoolSpec(NamedTuple):
+    """Pooling parameters as plain values (what the kernels read when the op's are symbolic)."""
+
+    ws: tuple
+    stride: tuple
+    pad: tuple
+    ignore_border: bool
+    mode: str
 
 
 def _padded(x: np.ndarray, op: Any, layout: _Layout, fill: float) -> np.ndarray:
-    (ph, pw), (hh, ww) = op.pad, layout.size
-    h, w = x.shape[-2:]
-    if (hh, ww) == (h, w):
+    nd = len(layout.size)
+    if layout.size == x.shape[-nd:]:
         return x
-    xp = np.full(x.shape[:-2] + (hh, ww), fill, dtype=x.dtype)
-    xp[..., ph : ph + h, pw : pw + w] = x
+    xp = np.full(x.shape[:-nd] + layout.size, fill, dtype=x.dtype)
+    xp[(..., *(slice(p, p + s) for p, s in zip(op.pad, x.shape[-nd:])))] = x
     return xp
 
 
-def _slices(op: Any, layout: _Layout, a: int, b: int) -> tuple:
-    (sh, sw), (oh, ow) = op.stride, layout.out
-    return (..., slice(a, a + sh * (oh - 1) + 1, sh), slice(b, b + sw * (ow - 1) + 1, sw))
+def _slices(op: Any, layout: _Layout, offset: Sequence[int]) -> tuple:
+    """Where window offset ``offset`` of every output lies in the padded input."""
+    return (..., *(slice(a, a + s * (o - 1) + 1, s) for a, s, o in zip(offset, op.stride, layout.out)))
+
+
+def _offsets(op: Any):
+    """Every offset inside a window, in row-major order (the order of the max tie-break)."""
+    return np.ndindex(*op.ws)
 
 
 def pool_forward(x: np.ndarray, op: Any) -> np.ndarray:
-    layout = _Layout(op, *x.shape[-2:])
+    layout = _Layout(op, *x.shape[-len(op.ws) :])
     fill = -np.inf if op.mode == "max" else 0
     xp = _padded(x, op, layout, fill)
     out = None
-    for a in range(op.ws[0]):
-        for b in range(op.ws[1]):
-            part = xp[_slices(op, layout, a, b)]
-            if out is None:
-                out = part.copy()
-            elif op.mode == "max":
-                np.maximum(out, part, out=out)
-            else:
-                out += part
+    for offset in _offsets(op):
+        part = xp[_slices(op, layout, offset)]
+        if out is None:
+            out = part.copy()
+        elif op.mode == "max":
+            np.maximum(out, part, out=out)
+        else:
+            out += part
     divisor = layout.divisor(op)
     if divisor is not None:
         out /= divisor.astype(out.dtype)
@@ -126,29 +142,28 @@ def pool_forward(x: np.ndarray, op: Any) -> np.ndarray:
 
 
 def pool_backward(x: np.ndarray, gz: np.ndarray, op: Any) -> np.ndarray:
-    layout = _Layout(op, *x.shape[-2:])
-    (ph, pw), (h, w) = op.pad, x.shape[-2:]
-    gxp = np.zeros(x.shape[:-2] + layout.size, dtype=gz.dtype)
+    nd = len(op.ws)
+    layout = _Layout(op, *x.shape[-nd:])
+    gxp = np.zeros(x.shape[:-nd] + layout.size, dtype=gz.dtype)
     if op.mode == "max":
         xp = _padded(x, op, layout, -np.inf)
         best = pool_forward(x, op)
         # Each window's gradient goes to the first position (row-major) that holds its maximum.
         taken = np.zeros(gz.shape, dtype=bool)
         hit = np.empty(gz.shape, dtype=bool)
-        for a in range(op.ws[0]):
-            for b in range(op.ws[1]):
-                where = _slices(op, layout, a, b)
-                np.equal(xp[where], best, out=hit)
-                hit &= ~taken
-                taken |= hit
-                gxp[where] += gz * hit
+        for offset in _offsets(op):
+            where = _slices(op, layout, offset)
+            np.equal(xp[where], best, out=hit)
+            hit &= ~taken
+            taken |= hit
+            gxp[where] += gz * hit
     else:
         divisor = layout.divisor(op)
         g = gz / divisor.astype(gz.dtype) if divisor is not None else gz
-        for a in range(op.ws[0]):
-            for b in range(op.ws[1]):
-                gxp[_slices(op, layout, a, b)] += g
-    return np.ascontiguousarray(gxp[..., ph : ph + h, pw : pw + w])
+        for offset in _offsets(op):
+            gxp[_slices(op, layout, offset)] += g
+    inside = tuple(slice(p, p + s) for p, s in zip(op.pad, x.shape[-nd:]))
+    return np.ascontiguousarray(gxp[(..., *inside)])
 
 
 class _PoolBase(Op):
@@ -279,18 +294,18 @@ class Pool2dGrad(_PoolBase):
 
 def max_pool_select(x: np.ndarray, ggx: np.ndarray, op: Any) -> np.ndarray:
     """Each max window's value of ``ggx`` at the first maximum of ``x`` (the adjoint of the routing)."""
-    layout = _Layout(op, *x.shape[-2:])
+    layout = _Layout(op, *x.shape[-len(op.ws) :])
     xp, gp = _padded(x, op, layout, -np.inf), _padded(ggx, op, layout, 0)
     best = out = None
-    for a in range(op.ws[0]):
-        for b in range(op.ws[1]):
-            part, gpart = xp[_slices(op, layout, a, b)], gp[_slices(op, layout, a, b)]
-            if best is None:
-                best, out = part.copy(), gpart.copy()
-            else:
-                better = part > best
-                np.copyto(best, part, where=better)
-                np.copyto(out, gpart, where=better)
+    for offset in _offsets(op):
+        where = _slices(op, layout, offset)
+        part, gpart = xp[where], gp[where]
+        if best is None:
+            best, out = part.copy(), gpart.copy()
+        else:
+            better = part > best
+            np.copyto(best, part, where=better)
+            np.copyto(out, gpart, where=better)
     return out
 
 
@@ -316,6 +331,17 @@ class MaxPool2dGradGrad(_PoolBase):
         return [zeros_like(x), Pool2dGrad(*self._props())(x, grads[0])]
 
 
+def _static_ints(value: Any) -> bool:
+    """Whether ``value`` is an int or a sequence of ints (known when the graph is built)."""
+    if isinstance(value, int | np.integer):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1 and value.dtype.kind in "iu"
+    if isinstance(value, Variable) or not isinstance(value, Sequence):
+        return False
+    return all(isinstance(v, int | np.integer) for v in value)
+
+
 def pool_2d(
     input: Any,
     ws: Any,
@@ -332,8 +358,13 @@ def pool_2d(
     ws : window (rows, cols), or an int for a square one
     ignore_border : True drops the partial windows at the bottom/right; False keeps them
     stride : step between windows (default: the window, non-overlapping)
-    pad : zero rows/cols added on each side (needs ``ignore_border=True``; smaller than ``ws``)
+    pad : zero rows/cols added on each side (needs ``ignore_border=True``; smaller than ``ws``;
+        None for none)
     mode : 'max', 'sum', 'average_inc_pad' (or 'average') or 'average_exc_pad'
+
+    ``ws``, ``stride`` and ``pad`` may also be symbolic (integer vectors, or pairs of integer
+    scalars): the pooling is then a :class:`symdl.tensor.nnet.pool_nd.Pool` node whose output
+    sizes are known when the function runs.
 
     Examples
     --------
@@ -343,7 +374,13 @@ def pool_2d(
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    return Pool2d(ws, ignore_border, stride, pad, mode)(input)
+    if pad is None:
+        pad = (0, 0)
+    if _static_ints(ws) and (stride is None or _static_ints(stride)) and _static_ints(pad):
+        return Pool2d(ws, ignore_border, stride, pad, mode)(input)
+    from symdl.tensor.nnet.pool_nd import Pool
+
+    return Pool(2, ignore_border, mode)(input, ws, stride, pad)
 
 
-__all__ = ["MODES", "Pool2d", "Pool2dGrad", "pool_2d", "pool_output_size"]
+__all__ = ["MODES", "Pool2d", "Pool2dGrad", "PoolSpec", "pool_2d", "pool_output_size"]
