@@ -6,9 +6,22 @@ Method
   framework's imports, thread pools and allocator never touch another's timings.
 - Times are medians of several samples after warm-up (``benchmarks.peers.common.measure``); a
   sample is one call for slow benchmarks and a loop of many calls for the per-call overhead.
+  Every framework's timed loop keeps its last three results referenced, as a program keeps what it
+  computes, so a runtime that recycles the memory of a dropped result gets no advantage from it.
+- Every framework runs on its normal fast path: PyTensor's C linker is given a BLAS (the OpenBLAS
+  of the ``bench`` extra, see ``benchmarks.peers.pytensor_bench``); a row that could not be given
+  one is printed as not comparable and left out of the targets. ``torch.compile`` is a peer
+  wherever it applies (elementwise, MLPs, CNN, compile times) and counts as one for "best peer".
 - Compile times are seconds from an empty graph to the first result (build, grad, compile, first
-  call), imports excluded. "cold" runs with an empty cache directory, "warm" in a second process
-  with the same directory.
+  call), imports excluded, in two benchmarks ("compile": the MLP training function,
+  "compile_elementwise": the elementwise expression), for every framework on the same terms:
+  "cold" runs with empty cache directories (symdl's compile dir, PyTensor's compiledir, JAX's
+  persistent compilation cache, TorchInductor's cache), and symdl without the runtime that
+  ``pip install`` built, so it builds its C runtime into its compile dir as PyTensor builds its
+  own; "warm" runs in a second process with the same directories. A second symdl row shows the
+  same with the runtime built at install (what a user who installed symdl gets).
+- Oversubscription: symdl's and PyTorch's MLP step timed alone and beside one other process
+  spinning on the same cores, in one process each; the slowdown is busy / alone.
 - Every framework starts from the same data and parameters, and the "check" column compares the
   numbers it reports (mean of the output, losses of steps 1 and 3) with a reference framework's.
 - ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the subprocesses' environment
@@ -23,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import platform
@@ -37,11 +51,12 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peers.common import ELEMENTWISE_EXPR
+from benchmarks.peers.common import ELEMENTWISE_EXPR, MLP_SHAPES, OVERHEAD_KINDS
 from benchmarks.worker import MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 SYMDL = "symdl"
+SYMDL_INSTALLED_RUNTIME = "symdl, runtime built at install"
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,7 @@ class Metric:
     header: str
     fmt: str = "{:.2f}"
     ratio: bool = True  # print symdl's ratio to each row for this metric
+    short: str = ""  # its name in the ratio column's header when a table has several ratio columns
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class Row:
     function: str = ""  # default: the benchmark's function
     options: dict[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
-    cache: str = ""  # for the compile benchmark: which cache directory the cold/warm pair shares
+    cache: str = ""  # for the compile benchmarks: whose cache directory the cold/warm pair shares
     reference: bool = False  # the row whose check values the others must match
 
 
@@ -78,12 +94,65 @@ class Benchmark:
 
 
 MS = Metric("ms", "median ms")
-COMPILE = Metric("compile_s", "compile s", ratio=False)
 SYMDL_ROW = Row(SYMDL, "symdl_bench")
 PYTENSOR_C = Row("PyTensor C", "pytensor_bench", options={"linker": "cvm"}, requires=("pytensor",))
 PYTENSOR_NUMBA = Row("PyTensor Numba", "pytensor_bench", options={"linker": "numba"}, requires=("pytensor", "numba"))
 JAX = Row("JAX jit", "jax_bench", requires=("jax",))
 TORCH = Row("PyTorch", "torch_bench", requires=("torch",))
+TORCH_COMPILE = Row("torch.compile", "torch_bench", options={"compile": True}, requires=("torch",))
+NUMPY_ADD = "NumPy (0-d add; np.add of floats)"
+
+
+def _with(row: Row, **changes: Any) -> Row:
+    """``row`` with other options merged in and/or other fields."""
+    options = {**row.options, **changes.pop("options", {})}
+    return Row(**{**row.__dict__, "options": options, **changes})
+
+
+def _mlp_title(sizes: tuple[int, ...], batch: int) -> str:
+    return (
+        f"MLP {'-'.join(map(str, sizes))} ReLU, batch {batch}, softmax cross-entropy, SGD momentum: one training step"
+    )
+
+
+def _mlp_benchmark(name: str) -> Benchmark:
+    """One MLP shape of ``MLP_SHAPES``: the main one with every peer, the others with symdl,
+    PyTorch (eager and compiled), JAX and NumPy."""
+    sizes, batch = MLP_SHAPES[name]
+    numpy = Row("NumPy (hand-written)", "numpy_bench", reference=True)
+    if name == "mlp":
+        return Benchmark(
+            name,
+            _mlp_title(sizes, batch),
+            "mlp",
+            (MS,),
+            (SYMDL_ROW, PYTENSOR_C, PYTENSOR_NUMBA, JAX, TORCH, TORCH_COMPILE, numpy),
+        )
+    shape = {"sizes": list(sizes), "batch": batch}
+    rows = tuple(_with(row, options=shape) for row in (SYMDL_ROW, JAX, TORCH, TORCH_COMPILE, numpy))
+    return Benchmark(name, _mlp_title(sizes, batch), "mlp", (MS,), rows)
+
+
+def _compile_benchmark(name: str, title: str, function: str) -> Benchmark:
+    return Benchmark(
+        name,
+        title,
+        function,
+        (
+            Metric("cold_s", "cold s", "{:.3f}"),
+            Metric("warm_s", "warm s", "{:.3f}"),
+            Metric("cold_runtime_s", "of cold: runtime s", "{:.3f}", ratio=False),
+        ),
+        (
+            Row(SYMDL, "symdl_bench", cache="symdl"),
+            Row(SYMDL_INSTALLED_RUNTIME, "symdl_bench", options={"installed_runtime": True}, cache="symdl"),
+            _with(PYTENSOR_C, cache="pytensor"),
+            Row("JAX jit (persistent cache)", "jax_bench", requires=("jax",), cache="jax", reference=True),
+            Row("torch.compile", "torch_bench", requires=("torch",), cache="torch"),
+        ),
+        phases=("cold", "warm"),
+    )
+
 
 BENCHMARKS = {
     b.name: b
@@ -92,7 +161,7 @@ BENCHMARKS = {
             "elementwise",
             f"Elementwise {ELEMENTWISE_EXPR}, 1e7 float32",
             "elementwise",
-            (MS, COMPILE),
+            (MS,),
             (
                 SYMDL_ROW,
                 Row("NumPy", "numpy_bench", reference=True),
@@ -100,61 +169,55 @@ BENCHMARKS = {
                 PYTENSOR_NUMBA,
                 JAX,
                 Row("PyTorch eager", "torch_bench", requires=("torch",)),
-                Row("torch.compile", "torch_bench", options={"compile": True}, requires=("torch",)),
+                TORCH_COMPILE,
                 Row("floor: copy (NumPy)", "numpy_bench", "copy_floor"),
                 Row("floor: x+y into a buffer (NumPy)", "numpy_bench", "add_floor"),
             ),
         ),
+        *(_mlp_benchmark(name) for name in MLP_SHAPES),
         Benchmark(
-            "mlp",
-            "MLP 784-512-512-10 ReLU, batch 128, softmax cross-entropy, SGD momentum: one training step",
-            "mlp",
-            (MS,),
+            "oversubscribed",
+            "MLP 784-512-512-10 step alone and beside one busy process on the same cores",
+            "mlp_oversubscribed",
             (
-                SYMDL_ROW,
-                PYTENSOR_C,
-                PYTENSOR_NUMBA,
-                JAX,
-                TORCH,
-                Row("NumPy (hand-written)", "numpy_bench", reference=True),
+                Metric("alone_ms", "alone ms", ratio=False),
+                Metric("busy_ms", "busy ms", ratio=False),
+                Metric("slowdown", "slowdown", "{:.2f}x"),
             ),
+            (SYMDL_ROW, _with(TORCH, reference=True)),
         ),
-        Benchmark(
+        _compile_benchmark(
             "compile",
             "Compile time of the MLP training function (s): build + grad + compile + first call",
             "compile_mlp",
-            (Metric("cold_s", "cold s", "{:.3f}"), Metric("warm_s", "warm s", "{:.3f}")),
-            (
-                Row(SYMDL, "symdl_bench", cache="symdl"),
-                Row(
-                    "PyTensor C", "pytensor_bench", options={"linker": "cvm"}, requires=("pytensor",), cache="pytensor"
-                ),
-                Row("JAX jit (persistent cache)", "jax_bench", requires=("jax",), cache="jax", reference=True),
-            ),
-            phases=("cold", "warm"),
+        ),
+        _compile_benchmark(
+            "compile_elementwise",
+            f"Compile time of the elementwise {ELEMENTWISE_EXPR} (s): build + compile + first call",
+            "compile_elementwise",
         ),
         Benchmark(
             "cnn",
             "CNN step: batch 64, 1x28x28, conv32 5x5, pool 2, conv64 5x5, pool 2, dense 256, dense 10, SGD momentum",
             "cnn",
             (MS,),
-            (SYMDL_ROW, Row("PyTorch", "torch_bench", requires=("torch",), reference=True), JAX, PYTENSOR_C),
+            (SYMDL_ROW, _with(TORCH, reference=True), TORCH_COMPILE, JAX, PYTENSOR_C),
         ),
         Benchmark(
             "conv2d",
             "conv2d forward 8x64x56x56, 64 filters 3x3, pad 1 (1.85 GFLOP)",
             "conv2d",
             (MS,),
-            (SYMDL_ROW, Row("PyTorch", "torch_bench", requires=("torch",), reference=True), JAX, PYTENSOR_C),
+            (SYMDL_ROW, _with(TORCH, reference=True), JAX, PYTENSOR_C),
         ),
         Benchmark(
             "overhead",
-            "Per-call overhead: compiled scalar a+b (us)",
+            "Per-call overhead: compiled scalar a+b called with each kind of argument (us)",
             "overhead",
-            (Metric("us", "median us"),),
+            tuple(Metric(f"{kind}_us", f"{name} us", short=name) for kind, name in OVERHEAD_KINDS.items()),
             (
                 SYMDL_ROW,
-                Row("NumPy 0-d add", "numpy_bench", reference=True),
+                Row(NUMPY_ADD, "numpy_bench", reference=True),
                 PYTENSOR_C,
                 JAX,
                 Row("PyTorch 0-d add", "torch_bench", requires=("torch",)),
@@ -162,35 +225,40 @@ BENCHMARKS = {
         ),
     ]
 }
+Check = Callable[[dict], tuple[str, bool | None]]
 
 
-def _target_ratio(bench: str, peer: str, limit: float) -> Callable[[dict], tuple[str, bool | None]]:
+def _value(results: dict, bench: str, label: str, key: str | None = None) -> float | None:
+    """A row's metric (the benchmark's first by default); None when it did not run, failed, or is
+    not comparable."""
+    result = results.get(bench, {}).get(label)
+    if not result or result.get("status") != "ok" or result.get("not_comparable"):
+        return None
+    key = key or BENCHMARKS[bench].metrics[0].key
+    value = result.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _target_ratio(bench: str, peers: tuple[str, ...] | None, limit: float, key: str = "", peer_key: str = "") -> Check:
+    """symdl's ``key`` over the best (lowest) ``peer_key`` of the rows ``peers`` (None: every row
+    other than symdl's) must be at most ``limit``."""
+
     def check(results: dict) -> tuple[str, bool | None]:
-        mine, theirs = _value(results, bench, SYMDL), _value(results, bench, peer)
-        if mine is None or theirs is None:
+        mine = _value(results, bench, SYMDL, key or None)
+        labels = peers or [label for label in results.get(bench, {}) if not label.startswith(SYMDL)]
+        found = {label: v for label in labels if (v := _value(results, bench, label, peer_key or key or None))}
+        if mine is None or not found:
             return "not measured", None
-        return f"{mine / theirs:.2f}x", mine / theirs <= limit
+        best = min(found, key=found.get)
+        which = f" (best peer: {best})" if len(labels) > 1 else ""
+        return f"{mine / found[best]:.2f}x{which}", mine / found[best] <= limit
 
     return check
 
 
-def _target_best_peer(bench: str, limit: float) -> Callable[[dict], tuple[str, bool | None]]:
+def _target_seconds(bench: str, key: str, limit: float) -> Check:
     def check(results: dict) -> tuple[str, bool | None]:
-        mine = _value(results, bench, SYMDL)
-        peers = {
-            label: v for label in results.get(bench, {}) if label != SYMDL and (v := _value(results, bench, label))
-        }
-        if mine is None or not peers:
-            return "not measured", None
-        best = min(peers, key=peers.get)
-        return f"{mine / peers[best]:.2f}x (best peer: {best})", mine / peers[best] <= limit
-
-    return check
-
-
-def _target_seconds(key: str, limit: float) -> Callable[[dict], tuple[str, bool | None]]:
-    def check(results: dict) -> tuple[str, bool | None]:
-        value = _value(results, "compile", SYMDL, key)
+        value = _value(results, bench, SYMDL, key)
         if value is None:
             return "not measured", None
         return f"{value:.3f} s", value <= limit
@@ -198,23 +266,43 @@ def _target_seconds(key: str, limit: float) -> Callable[[dict], tuple[str, bool 
     return check
 
 
-TARGETS = [
-    ("elementwise", "elementwise <= 0.8x JAX jit", _target_ratio("elementwise", "JAX jit", 0.8)),
-    ("mlp", "MLP step <= 0.9x the best peer", _target_best_peer("mlp", 0.9)),
-    ("cnn", "CNN step <= 1.0x PyTorch", _target_ratio("cnn", "PyTorch", 1.0)),
-    ("overhead", "call overhead <= 5x NumPy's 0-d add", _target_ratio("overhead", "NumPy 0-d add", 5.0)),
-    ("compile", "MLP compile cold <= 0.5 s", _target_seconds("cold_s", 0.5)),
-    ("compile", "MLP compile warm <= 0.05 s", _target_seconds("warm_s", 0.05)),
+def _target_slowdown(peer: str) -> Check:
+    """symdl's slowdown beside a busy process must be at most ``peer``'s."""
+
+    def check(results: dict) -> tuple[str, bool | None]:
+        mine, theirs = (_value(results, "oversubscribed", label, "slowdown") for label in (SYMDL, peer))
+        if mine is None or theirs is None:
+            return "not measured", None
+        return f"{mine:.2f}x ({peer}: {theirs:.2f}x)", mine <= theirs
+
+    return check
+
+
+TARGETS: list[tuple[str, str, Check]] = [
+    ("elementwise", "elementwise <= 0.8x JAX jit", _target_ratio("elementwise", ("JAX jit",), 0.8)),
+    ("mlp", "MLP step <= 0.9x the best peer (torch.compile included)", _target_ratio("mlp", None, 0.9)),
+    *(
+        (name, f"MLP {'-'.join(map(str, sizes))} batch {batch} <= 1.0x PyTorch", _target_ratio(name, ("PyTorch",), 1.0))
+        for name, (sizes, batch) in MLP_SHAPES.items()
+        if name != "mlp"
+    ),
+    (
+        "cnn",
+        "CNN step <= 1.0x PyTorch (the better of eager and torch.compile)",
+        _target_ratio("cnn", ("PyTorch", "torch.compile"), 1.0),
+    ),
+    *(
+        (
+            "overhead",
+            f"call overhead, {name}s <= 5x NumPy's 0-d add",
+            _target_ratio("overhead", (NUMPY_ADD,), 5.0, f"{kind}_us", "array_us"),
+        )
+        for kind, name in OVERHEAD_KINDS.items()
+    ),
+    ("compile", "MLP compile cold <= 0.5 s", _target_seconds("compile", "cold_s", 0.5)),
+    ("compile", "MLP compile warm <= 0.05 s", _target_seconds("compile", "warm_s", 0.05)),
+    ("oversubscribed", "MLP slowdown beside a busy process <= PyTorch's", _target_slowdown("PyTorch")),
 ]
-
-
-def _value(results: dict, bench: str, label: str, key: str | None = None) -> float | None:
-    result = results.get(bench, {}).get(label)
-    if not result or result.get("status") != "ok":
-        return None
-    key = key or BENCHMARKS[bench].metrics[0].key
-    value = result.get(key)
-    return float(value) if isinstance(value, int | float) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,11 +315,12 @@ class RunOptions:
     timeout: float = 300.0  # seconds per worker process
     threads: int = 0  # 0: every framework uses all cores (its default); N: all limited to N cores
     rows: tuple[str, ...] = ()  # run only rows whose label contains one of these (symdl always runs)
-    symdl_dir: str = ""  # symdl's compile cache for the benchmarks other than "compile"
+    cache_root: str = ""  # the run's cache directories (one per framework) outside the compile benchmarks
     rounds: int = 1  # round-robin repetitions of each timed benchmark's rows
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+CACHE_KINDS = ("symdl", "pytensor", "jax", "torch")
 
 
 def _symdl_flags(compiledir: str, threads: int) -> str:
@@ -241,6 +330,24 @@ def _symdl_flags(compiledir: str, threads: int) -> str:
     return ",".join(flags + ([f"num_threads={threads}"] if threads else []))
 
 
+def _pytensor_flags(compiledir: str) -> str:
+    flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")]
+    return ",".join([*flags, f"compiledir={compiledir}"])
+
+
+def cache_dirs(options: RunOptions, cache_kind: str = "", cache_dir: str = "") -> dict[str, str]:
+    """Each framework's cache directory: the run's (under ``options.cache_root``), except the
+    framework ``cache_kind``'s, which is ``cache_dir`` (a compile benchmark's cold/warm pair).
+
+    JAX has no cache directory of its own outside the compile benchmarks: its persistent
+    compilation cache is off unless asked for, as for a user who did not turn it on.
+    """
+    dirs = {kind: os.path.join(options.cache_root, kind) for kind in CACHE_KINDS if kind != "jax"}
+    if cache_kind:
+        dirs[cache_kind] = cache_dir
+    return dirs
+
+
 def _environment(options: RunOptions, cache_kind: str = "", cache_dir: str = "") -> dict[str, str]:
     env = dict(os.environ)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -248,16 +355,19 @@ def _environment(options: RunOptions, cache_kind: str = "", cache_dir: str = "")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     env.setdefault("JAX_PLATFORMS", "cpu")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["SYMDL_FLAGS"] = _symdl_flags(cache_dir if cache_kind == "symdl" else options.symdl_dir, options.threads)
+    dirs = cache_dirs(options, cache_kind, cache_dir)
+    env["SYMDL_FLAGS"] = _symdl_flags(dirs["symdl"], options.threads)
+    env["PYTENSOR_FLAGS"] = _pytensor_flags(dirs["pytensor"])
+    env["TORCHINDUCTOR_CACHE_DIR"] = dirs["torch"]
+    if "jax" in dirs:
+        env["JAX_COMPILATION_CACHE_DIR"] = dirs["jax"]
+    else:
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
     if options.threads:
         env.update({name: str(options.threads) for name in THREAD_VARIABLES})
         if options.threads == 1:
             xla = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
             env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS", ""), xla]))
-    if cache_kind == "pytensor":
-        env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS", ""), f"compiledir={cache_dir}"]))
-    if cache_kind == "jax":
-        env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
     return env
 
 
@@ -306,17 +416,39 @@ def run_row(bench: Benchmark, row: Row, options: RunOptions) -> dict:
     if not bench.phases:
         return run_worker(row, function, options, _environment(options))
     # One cold/warm pair per repetition, each pair with a fresh cache directory.
-    merged: dict[str, Any] = {"status": "ok"}
-    values: dict[str, list[float]] = {}
+    phases: list[dict] = []
     for _ in range(1 if options.quick else 3):
         with tempfile.TemporaryDirectory(prefix=f"bench-{row.cache}-") as cache_dir:
+            pair = {}
             for phase in bench.phases:
                 result = run_worker(row, function, options, _environment(options, row.cache, cache_dir), phase)
                 if result.get("status") != "ok":
                     return result
-                values.setdefault(f"{phase}_s", []).append(result.pop("s"))
-                merged.update({k: v for k, v in result.items() if k != "status"})
+                pair[phase] = result
+            phases.append(pair)
+    return merge_phases(phases)
+
+
+def merge_phases(pairs: list[dict[str, dict]]) -> dict:
+    """One result from repetitions of a cold/warm pair: each number a phase reports, as
+    ``<phase>_<name>`` (``s`` as ``<phase>_s``), is the median over the repetitions (their values
+    kept under ``samples``); the notes of every phase are kept; other fields are the last phase's."""
+    merged: dict[str, Any] = {"status": "ok"}
+    values: dict[str, list[float]] = {}
+    notes: list[str] = []
+    for pair in pairs:
+        for phase, result in pair.items():
+            for key, value in result.items():
+                if key in ("status", "wall_s"):
+                    continue
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    values.setdefault(f"{phase}_s" if key == "s" else f"{phase}_{key}", []).append(value)
+                elif key == "notes":
+                    notes += [note for note in value if note not in notes]
+                else:
+                    merged[key] = value
     merged.update({key: sorted(v)[len(v) // 2] for key, v in values.items()})
+    merged["notes"] = notes
     merged["samples"] = values
     return merged
 
@@ -340,7 +472,7 @@ def median_round(rounds: list[dict]) -> dict:
 
 def run_all(names: list[str], options: RunOptions, log: Callable[[str], None]) -> dict:
     results: dict[str, dict[str, dict]] = {}
-    options.symdl_dir = tempfile.mkdtemp(prefix="bench-symdl-")
+    options.cache_root = tempfile.mkdtemp(prefix="bench-caches-")
     failed = False
     for name in names:
         bench = BENCHMARKS[name]
@@ -358,13 +490,13 @@ def run_all(names: list[str], options: RunOptions, log: Callable[[str], None]) -
                 rounds[row.label].append(result)
                 failed |= row.module == "symdl_bench" and result["status"] == "error"
                 which = f" (round {k + 1})" if options.rounds > 1 and not bench.phases else ""
-                log(f"  {name:<12} {row.label:<34} {result['status']:<14} {time.perf_counter() - start:6.1f} s{which}")
+                log(f"  {name:<20} {row.label:<34} {result['status']:<14} {time.perf_counter() - start:6.1f} s{which}")
         for row in rows:
             results[name][row.label] = median_round(rounds[row.label])
     if failed:
-        log(f"symdl failed somewhere: its compile cache and logs are kept in {options.symdl_dir}")
+        log(f"symdl failed somewhere: its compile cache and logs are kept in {options.cache_root}/symdl")
     else:
-        shutil.rmtree(options.symdl_dir, ignore_errors=True)
+        shutil.rmtree(options.cache_root, ignore_errors=True)
     return results
 
 
@@ -441,9 +573,12 @@ def versions(results: dict) -> str:
 
 
 def _label(row: Row, result: dict) -> str:
+    label = row.label
     if row.module == "symdl_bench" and result.get("backend"):
-        return f"{row.label} [{result['backend']}]"
-    return row.label
+        label += f" [{result['backend']}]"
+    if result.get("not_comparable"):
+        label += " (not comparable)"
+    return label
 
 
 def _check(result: dict, reference: dict | None) -> str:
@@ -469,7 +604,9 @@ def table(bench: Benchmark, results: dict[str, dict]) -> tuple[list[str], list[l
         header.append(metric.header)
     ratio_metrics = [m for m in bench.metrics if m.ratio]
     for metric in ratio_metrics:
-        header.append("symdl ratio" if len(ratio_metrics) == 1 else f"symdl ratio ({metric.header.split()[0]})")
+        header.append(
+            "symdl ratio" if len(ratio_metrics) == 1 else f"symdl ratio ({metric.short or metric.header.split()[0]})"
+        )
     header.append("check")
     rows, notes = [], []
     for row in bench.rows:
@@ -489,7 +626,7 @@ def table(bench: Benchmark, results: dict[str, dict]) -> tuple[list[str], list[l
             if not metric.ratio:
                 continue
             mine, theirs = symdl.get(metric.key), result.get(metric.key)
-            if row.label == SYMDL or status != "ok":
+            if row.module == "symdl_bench" or status != "ok" or not isinstance(theirs, int | float):
                 cells.append("")
             elif (
                 symdl.get("status") == "ok"
@@ -505,6 +642,8 @@ def table(bench: Benchmark, results: dict[str, dict]) -> tuple[list[str], list[l
         for note in result.get("notes", []):
             if note not in notes:
                 notes.append(note)
+        if result.get("not_comparable"):
+            notes.append(f"{row.label}: not comparable ({result['not_comparable']}), left out of the targets")
         if status != "ok" and result.get("detail"):
             notes.append(f"{row.label}: {status}: {' '.join(str(result['detail']).split())}")
     return header, rows, notes
@@ -545,8 +684,11 @@ def report(results: dict, info: dict[str, str], quick: bool, markdown: bool) -> 
         )
         out += [f"- **{k}**: {v}" for k, v in info.items()]
         out.append(
-            "\nEach framework runs each benchmark in a process of its own; times are medians after warm-up. "
+            "\nEach framework runs each benchmark in a process of its own; times are medians after warm-up, "
+            "every framework keeping its last three results alive. "
             "The ratio column is symdl's time divided by that row's (below 1: symdl is faster). "
+            "Compile times: cold = empty cache directories for every framework (symdl also without the runtime "
+            "built at install; the second symdl row has it), warm = a second process with the same directories. "
             "The check column compares each framework's output statistics, or its losses at steps 1 and 3, "
             "with the reference row's. Only ratios from one run on one machine are comparable; a load average "
             "above the core count means other processes shared the CPU and the numbers are noisy."
@@ -585,12 +727,23 @@ def _compile_bytecode() -> None:
     compileall.compile_dir(os.path.dirname(symdl.__file__), quiet=1)
 
 
+def select(only: list[str]) -> list[str]:
+    """The benchmarks named by ``--only`` arguments (names or shell patterns, comma-separated), in
+    the harness's order; all of them when there are none. ValueError for a name that matches none."""
+    wanted = [n.strip() for item in only for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if not fnmatch.filter(BENCHMARKS, n)]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    return [name for name in BENCHMARKS if not wanted or any(fnmatch.fnmatchcase(name, n) for n in wanted)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="symdl vs its peers, one table per benchmark."
     )
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}")  # fmt: skip
+                        help="run only these benchmarks (repeatable or comma-separated; shell patterns such "
+                             f"as 'mlp*' allowed): {', '.join(BENCHMARKS)}")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="few samples and one compile repetition (for development)")
     parser.add_argument("--frameworks", default="", metavar="A,B",
                         help="run only the rows whose label contains one of these words (symdl always runs)")  # fmt: skip
@@ -608,13 +761,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         for bench in BENCHMARKS.values():
-            print(f"{bench.name:<12} {bench.title}")
-            print(f"{'':<12} rows: {', '.join(row.label for row in bench.rows)}")
+            print(f"{bench.name:<20} {bench.title}")
+            print(f"{'':<20} rows: {', '.join(row.label for row in bench.rows)}")
         return 0
-    names = [n.strip() for item in args.only for n in item.split(",") if n.strip()] or list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    try:
+        names = select(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
     options = RunOptions(
         quick=args.quick,
         timeout=args.timeout or (150 if args.quick else 300),

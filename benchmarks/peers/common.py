@@ -6,11 +6,15 @@ one seeded generator), so the numbers they report in ``check`` must agree.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,23 +57,33 @@ class Settings:
         return 0.01 if self.quick else 0.05
 
 
+KEPT_RESULTS = 3
+
+
 def measure(call: Callable[..., Any], settings: Settings, *args: Any) -> float:
     """Median time of one ``call(*args)`` in milliseconds, after warm-up (``settings.warmup``
     calls and at least ``settings.warmup_s`` seconds).
 
     Each sample times a loop of enough calls to last ``settings.min_sample_s`` (one call for slow
     benchmarks, thousands for the per-call overhead), with the garbage collector off.
+
+    The last ``KEPT_RESULTS`` results stay referenced, as a program keeps what it computes: a
+    framework that reuses the memory of a result nobody holds any more (symdl's C runtime does,
+    for large outputs) must then allocate like one whose results are still in use, and every
+    framework pays the same for keeping them.
     """
+    kept: deque[Any] = deque(maxlen=KEPT_RESULTS)
+    keep = kept.append
     deadline = time.perf_counter() + settings.warmup_s
     calls = 0
     while calls < settings.warmup or time.perf_counter() < deadline:
-        call(*args)
+        keep(call(*args))
         calls += 1
     loops = 1
     while True:
         start = time.perf_counter()
         for _ in range(loops):
-            call(*args)
+            keep(call(*args))
         elapsed = time.perf_counter() - start
         if elapsed >= settings.min_sample_s or loops >= 1 << 20:
             break
@@ -81,7 +95,7 @@ def measure(call: Callable[..., Any], settings: Settings, *args: Any) -> float:
         for _ in range(settings.samples):
             start = time.perf_counter()
             for _ in range(loops):
-                call(*args)
+                keep(call(*args))
             times.append((time.perf_counter() - start) / loops)
     finally:
         gc.enable()
@@ -96,6 +110,13 @@ ELEMENTWISE_EXPR = "tanh(x*y+exp(-x))*2+log1p(y*y)"
 
 MLP_SIZES = (784, 512, 512, 10)
 MLP_BATCH = 128
+# More MLP shapes (layer sizes, batch): symdl's sgemm must not be fast only at the shapes above.
+MLP_SHAPES = {
+    "mlp": (MLP_SIZES, MLP_BATCH),
+    "mlp_small": ((1000, 300, 10), 100),
+    "mlp_wide": ((3072, 1024, 1024, 100), 256),
+    "mlp_deep": ((100, 100, 100, 100, 100, 10), 32),
+}
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 
@@ -125,13 +146,20 @@ def _he(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.nda
     return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
 
 
-def mlp_data() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Inputs (batch, 784) float32, int32 labels, and parameters [W1, b1, W2, b2, W3, b3] with W as (in, out)."""
+def mlp_shape(sizes: Any = None, batch: int | None = None) -> tuple[tuple[int, ...], int]:
+    """The layer sizes and batch of an MLP benchmark (a row's options), the main MLP's by default."""
+    return tuple(sizes or MLP_SIZES), int(batch or MLP_BATCH)
+
+
+def mlp_data(sizes: Any = None, batch: int | None = None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Inputs (batch, sizes[0]) float32, int32 labels, and parameters [W1, b1, W2, b2, ...] with W
+    as (in, out); the 784-512-512-10 MLP with batch 128 by default."""
+    sizes, batch = mlp_shape(sizes, batch)
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((MLP_BATCH, MLP_SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, MLP_SIZES[-1], MLP_BATCH).astype(np.int32)
+    x = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], batch).astype(np.int32)
     params = []
-    for n_in, n_out in zip(MLP_SIZES[:-1], MLP_SIZES[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         params += [_he(rng, (n_in, n_out), n_in), np.zeros(n_out, np.float32)]
     return x, y, params
 
@@ -161,8 +189,38 @@ def conv_check(out: Any) -> list[float]:
     return [float(np.mean(out, dtype=np.float64)), float(np.mean(np.square(out, dtype=np.float64)))]
 
 
-def overhead_data() -> tuple[np.ndarray, np.ndarray]:
-    return np.array(1.5, np.float32), np.array(2.25, np.float32)
+# The kinds of argument a compiled scalar function is called with, and the metric of each.
+OVERHEAD_KINDS = {"float": "Python float", "scalar": "NumPy scalar", "array": "0-d array"}
+
+
+def overhead_data(kind: str = "array") -> tuple[Any, Any]:
+    """The two arguments of the per-call overhead benchmark, as Python floats (``"float"``),
+    NumPy float32 scalars (``"scalar"``) or 0-d float32 arrays (``"array"``)."""
+    a, b = 1.5, 2.25  # exact in float32, so every kind gives the same sum
+    if kind == "float":
+        return a, b
+    if kind == "scalar":
+        return np.float32(a), np.float32(b)
+    return np.array(a, np.float32), np.array(b, np.float32)
+
+
+def overhead_by_kind(
+    settings: Settings, make_call: Callable[[str], tuple[Callable[..., Any], tuple[Any, ...]] | None]
+) -> dict[str, Any]:
+    """Time one call with each kind of argument: ``make_call(kind)`` returns (call, args), or None
+    where that kind means nothing for the framework. Returns ``<kind>_us`` for each kind timed and
+    ``check`` (the sum, once per kind timed)."""
+    result: dict[str, Any] = {}
+    check = []
+    for kind in OVERHEAD_KINDS:
+        made = make_call(kind)
+        if made is None:
+            continue
+        call, args = made
+        result[f"{kind}_us"] = measure(call, settings, *args) * 1e3
+        check.append(float(np.asarray(call(*args))))
+    result["check"] = check[:1]
+    return result
 
 
 def train_losses(step: Callable[[], Any], settings: Settings) -> tuple[float, list[float]]:
@@ -173,3 +231,38 @@ def train_losses(step: Callable[[], Any], settings: Settings) -> tuple[float, li
     """
     losses = [float(step()) for _ in range(3)]
     return measure(step, settings), [losses[0], losses[2]]
+
+
+BUSY_LOOP = "while True: pass"
+
+
+@contextlib.contextmanager
+def busy_process() -> Iterator[subprocess.Popen]:
+    """Another process spinning on the cores this one may use, for as long as the block runs.
+
+    It is started with this process's CPU affinity (``--threads N`` pins the workers to N cores),
+    so it competes for exactly the cores the framework runs on.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    try:
+        time.sleep(0.2)  # let it start spinning before the framework warms up
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def oversubscribed(step: Callable[[], Any], settings: Settings) -> dict[str, Any]:
+    """Time a training ``step()`` alone and beside one busy process, in the order alone, busy, busy,
+    alone (so that a machine whose speed drifts during the measurement biases neither), and
+    report the median times of each and the slowdown (busy / alone)."""
+    losses = [float(step()) for _ in range(3)]
+    alone, busy = [], []
+    for loaded in (False, True, True, False):
+        if loaded:
+            with busy_process():
+                busy.append(measure(step, settings))
+        else:
+            alone.append(measure(step, settings))
+    alone_ms, busy_ms = sum(alone) / 2, sum(busy) / 2
+    return {"alone_ms": alone_ms, "busy_ms": busy_ms, "slowdown": busy_ms / alone_ms, "check": [losses[0], losses[2]]}

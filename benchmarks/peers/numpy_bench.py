@@ -1,4 +1,4 @@
-"""NumPy: the elementwise expression, the memory-bandwidth floor, a hand-written MLP step, a 0-d add."""
+"""NumPy: the elementwise expression, the memory-bandwidth floor, a hand-written MLP step, 0-d adds."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from benchmarks.peers.common import (
     elementwise_data,
     measure,
     mlp_data,
+    overhead_by_kind,
     overhead_data,
     train_losses,
 )
@@ -59,33 +60,35 @@ def add_floor(settings: Settings) -> dict[str, Any]:
     return {**_info(), "ms": measure(lambda: np.add(x, y, out=out), settings)}
 
 
-def mlp(settings: Settings) -> dict[str, Any]:
+def mlp(settings: Settings, sizes: list[int] | None = None, batch: int | None = None) -> dict[str, Any]:
     """A hand-written forward and backward pass, as a NumPy user would write it."""
-    x, y, params = mlp_data()
+    x, y, params = mlp_data(sizes, batch)
     velocities = [np.zeros_like(p) for p in params]
     n = x.shape[0]
     rows = np.arange(n)
+    weights, biases = params[::2], params[1::2]
 
     def step():
-        w1, b1, w2, b2, w3, b3 = params
-        h1 = np.maximum(x @ w1 + b1, 0)
-        h2 = np.maximum(h1 @ w2 + b2, 0)
-        z = h2 @ w3 + b3
+        hidden = [x]  # the input of each layer
+        for w, b in zip(weights[:-1], biases[:-1]):
+            hidden.append(np.maximum(hidden[-1] @ w + b, 0))
+        z = hidden[-1] @ weights[-1] + biases[-1]
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         s = e.sum(axis=1, keepdims=True)
         loss = np.mean(np.log(s[:, 0]) - z[rows, y])
-        g3 = e / s
-        g3[rows, y] -= 1
-        g3 /= n
-        g2 = g3 @ w3.T
-        g2 *= h2 > 0
-        g1 = g2 @ w2.T
-        g1 *= h1 > 0
-        grads = [x.T @ g1, g1.sum(0), h1.T @ g2, g2.sum(0), h2.T @ g3, g3.sum(0)]
-        for p, v, g in zip(params, velocities, grads):
+        g = e / s
+        g[rows, y] -= 1
+        g /= n
+        grads = []
+        for k in range(len(weights) - 1, -1, -1):
+            grads[:0] = [hidden[k].T @ g, g.sum(0)]
+            if k:
+                g = g @ weights[k].T
+                g *= hidden[k] > 0
+        for p, v, grad in zip(params, velocities, grads):
             v *= MOMENTUM
-            v += g
+            v += grad
             p -= LEARNING_RATE * v
         return loss
 
@@ -94,7 +97,10 @@ def mlp(settings: Settings) -> dict[str, Any]:
 
 
 def overhead(settings: Settings) -> dict[str, Any]:
-    """A 0-d ``a + b``: the cost of one NumPy ufunc call, the floor for any compiled function's call."""
-    a, b = overhead_data()
-    ms = measure(operator.add, settings, a, b)
-    return {**_info(), "us": ms * 1e3, "check": [float(a + b)]}
+    """A ``+`` of two 0-d arrays (the reference: one NumPy ufunc call, the floor for any compiled
+    function's call), of two NumPy scalars, and ``np.add`` of two Python floats."""
+
+    def make_call(kind: str) -> Any:
+        return (np.add if kind == "float" else operator.add), overhead_data(kind)
+
+    return {**_info(), **overhead_by_kind(settings, make_call)}

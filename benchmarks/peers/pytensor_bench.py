@@ -1,13 +1,20 @@
 """PyTensor, written the same way as symdl (graph, grad, function with updates), on its C or Numba linker.
 
+PyTensor's C linker calls a BLAS for its dot products (``Dot22``, ``Gemm``) only when
+``blas__ldflags`` names one; a pip-installed PyTensor usually finds none and then runs its MLP
+several times slower. Each benchmark process gives it the OpenBLAS that comes with the ``bench``
+extra (``scipy-openblas32``, a dependency of symdl, the same library symdl links to; see
+``blas_ldflags``). Where that is impossible a BLAS-bound row is marked as not comparable.
+
 PyTensor has no neural-network conv2d (its ``nnet`` module was removed), so the CNN and conv2d
 benchmarks report it as unsupported.
 """
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import os
+import shlex
 import time
 from typing import Any
 
@@ -22,24 +29,63 @@ from benchmarks.peers.common import (
     elementwise_data,
     measure,
     mlp_data,
+    overhead_by_kind,
     overhead_data,
     train_losses,
 )
 
 LINKERS = {"cvm": "C", "numba": "Numba"}
 
+# The Fortran BLAS and OpenBLAS functions PyTensor's C code calls (pytensor/tensor/blas*.py).
+PYTENSOR_BLAS_FUNCTIONS = (
+    "sgemm_", "dgemm_", "sgemv_", "dgemv_", "sger_", "dger_", "sdot_", "ddot_",
+    "openblas_set_num_threads", "openblas_get_num_threads", "goto_set_num_threads",
+)  # fmt: skip
+
+
+def blas_ldflags(lib_dir: str, library: str, exported: set[str] | None = None, prefix: str = "scipy_") -> str:
+    """``blas__ldflags`` that link PyTensor to the OpenBLAS ``lib<library>.so`` in ``lib_dir``.
+
+    scipy-openblas names its functions with a prefix (``scipy_sgemm_``), so that it cannot clash
+    with another BLAS in the process, while PyTensor's generated C declares and calls the standard
+    names (``sgemm_``). PyTensor passes the flags of ``blas__ldflags`` other than ``-l``/``-L`` to
+    the compiler of every BLAS op, so ``-Dsgemm_=scipy_sgemm_`` renames the calls at compile time.
+    ``exported``: the library's symbol names, to rename only functions it has (all when None).
+    """
+    renames = [
+        f"-D{name}={prefix}{name}"
+        for name in PYTENSOR_BLAS_FUNCTIONS
+        if exported is None or f"{prefix}{name}" in exported
+    ]
+    return shlex.join([f"-L{lib_dir}", f"-l{library}", *renames])
+
+
+def packaged_openblas_ldflags() -> str:
+    """``blas_ldflags`` for the scipy-openblas32 package, or "" when it is missing or unusable."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        return ""
+    lib_dir, library = scipy_openblas32.get_lib_dir(), scipy_openblas32.get_library()
+    try:
+        lib = ctypes.CDLL(os.path.join(lib_dir, f"lib{library}.so"))
+    except OSError:
+        return ""
+    exported = {f"scipy_{name}" for name in PYTENSOR_BLAS_FUNCTIONS if hasattr(lib, f"scipy_{name}")}
+    if "scipy_sgemm_" not in exported:
+        return ""
+    return blas_ldflags(lib_dir, library, exported)
+
 
 def _pytensor() -> Any:
-    """PyTensor in float32, linked to the system's OpenBLAS when its own search finds no BLAS.
-
-    A pip-installed PyTensor often finds no BLAS and then runs dot products far slower; its
-    troubleshooting guide's fix is to name the library in ``blas__ldflags``, as done here.
-    """
+    """PyTensor in float32, linked to the packaged OpenBLAS unless PYTENSOR_FLAGS names a BLAS."""
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
     if not any(f.startswith("floatX") for f in flags):
         flags.append("floatX=float32")
-    if not any(f.startswith("blas__ldflags") for f in flags) and ctypes.util.find_library("openblas"):
-        flags.append("blas__ldflags=-lopenblas")
+    if not any(f.startswith("blas__ldflags") for f in flags):
+        ldflags = packaged_openblas_ldflags()
+        if ldflags:
+            flags.append(f"blas__ldflags={ldflags}")
     os.environ["PYTENSOR_FLAGS"] = ",".join(flags)
     import pytensor
 
@@ -52,38 +98,40 @@ def _mode(linker: str) -> Any:
     return Mode(linker=linker, optimizer="fast_run")
 
 
-def _info(linker: str) -> dict[str, Any]:
+def _info(linker: str, uses_blas: bool = False) -> dict[str, Any]:
     pytensor = _pytensor()
+    ldflags = pytensor.config.blas__ldflags
     notes = [f"PyTensor linker {linker!r} ({LINKERS.get(linker, linker)}), optimizer fast_run"]
     if linker == "cvm":
-        notes.append(f"PyTensor blas__ldflags: {pytensor.config.blas__ldflags or '(none)'}")
-    return {"version": pytensor.__version__, "notes": notes}
+        flags = shlex.split(ldflags)
+        renames = [f for f in flags if f.startswith("-D")]
+        shown = " ".join(f for f in flags if f not in renames) or "(none)"
+        notes.append(f"PyTensor blas__ldflags: {shown}" + (f" and {len(renames)} -D renames" if renames else ""))
+    result = {"version": pytensor.__version__, "notes": notes}
+    if linker == "cvm" and uses_blas and not ldflags:
+        result["not_comparable"] = "PyTensor C without a BLAS"
+    return result
+
+
+def _build_elementwise(linker: str) -> Any:
+    pytensor = _pytensor()
+    import pytensor.tensor as pt
+
+    x, y = pt.vector("x", dtype="float32"), pt.vector("y", dtype="float32")
+    return pytensor.function([x, y], pt.tanh(x * y + pt.exp(-x)) * 2 + pt.log1p(y * y), mode=_mode(linker))
 
 
 def elementwise(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
-    pytensor = _pytensor()
-    import pytensor.tensor as pt
-
     x0, y0 = elementwise_data()
-    start = time.perf_counter()
-    x, y = pt.vector("x", dtype="float32"), pt.vector("y", dtype="float32")
-    f = pytensor.function([x, y], pt.tanh(x * y + pt.exp(-x)) * 2 + pt.log1p(y * y), mode=_mode(linker))
+    f = _build_elementwise(linker)
     out = f(x0, y0)
-    compile_s = time.perf_counter() - start
-    return {
-        **_info(linker),
-        "ms": measure(f, settings, x0, y0),
-        "compile_s": compile_s,
-        "check": elementwise_check(out),
-    }
+    return {**_info(linker), "ms": measure(f, settings, x0, y0), "check": elementwise_check(out)}
 
 
-def _build_mlp_train(linker: str, init: list[np.ndarray] | None = None) -> Any:
+def _build_mlp_train(linker: str, init: list[np.ndarray]) -> Any:
     pytensor = _pytensor()
     import pytensor.tensor as pt
 
-    if init is None:
-        _, _, init = mlp_data()
     x = pt.matrix("x", dtype="float32", shape=(None, init[0].shape[0]))
     y = pt.vector("y", dtype="int32")
     params = [pytensor.shared(value, name=f"p{k}") for k, value in enumerate(init)]
@@ -102,22 +150,34 @@ def _build_mlp_train(linker: str, init: list[np.ndarray] | None = None) -> Any:
     return pytensor.function([x, y], loss, updates=updates, mode=_mode(linker))
 
 
-def mlp(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
-    x, y, _ = mlp_data()
-    train = _build_mlp_train(linker)
+def mlp(
+    settings: Settings, linker: str = "cvm", sizes: list[int] | None = None, batch: int | None = None
+) -> dict[str, Any]:
+    x, y, init = mlp_data(sizes, batch)
+    train = _build_mlp_train(linker, init)
     ms, check = train_losses(lambda: train(x, y), settings)
-    return {**_info(linker), "ms": ms, "check": check}
+    return {**_info(linker, uses_blas=True), "ms": ms, "check": check}
 
 
-def compile_mlp(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
-    x, y, init = mlp_data()  # the data and initial values, as for the peers, before the clock
+def _compile(linker: str, build: Any, args: tuple[Any, ...]) -> tuple[float, Any]:
     _pytensor()
     import pytensor.tensor  # noqa: F401  (imports are not part of the compile time)
 
     start = time.perf_counter()
-    train = _build_mlp_train(linker, init)
-    loss = float(train(x, y))
-    return {**_info(linker), "s": time.perf_counter() - start, "check": [loss]}
+    first = build()(*args)
+    return time.perf_counter() - start, first
+
+
+def compile_mlp(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
+    x, y, init = mlp_data()  # the data and initial values, as for the peers, before the clock
+    seconds, loss = _compile(linker, lambda: _build_mlp_train(linker, init), (x, y))
+    return {**_info(linker), "s": seconds, "check": [float(loss)]}
+
+
+def compile_elementwise(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
+    x, y = elementwise_data()
+    seconds, out = _compile(linker, lambda: _build_elementwise(linker), (x, y))
+    return {**_info(linker), "s": seconds, "check": elementwise_check(out)}
 
 
 def cnn(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
@@ -129,10 +189,10 @@ def conv2d(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
 
 
 def overhead(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
+    """A compiled scalar ``a + b`` called with Python floats, NumPy scalars and 0-d arrays."""
     pytensor = _pytensor()
     import pytensor.tensor as pt
 
-    a0, b0 = overhead_data()
     a, b = pt.scalar("a", dtype="float32"), pt.scalar("b", dtype="float32")
     f = pytensor.function([a, b], a + b, mode=_mode(linker))
-    return {**_info(linker), "us": measure(f, settings, a0, b0) * 1e3, "check": [float(f(a0, b0))]}
+    return {**_info(linker), **overhead_by_kind(settings, lambda kind: (f, overhead_data(kind)))}

@@ -6,6 +6,7 @@ the backend the compiled function actually used.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -17,7 +18,6 @@ from benchmarks.peers.common import (
     ELEMENTWISE_N,
     LEARNING_RATE,
     MOMENTUM,
-    OpMissing,
     Settings,
     cnn_data,
     conv_check,
@@ -26,64 +26,51 @@ from benchmarks.peers.common import (
     elementwise_data,
     measure,
     mlp_data,
+    overhead_by_kind,
     overhead_data,
+    oversubscribed,
     train_losses,
 )
 
+INSTALLED_RUNTIME_MODULE = "symdl.backend.c.prebuilt.symdl_crt"
 
-def _info(fn: Any, notes: list[str] | None = None) -> dict[str, Any]:
+
+def _without_installed_runtime() -> None:
+    """Make symdl build its C runtime as if ``pip install`` had not (into its compile directory,
+    as PyTensor builds its own runtime into its compile directory), so that a cold compile starts
+    from nothing for symdl as for its peers. Must run before symdl loads a backend.
+
+    symdl looks for the runtime built at install by importing it, and builds one when that import
+    fails; a ``None`` in ``sys.modules`` makes the import fail without changing symdl.
+    """
+    sys.modules[INSTALLED_RUNTIME_MODULE] = None  # type: ignore[assignment]
+
+
+def _info(fn: Any) -> dict[str, Any]:
     import symdl
 
-    notes = list(notes or [])
     threads = symdl.config.num_threads or "all cores"
-    notes.append(f"symdl mode {symdl.config.mode!r} ran on backend {fn.backend!r}, num_threads={threads}")
-    return {"version": symdl.__version__, "backend": fn.backend, "notes": notes}
+    note = f"symdl mode {symdl.config.mode!r} ran on backend {fn.backend!r}, num_threads={threads}"
+    return {"version": symdl.__version__, "backend": fn.backend, "notes": [note]}
 
 
-def _nnet(name: str) -> Any:
-    """``symdl.tensor.nnet.<name>``, or OpMissing when that module or op does not exist yet."""
+def _runtime_info() -> dict[str, Any]:
+    """Where this process's C runtime came from and the seconds it took to load or build (part of
+    the compile time being measured)."""
+    import symdl.backend.c.build as build
+
+    runtime = build._runtime
+    if runtime is None:
+        return {}
+    installed = runtime.__name__ == INSTALLED_RUNTIME_MODULE
+    return {"runtime": "installed" if installed else "compile dir", "runtime_s": float(runtime.load_seconds)}
+
+
+def _crossentropy(logits: Any, y: Any) -> Any:
+    """Mean softmax cross-entropy of integer labels."""
     import symdl.tensor as T
 
-    try:
-        return getattr(T.nnet, name)
-    except (ImportError, AttributeError) as exc:
-        raise OpMissing(f"symdl.tensor.nnet.{name}") from exc
-
-
-def _pool_2d() -> Any:
-    import symdl.tensor as T
-
-    try:
-        return _nnet("pool_2d")
-    except OpMissing:
-        try:
-            return T.signal.pool.pool_2d
-        except (ImportError, AttributeError) as exc:
-            raise OpMissing("symdl.tensor.nnet.pool_2d") from exc
-
-
-def _relu(h: Any, notes: list[str]) -> Any:
-    import symdl.tensor as T
-
-    try:
-        return _nnet("relu")(h)
-    except OpMissing:
-        if "relu: T.maximum(h, 0) (no T.nnet.relu yet)" not in notes:
-            notes.append("relu: T.maximum(h, 0) (no T.nnet.relu yet)")
-        return T.maximum(h, 0)
-
-
-def _crossentropy(logits: Any, y: Any, notes: list[str]) -> Any:
-    """Mean softmax cross-entropy of integer labels, through T.nnet when it exists."""
-    import symdl.tensor as T
-
-    try:
-        softmax, xent = _nnet("softmax"), _nnet("categorical_crossentropy")
-    except OpMissing:
-        notes.append("cross-entropy: log-softmax by T.logsumexp (no T.nnet.softmax yet)")
-        logp = logits - T.logsumexp(logits, axis=1, keepdims=True)
-        return -logp[T.arange(y.shape[0]), y].mean()
-    return xent(softmax(logits), y).mean()
+    return T.nnet.categorical_crossentropy(T.nnet.softmax(logits), y).mean()
 
 
 def _momentum_updates(loss: Any, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -98,28 +85,28 @@ def _momentum_updates(loss: Any, params: list[Any]) -> list[tuple[Any, Any]]:
     return updates
 
 
-def elementwise(settings: Settings) -> dict[str, Any]:
+def _build_elementwise() -> Any:
     import symdl
     import symdl.tensor as T
 
-    x0, y0 = elementwise_data()
-    start = time.perf_counter()
     x, y = T.vector("x"), T.vector("y")
-    f = symdl.function([x, y], T.tanh(x * y + T.exp(-x)) * 2 + T.log1p(y * y))
+    return symdl.function([x, y], T.tanh(x * y + T.exp(-x)) * 2 + T.log1p(y * y))
+
+
+def elementwise(settings: Settings) -> dict[str, Any]:
+    x0, y0 = elementwise_data()
+    f = _build_elementwise()
     out = f(x0, y0)
-    compile_s = time.perf_counter() - start
     assert out.shape == (ELEMENTWISE_N,)
-    return {**_info(f), "ms": measure(f, settings, x0, y0), "compile_s": compile_s, "check": elementwise_check(out)}
+    return {**_info(f), "ms": measure(f, settings, x0, y0), "check": elementwise_check(out)}
 
 
-def build_mlp_train(notes: list[str], init: list[np.ndarray] | None = None) -> Any:
-    """The MLP training function: one SGD-momentum step on a batch, returning the batch's loss,
-    from the initial parameters ``init`` (``mlp_data()``'s by default)."""
+def build_mlp_train(init: list[np.ndarray]) -> Any:
+    """The MLP training function for the parameters ``init`` ([W1, b1, W2, b2, ...], W as (in,
+    out)): one SGD-momentum step on a batch, returning the batch's loss."""
     import symdl
     import symdl.tensor as T
 
-    if init is None:
-        _, _, init = mlp_data()
     x = T.matrix("x", shape=(None, init[0].shape[0]))
     y = T.ivector("y")
     params = [symdl.shared(value, name=f"{'Wb'[k % 2]}{k // 2 + 1}") for k, value in enumerate(init)]
@@ -127,79 +114,95 @@ def build_mlp_train(notes: list[str], init: list[np.ndarray] | None = None) -> A
     for k in range(0, len(params), 2):
         h = T.dot(h, params[k]) + params[k + 1]
         if k + 2 < len(params):
-            h = _relu(h, notes)
-    loss = _crossentropy(h, y, notes)
+            h = T.nnet.relu(h)
+    loss = _crossentropy(h, y)
     return symdl.function([x, y], loss, updates=_momentum_updates(loss, params))
 
 
-def mlp(settings: Settings) -> dict[str, Any]:
-    x, y, _ = mlp_data()
-    notes: list[str] = []
-    train = build_mlp_train(notes)
+def mlp(settings: Settings, sizes: list[int] | None = None, batch: int | None = None) -> dict[str, Any]:
+    x, y, init = mlp_data(sizes, batch)
+    train = build_mlp_train(init)
     ms, check = train_losses(lambda: train(x, y), settings)
-    return {**_info(train, notes), "ms": ms, "check": check}
+    return {**_info(train), "ms": ms, "check": check}
 
 
-def compile_mlp(settings: Settings) -> dict[str, Any]:
-    """Seconds from an empty graph to the first result: build, grad, compile (or cache load), one call.
+def mlp_oversubscribed(settings: Settings) -> dict[str, Any]:
+    x, y, init = mlp_data()
+    train = build_mlp_train(init)
+    return {**_info(train), **oversubscribed(lambda: train(x, y), settings)}
+
+
+def _compile(build: Any, args: tuple[Any, ...], installed_runtime: bool) -> dict[str, Any]:
+    """Seconds from an empty graph to the first result: build, grad, compile (or cache load), one
+    call, with symdl's C runtime built at install (``installed_runtime``) or, like the peers'
+    cold starts, taken from the compile directory and built there when it is empty.
 
     The user's imports (``symdl``, ``symdl.tensor``, ``symdl.tensor.nnet``) come before the clock
-    starts, as ``import jax`` and ``import pytensor`` do for the peers; loading a backend does not.
+    starts, as ``import jax`` and ``import pytensor`` do for the peers; loading the runtime does not.
     """
+    if not installed_runtime:
+        _without_installed_runtime()
     import symdl.tensor as T
 
-    x, y, init = mlp_data()  # the data and initial values, as for the peers, before the clock
-    notes: list[str] = []
-    try:
-        T.nnet  # noqa: B018  (imports symdl.tensor.nnet)
-    except ImportError:
-        pass
+    T.nnet  # noqa: B018  (imports symdl.tensor.nnet)
     start = time.perf_counter()
-    train = build_mlp_train(notes, init)
-    loss = float(train(x, y))
+    fn = build()
+    first = fn(*args)
     seconds = time.perf_counter() - start
-    return {**_info(train, notes), "s": seconds, "check": [loss]}
+    return {**_info(fn), **_runtime_info(), "s": seconds, "first": first}
+
+
+def compile_mlp(settings: Settings, installed_runtime: bool = False) -> dict[str, Any]:
+    x, y, init = mlp_data()  # the data and initial values, as for the peers, before the clock
+    result = _compile(lambda: build_mlp_train(init), (x, y), installed_runtime)
+    loss = result.pop("first")
+    return {**result, "check": [float(loss)]}
+
+
+def compile_elementwise(settings: Settings, installed_runtime: bool = False) -> dict[str, Any]:
+    x, y = elementwise_data()
+    result = _compile(_build_elementwise, (x, y), installed_runtime)
+    out = result.pop("first")
+    return {**result, "check": elementwise_check(out)}
 
 
 def cnn(settings: Settings) -> dict[str, Any]:
     import symdl
     import symdl.tensor as T
 
-    conv2d, pool_2d = _nnet("conv2d"), _pool_2d()
+    nnet = T.nnet
     x0, y0, init = cnn_data()
-    notes: list[str] = []
     x = T.tensor4("x", shape=(None, *x0.shape[1:]))
     y = T.ivector("y")
     params = [symdl.shared(value, name=f"p{k}") for k, value in enumerate(init)]
     h = x
     for k in (0, 2):
-        h = conv2d(h, params[k], filter_flip=False) + params[k + 1].dimshuffle("x", 0, "x", "x")
-        h = pool_2d(_relu(h, notes), (2, 2), ignore_border=True)
-    h = _relu(T.dot(h.flatten(2), params[4]) + params[5], notes)
-    loss = _crossentropy(T.dot(h, params[6]) + params[7], y, notes)
+        h = nnet.conv2d(h, params[k], filter_flip=False) + params[k + 1].dimshuffle("x", 0, "x", "x")
+        h = nnet.pool_2d(nnet.relu(h), (2, 2), ignore_border=True)
+    h = nnet.relu(T.dot(h.flatten(2), params[4]) + params[5])
+    loss = _crossentropy(T.dot(h, params[6]) + params[7], y)
     train = symdl.function([x, y], loss, updates=_momentum_updates(loss, params))
     ms, check = train_losses(lambda: train(x0, y0), settings)
-    return {**_info(train, notes), "ms": ms, "check": check}
+    return {**_info(train), "ms": ms, "check": check}
 
 
 def conv2d(settings: Settings) -> dict[str, Any]:
     import symdl
     import symdl.tensor as T
 
-    conv = _nnet("conv2d")
     x0, w0 = conv_data()
     x = T.tensor4("x", shape=(None, *CONV_INPUT[1:]))
     w = T.tensor4("w", shape=CONV_FILTERS)
-    f = symdl.function([x, w], conv(x, w, border_mode="half", filter_flip=False))
+    f = symdl.function([x, w], T.nnet.conv2d(x, w, border_mode="half", filter_flip=False))
     out = f(x0, w0)
     return {**_info(f), "ms": measure(f, settings, x0, w0), "check": conv_check(out)}
 
 
 def overhead(settings: Settings) -> dict[str, Any]:
+    """A compiled scalar ``a + b`` called with Python floats, NumPy scalars and 0-d arrays."""
     import symdl
     import symdl.tensor as T
 
-    a0, b0 = overhead_data()
     a, b = T.scalar("a"), T.scalar("b")
     f = symdl.function([a, b], a + b)
-    return {**_info(f), "us": measure(f, settings, a0, b0) * 1e3, "check": [float(f(a0, b0))]}
+    return {**_info(f), **overhead_by_kind(settings, lambda kind: (f, overhead_data(kind)))}
