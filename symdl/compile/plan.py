@@ -13,7 +13,10 @@ One planner decides, for the ``py``, ``c`` and ``cuda`` backends alike:
 
 Facts about ops come from the ops themselves: ``view_map`` (outputs that may share memory with
 inputs; ``None``, the default, means "may view any input"), ``inplace_pattern`` (inputs whose
-buffer an output may be written into) and ``destroy_map``.
+buffer an output may be written into), ``destroy_map`` and ``schedule``: ``'early'`` for a node
+that should run as soon as its inputs exist (starting a non-blocking transfer), ``'late'`` for one
+that should wait until nothing else can run (waiting for that transfer); other nodes keep the
+graph's order.
 
 An update ``U`` of shared variable ``S`` is written in place when ``U``'s node may write its
 output into ``S`` (``inplace_pattern``), ``U`` is no other output, ``S`` (or a view of it) is
@@ -137,11 +140,9 @@ def _order_with_updates_in_place(
     fgraph: FunctionGraph, updates: dict[int, int]
 ) -> tuple[list[Apply], dict[Apply, tuple[Variable, Variable]]]:
     order = fgraph.toposort()
-    if not updates:
-        return order, {}
     after: dict[Apply, list[Apply]] = {}  # reader -> the in-place nodes that must wait for it
     in_place: dict[Apply, tuple[Variable, Variable]] = {}
-    for out_index, in_index in sorted(updates.items()):
+    for out_index, in_index in sorted(updates.items() if updates else ()):
         shared, update = fgraph.inputs[in_index], fgraph.outputs[out_index]
         node = update.owner
         if node is None or node in in_place or fgraph.outputs.count(update) != 1:
@@ -159,7 +160,7 @@ def _order_with_updates_in_place(
         for reader in readers:
             after.setdefault(reader, []).append(node)
         in_place[node] = (shared, update)
-    if not after:
+    if not after and not any(node.op.schedule for node in order):
         return order, in_place
     return _constrained_order(fgraph, order, after), in_place
 
@@ -182,10 +183,14 @@ def _reaches(fgraph: FunctionGraph, start: Apply, extra: dict[Apply, list[Apply]
     return False
 
 
+_RANK = {"early": 0, None: 1, "late": 2}
+
+
 def _constrained_order(fgraph: FunctionGraph, order: list[Apply], after: dict[Apply, list[Apply]]) -> list[Apply]:
-    """``order`` changed only as far as the extra edges ``after`` require (Kahn's algorithm,
-    taking the earliest ready node of the original order first)."""
-    position = {node: k for k, node in enumerate(order)}
+    """``order`` changed only as far as the extra edges ``after`` and the ops' ``schedule`` require
+    (Kahn's algorithm, taking among the ready nodes the 'early' ones first, then the earliest of
+    the original order, and a 'late' one only when no other is ready)."""
+    position = {node: (_RANK[node.op.schedule], k) for k, node in enumerate(order)}
     waiting = dict.fromkeys(order, 0)
     edges: dict[Apply, list[Apply]] = {}
     for node in order:

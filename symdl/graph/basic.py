@@ -168,7 +168,9 @@ class Op:
       into when the plan finds it safe (elementwise ops read each position before writing it:
       ``{0: ALL_INPUTS}``);
     - ``nondeterministic``: two applications to equal inputs may give different results (or
-      have effects), so they are never merged or folded.
+      have effects), so they are never merged or folded;
+    - ``schedule``: ``'early'`` (run as soon as the inputs exist) or ``'late'`` (run when nothing
+      else can) for the execution plan; None keeps the graph's order.
     """
 
     __props__: tuple[str, ...] = ()
@@ -176,6 +178,7 @@ class Op:
     destroy_map: dict[int, list[int]] = {}
     inplace_pattern: dict[int, list[int]] = {}
     nondeterministic = False
+    schedule: str | None = None
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         try:

@@ -99,3 +99,30 @@ def test_every_backend_runs_the_plan_order_and_gets_the_same_values(mode):
     np.testing.assert_allclose(f(X), X @ old_w.T, rtol=1e-5)
     np.testing.assert_allclose(W.get_value(), old_w * 2, rtol=1e-6)
     np.testing.assert_allclose(v.get_value(), old_v + (X @ old_w.T).sum(), rtol=1e-4)
+
+
+def test_early_nodes_run_as_soon_as_they_can_and_late_ones_when_nothing_else_can():
+    class Mark(symdl.graph.Op):
+        __props__ = ("schedule",)
+
+        def __init__(self, schedule):
+            self.schedule = schedule
+
+        def make_node(self, v):
+            return symdl.graph.Apply(self, [v], [v.type])
+
+        def perform(self, node, inputs):
+            return [inputs[0].copy()]
+
+    x = T.dvector("x")
+    started = Mark("early")(T.exp(x))  # e.g. a non-blocking send of a gradient
+    chain = x
+    for _ in range(4):
+        chain = T.tanh(chain)  # the rest of a backward pass
+    waited = Mark("late")(started)  # e.g. waiting for that send
+    fg = FunctionGraph([x], [waited + chain])
+    order = make_plan(fg).order
+    position = {node: k for k, node in enumerate(order)}
+    tanhs = [position[n] for n in order if "tanh" in str(n.op)]
+    assert position[started.owner] < min(tanhs)
+    assert position[waited.owner] > max(tanhs)
