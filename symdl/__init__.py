@@ -52,8 +52,14 @@ def __getattr__(name: str):
     # Heavier parts load on first use so that ``import symdl`` stays fast.
     import importlib
 
+    if name in ("scan", "map", "reduce", "foldl", "foldr", "until"):
+        from symdl import scan_module
+
+        value = getattr(scan_module, name)
+        globals()[name] = value
+        return value
     if name in ("tensor", "printing", "testing", "layers", "init", "nonlinearities", "objectives", "losses",
-                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random"):  # fmt: skip
+                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random", "scan_module"):  # fmt: skip
         module = importlib.import_module("symdl.objectives" if name == "losses" else f"symdl.{name}")
         globals()[name] = module
         return module

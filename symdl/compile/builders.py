@@ -35,7 +35,51 @@ from symdl.tensor.var import as_tensor_variable
 from symdl.utils import describe
 
 
-class OpFromGraph(Op):
+class InnerGraphOp(Op):
+    """An op that holds a graph of its own (``fgraph``): ``OpFromGraph``, ``Scan``, ``IfElse``.
+
+    Two such ops are equal when their graphs have the same structure and their ``info`` (what
+    else defines them) is equal; the graph is rewritten once, on the first ``inner_plan()``.
+    """
+
+    view_map = None  # an inner output may be an inner input as it is
+
+    def _set_graph(self, inputs: Sequence[Variable], outputs: Sequence[Variable], info: Any) -> None:
+        self.fgraph = FunctionGraph(list(inputs), list(outputs), clone=True)
+        self.info = info
+        self._key = (graph_text(self.fgraph.inputs, self.fgraph.outputs), info)
+        self._plan: Any = None
+        self._thunk: Any = None
+
+    def _props(self) -> tuple:
+        return self._key
+
+    def stable_text(self) -> str:
+        """Its text for fingerprints: the structure of its graph and its info."""
+        return f"{type(self).__qualname__}:{self._key[0]}:{self._key[1]!r}"
+
+    def inner_plan(self) -> Any:
+        """The execution plan of the rewritten inner graph (rewritten once, on first use)."""
+        if self._plan is None:
+            from symdl.compile.plan import make_plan
+            from symdl.config import config
+            from symdl.rewrite import rewrite_graph
+
+            fgraph = self.fgraph.clone()
+            rewrite_graph(fgraph, config.optimizer)
+            self._plan = make_plan(fgraph)
+        return self._plan
+
+    def inner_thunk(self) -> Any:
+        """The inner plan on the ``py`` backend (what ``perform`` runs)."""
+        if self._thunk is None:
+            from symdl.backend.py.vm import PyThunk
+
+            self._thunk = PyThunk(self.inner_plan())
+        return self._thunk
+
+
+class OpFromGraph(InnerGraphOp):
     """An op computing ``outputs`` from ``inputs`` (see the module docstring).
 
     Parameters
@@ -67,22 +111,11 @@ class OpFromGraph(Op):
         self.shared_inputs: list[Variable] = free
         stand_ins = [v.type.make_variable(name=v.name) for v in free]
         outputs = clone_replace(outputs, dict(zip(free, stand_ins)))
-        self.fgraph = FunctionGraph([*inputs, *stand_ins], outputs, clone=True)
+        self._set_graph([*inputs, *stand_ins], outputs, bool(inline))
         self.inline = bool(inline)
         self.name = name or "OpFromGraph"
-        self._key = (graph_text(self.fgraph.inputs, self.fgraph.outputs), self.inline)
-        self._plan: Any = None
-        self._thunk: Any = None
         self._grad_op: OpFromGraph | None = None
         self._connected: list[bool] = []
-
-    # -------------------------------------------------------------- identity
-    def _props(self) -> tuple:
-        return self._key
-
-    def stable_text(self) -> str:
-        """Its text for fingerprints: the structure of its graph."""
-        return f"OpFromGraph:{self._key[0]}:{self.inline}"
 
     def __reduce__(self) -> tuple:
         # the graph as the user gave it (shared variables travel as what they are, with values)
@@ -114,23 +147,7 @@ class OpFromGraph(Op):
         return Apply(self, variables, [out.type for out in self.fgraph.outputs])
 
     def perform(self, node: Apply, inputs: Sequence[Any]) -> list:
-        from symdl.backend.py.vm import PyThunk
-
-        if self._thunk is None:
-            self._thunk = PyThunk(self.inner_plan())
-        return self._thunk(list(inputs))
-
-    def inner_plan(self) -> Any:
-        """The execution plan of the rewritten inner graph (rewritten once, on first use)."""
-        if self._plan is None:
-            from symdl.compile.plan import make_plan
-            from symdl.config import config
-            from symdl.rewrite import rewrite_graph
-
-            fgraph = self.fgraph.clone()
-            rewrite_graph(fgraph, config.optimizer)
-            self._plan = make_plan(fgraph)
-        return self._plan
+        return self.inner_thunk()(list(inputs))
 
     def infer_shape(self, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list:
         from symdl.rewrite.shapes import dim_key

@@ -251,7 +251,9 @@ class IncSubtensor(Op):
         if y.ndim > target.ndim:
             raise ShapeError(f"set/inc_subtensor: a {y.ndim}-d value cannot go into a {target.ndim}-d sub-tensor")
         out_shape = broadcast_static_shapes("set/inc_subtensor", [target, y])
-        if out_shape != tuple(d if d is not None else o for d, o in zip(target.type.shape, out_shape)):
+        # the value may broadcast into the sub-tensor, never enlarge it (a size it may take at run
+        # time, such as an unknown one against 1, is checked then)
+        if any(d is not None and o is not None and d != o for d, o in zip(target.type.shape, out_shape)):
             raise ShapeError(
                 f"set/inc_subtensor: value of shape {shape_str(y.type.shape)} does not fit the "
                 f"sub-tensor of shape {shape_str(target.type.shape)} ({describe(y)})"

@@ -1,0 +1,154 @@
+"""The gradient of a loop: back-propagation through time, as another loop.
+
+The backward loop visits the forward steps from the last to the first (the last
+``truncate_gradient`` of them when it is set). At forward step ``t`` it rebuilds the body's
+outputs from the step's inputs (sequence rows, past states, invariants: the forward loop kept
+the states of every step) and takes their vector-Jacobian product with
+
+- for each recurrent state, the gradient of its output at ``t`` plus what later steps sent back
+  to it (a buffer of ``depth`` rows: row ``j`` holds the gradient of the state ``j`` steps
+  before ``t``, shifted by one row per step),
+- for each other output, the gradient of its output at ``t``.
+
+The products give each sequence row's gradient (an output of the backward loop, put back in the
+forward order), each past state's (added to the buffer), and each invariant's (summed over the
+steps in a state of the backward loop). After the first forward step, the buffer holds the
+gradients of the initial rows. Because the backward loop is a ``Scan`` like any other, it has a
+gradient too (second derivatives, ``Rop``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from symdl.graph.basic import Variable, clone_replace
+
+
+def scan_gradient(
+    op: Any, inputs: Sequence[Variable], outputs: Sequence[Variable], output_grads: Sequence[Any]
+) -> list:
+    import symdl.tensor as T
+    from symdl.gradient import grad
+    from symdl.scan_module.api import scan
+    from symdl.tensor.shape import shape_i
+
+    info = op.info
+    outer = op.outer_groups(list(inputs))
+    inner = op.inner_groups()
+    n_states, n_nit = info.n_states, info.n_nit
+    state_seqs = list(outputs[:n_states])
+    grads = [g if g is not None else T.zeros_like(out) for g, out in zip(output_grads, outputs)]
+
+    def floating(v: Variable) -> bool:
+        return v.type.is_float
+
+    # forward steps the gradient goes through: the last `back` of the `done` steps run
+    done = shape_i(outputs[0], 0) if outputs else outer["n_steps"]
+    back = done if op.truncate_gradient < 0 else T.minimum(done, op.truncate_gradient)
+    first = done - back
+
+    # ---- backward sequences, indexed by forward step t in [first, done)
+    b_seqs: list[Variable] = []
+    seq_slots: list[tuple[int, int, Variable]] = []  # (sequence, tap, inner variable)
+    for k, (values, taps, inner_taps) in enumerate(zip(outer["seqs"], info.seq_taps, inner["seqs"])):
+        low = min(taps)
+        for tap, var in zip(taps, inner_taps):
+            b_seqs.append(values[first + tap - low : done + tap - low])
+            seq_slots.append((k, tap, var))
+    state_slots: list[tuple[int, int, Variable]] = []
+    full_states = []
+    for k, (init, history, taps, inner_taps) in enumerate(
+        zip(outer["inits"], state_seqs, info.state_taps, inner["states"])
+    ):
+        depth = info.depth(k)
+        full = T.concatenate([init, history], axis=0)  # initial rows, then every step's value
+        full_states.append(full)
+        for tap, var in zip(taps, inner_taps):
+            b_seqs.append(full[depth + first + tap : depth + done + tap])
+            state_slots.append((k, tap, var))
+    b_seqs += [g[first:done] for g in grads[: n_states + n_nit]]
+
+    float_invariants = [k for k, v in enumerate(outer["invariants"]) if floating(v)]
+    pending_init = [T.zeros_like(init) for init in outer["inits"]]
+    acc_init = [T.zeros_like(outer["invariants"][k]) for k in float_invariants]
+
+    def step(*args: Variable) -> list:
+        n_b = len(b_seqs)
+        rows, rest = list(args[:n_b]), list(args[n_b:])
+        pending, rest = rest[:n_states], rest[n_states:]
+        accs, rest = rest[: len(float_invariants)], rest[len(float_invariants) :]
+        invariants = rest
+        slots = len(seq_slots) + len(state_slots)
+        step_inputs, out_grads = rows[:slots], rows[slots:]
+        replace = dict(zip([v for _, _, v in seq_slots + state_slots], step_inputs))
+        replace.update(zip(inner["invariants"], invariants))
+        step_outputs = clone_replace(inner["state_out"] + inner["nit_out"], replace)
+        cotangents = {}
+        for k, out in enumerate(step_outputs):
+            g = out_grads[k] + pending[k][0] if k < n_states else out_grads[k]
+            if floating(out):
+                cotangents[out] = g
+        wrt = [x for x in step_inputs if floating(x)] + [invariants[k] for k in float_invariants]
+        found = (
+            grad(None, wrt, known_grads=cotangents, disconnected_inputs="ignore", return_disconnected="none")
+            if cotangents and wrt
+            else []
+        )
+        by_var = dict(zip(wrt, found))
+
+        def grad_of(x: Variable) -> Variable:
+            g = by_var.get(x)
+            return g if g is not None else T.zeros_like(x)
+
+        new_pending = []
+        for k, buffer in enumerate(pending):
+            shifted = T.concatenate([buffer[1:], T.zeros_like(buffer[:1])], axis=0)
+            for (state, tap, _), x in zip(state_slots, step_inputs[len(seq_slots) :]):
+                if state == k and floating(x):
+                    shifted = T.inc_subtensor(shifted[-tap - 1], grad_of(x))
+            new_pending.append(shifted)
+        new_accs = [acc + grad_of(invariants[k]) for acc, k in zip(accs, float_invariants)]
+        seq_grads = [grad_of(x) for x in step_inputs[: len(seq_slots)]]
+        return new_pending + new_accs + seq_grads
+
+    outputs_info = [*pending_init, *acc_init, *([None] * len(seq_slots))]
+    results, _ = scan(
+        step, sequences=b_seqs, outputs_info=outputs_info, non_sequences=list(outer["invariants"]),
+        go_backwards=True, name=f"grad_of_{info.name}", return_list=True,
+    )  # fmt: skip
+    pending_seqs, rest = results[:n_states], results[n_states:]
+    acc_seqs, seq_grad_seqs = rest[: len(float_invariants)], rest[len(float_invariants) :]
+
+    def last(history: Variable, initial: Variable) -> Variable:
+        """The loop's last value (its initial value when it ran no step)."""
+        return T.concatenate([initial.dimshuffle("x", *range(initial.ndim)), history], axis=0)[-1]
+
+    input_grads: list[Any] = [None]  # n_steps
+    # sequences: each tap's rows of gradient, back in forward order, added where the tap reads
+    for k, values in enumerate(outer["seqs"]):
+        if not floating(values):
+            input_grads.append(None)
+            continue
+        low = min(info.seq_taps[k])
+        total = T.zeros_like(values)
+        for (seq, tap, _), history in zip(seq_slots, seq_grad_seqs):
+            if seq == k:
+                total = T.inc_subtensor(total[first + tap - low : done + tap - low], history[::-1])
+        input_grads.append(total)
+    # initial rows: what reached the states before the first step (none through a truncation)
+    for k, init in enumerate(outer["inits"]):
+        if not floating(init):
+            input_grads.append(None)
+            continue
+        g = last(pending_seqs[k], pending_init[k])[::-1]
+        if op.truncate_gradient >= 0:
+            g = T.switch(T.eq(first, 0), g, T.zeros_like(g))
+        input_grads.append(g)
+    for k in range(len(outer["invariants"])):
+        if k in float_invariants:
+            j = float_invariants.index(k)
+            input_grads.append(last(acc_seqs[j], acc_init[j]))
+        else:
+            input_grads.append(None)
+    return input_grads

@@ -1,0 +1,261 @@
+"""The ``Scan`` op: a loop whose body is a graph of its own, run ``n_steps`` times.
+
+One node computes a whole loop. Its body (``fgraph``) has, in this order, inputs for
+
+- each sequence's taps (the sequence's row at step ``t + tap - min(taps)``),
+- each recurrent state's taps (its value ``-tap`` steps ago),
+- the loop-invariant values (``non_sequences``, then free variables the body used),
+
+and outputs for each recurrent state's new value, each output not fed back, and the stopping
+condition of a while loop (``until``). A shared variable that the body updates (a random stream
+drawn in the body, an explicit update) is a recurrent state like the others: ``symdl.scan``
+returns its last value as the variable's update.
+
+The node's inputs are ``n_steps``, the sequences, each state's initial rows (a leading axis of
+``depth`` rows, the oldest first) and the invariants; its outputs are each state's values at
+every step (the initial rows excluded) and each other output's values. ``symdl.scan`` builds it;
+users never do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from symdl.compile.builders import InnerGraphOp
+from symdl.errors import ShapeError, TypeMismatch
+from symdl.graph.basic import Apply, Constant, Variable
+from symdl.tensor.type import TensorType
+from symdl.tensor.var import as_tensor_variable
+from symdl.utils import describe
+
+
+@dataclass(frozen=True)
+class ScanInfo:
+    """What a ``Scan`` is besides its body: how the body's inputs and outputs are grouped."""
+
+    seq_taps: tuple[tuple[int, ...], ...]
+    state_taps: tuple[tuple[int, ...], ...]  # negative
+    n_nit: int
+    n_invariants: int
+    as_while: bool = False
+    name: str = "scan"
+
+    @property
+    def n_seqs(self) -> int:
+        return len(self.seq_taps)
+
+    @property
+    def n_states(self) -> int:
+        return len(self.state_taps)
+
+    def depth(self, state: int) -> int:
+        """How many past values of state ``state`` the body reads (rows of its initial value)."""
+        return max(-t for t in self.state_taps[state])
+
+    def span(self, seq: int) -> int:
+        """How many rows more than the number of steps sequence ``seq`` needs."""
+        taps = self.seq_taps[seq]
+        return max(taps) - min(taps)
+
+    @property
+    def n_inner_inputs(self) -> int:
+        return sum(map(len, self.seq_taps)) + sum(map(len, self.state_taps)) + self.n_invariants
+
+    @property
+    def n_inner_outputs(self) -> int:
+        return self.n_states + self.n_nit + int(self.as_while)
+
+
+class Scan(InnerGraphOp):
+    """A loop (see the module docstring); ``symdl.scan`` makes it."""
+
+    def __init__(self, inner_inputs: Sequence[Variable], inner_outputs: Sequence[Variable], info: ScanInfo):
+        if len(inner_inputs) != info.n_inner_inputs or len(inner_outputs) != info.n_inner_outputs:
+            raise ValueError(f"{info.name}: the body's inputs and outputs do not match {info}")
+        self._set_graph(inner_inputs, inner_outputs, info)
+        self.name = info.name
+        self._grad_cache: dict[Any, Any] = {}
+
+    def __reduce__(self) -> tuple:
+        return (Scan, (self.fgraph.inputs, self.fgraph.outputs, self.info))
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -------------------------------------------------------------- groups
+    def inner_groups(self) -> dict[str, list]:
+        """The body's inputs and outputs by group (see the module docstring)."""
+        info, ins, outs = self.info, list(self.fgraph.inputs), list(self.fgraph.outputs)
+        groups: dict[str, list] = {"seqs": [], "states": []}
+        for taps in info.seq_taps:
+            groups["seqs"].append(ins[: len(taps)])
+            ins = ins[len(taps) :]
+        for taps in info.state_taps:
+            groups["states"].append(ins[: len(taps)])
+            ins = ins[len(taps) :]
+        groups["invariants"] = ins
+        groups["state_out"], outs = outs[: info.n_states], outs[info.n_states :]
+        groups["nit_out"], outs = outs[: info.n_nit], outs[info.n_nit :]
+        groups["until"] = outs
+        return groups
+
+    def outer_groups(self, inputs: Sequence[Any]) -> dict[str, list]:
+        """The node's inputs by group: n_steps, seqs, inits, invariants."""
+        info = self.info
+        rest = list(inputs[1:])
+        groups = {"n_steps": inputs[0]}
+        for key, n in (("seqs", info.n_seqs), ("inits", info.n_states)):
+            groups[key], rest = rest[:n], rest[n:]
+        groups["invariants"] = rest
+        return groups
+
+    # -------------------------------------------------------------- the node
+    def make_node(self, *inputs: Any) -> Apply:
+        info = self.info
+        inputs = [as_tensor_variable(v) for v in inputs]
+        expected = 1 + info.n_seqs + info.n_states + info.n_invariants
+        if len(inputs) != expected:
+            raise TypeError(f"{self.name} takes {expected} inputs, got {len(inputs)}")
+        outer, inner = self.outer_groups(inputs), self.inner_groups()
+        n_steps = outer["n_steps"]
+        if n_steps.ndim != 0 or n_steps.dtype[0] not in "iu":
+            raise TypeMismatch(f"{self.name}: n_steps must be an integer scalar, got {n_steps.type}")
+        for k, (seq, taps) in enumerate(zip(outer["seqs"], inner["seqs"])):
+            _check_rows(self.name, f"sequence {k}", seq, taps[0])
+        for k, (init, taps) in enumerate(zip(outer["inits"], inner["states"])):
+            _check_rows(self.name, f"the initial value of output {k}", init, taps[0])
+        for value, var in zip(outer["invariants"], inner["invariants"]):
+            if value.dtype != var.dtype or value.ndim != var.ndim:
+                raise TypeMismatch(f"{self.name}: {describe(value)} is {value.type}, the body expects {var.type}")
+        length = None
+        if isinstance(n_steps, Constant) and not info.as_while:
+            length = int(np.asarray(n_steps.data))
+        out_types = []
+        for init, out in zip(outer["inits"], inner["state_out"]):
+            shape = tuple(a if a is not None else b for a, b in zip(out.type.shape, init.type.shape[1:]))
+            out_types.append(TensorType(out.dtype, (length, *shape)))
+        out_types += [TensorType(out.dtype, (length, *out.type.shape)) for out in inner["nit_out"]]
+        return Apply(self, inputs, out_types)
+
+    def perform(self, node: Apply, inputs: Sequence[Any]) -> list:
+        info = self.info
+        outer = self.outer_groups(inputs)
+        n = int(outer["n_steps"])
+        if n < 0:
+            raise ValueError(f"{self.name}: n_steps is {n}; it must not be negative")
+        seqs = [np.asarray(s) for s in outer["seqs"]]
+        for k, seq in enumerate(seqs):
+            if len(seq) < n + info.span(k):
+                raise ShapeError(
+                    f"{self.name}: sequence {k} has {len(seq)} rows; {n} steps with taps "
+                    f"{list(info.seq_taps[k])} need {n + info.span(k)}"
+                )
+        stores = []
+        for k, init in enumerate(outer["inits"]):
+            depth = info.depth(k)
+            init = np.asarray(init)
+            if len(init) != depth:
+                raise ShapeError(
+                    f"{self.name}: the initial value of output {k} has {len(init)} rows, its taps need {depth}"
+                )
+            store = np.empty((depth + n, *init.shape[1:]), dtype=node.outputs[k].dtype)
+            store[:depth] = init
+            stores.append(store)
+        nits: list[Any] = [None] * info.n_nit
+        thunk = self.inner_thunk()
+        done = n
+        for t in range(n):
+            args = []
+            for seq, taps in zip(seqs, info.seq_taps):
+                low = min(taps)
+                args += [seq[t + tap - low] for tap in taps]
+            for k, (store, taps) in enumerate(zip(stores, info.state_taps)):
+                depth = info.depth(k)
+                args += [store[depth + t + tap] for tap in taps]
+            args += list(outer["invariants"])
+            results = thunk(args)
+            for k, (store, value) in enumerate(zip(stores, results[: info.n_states])):
+                value = np.asarray(value)
+                if value.shape != store.shape[1:]:
+                    raise ShapeError(
+                        f"{self.name}: step {t} returned output {k} of shape {value.shape}, but the "
+                        f"output's initial value has shape {store.shape[1:]} (a recurrent output keeps its shape)"
+                    )
+                store[info.depth(k) + t] = value
+            rest = results[info.n_states :]
+            for k, value in enumerate(rest[: info.n_nit]):
+                value = np.asarray(value)
+                if nits[k] is None:
+                    nits[k] = np.empty((n, *value.shape), dtype=node.outputs[info.n_states + k].dtype)
+                elif value.shape != nits[k].shape[1:]:
+                    raise ShapeError(
+                        f"{self.name}: step {t} returned output {info.n_states + k} of shape {value.shape}, "
+                        f"step 0 of shape {nits[k].shape[1:]}"
+                    )
+                nits[k][t] = value
+            if info.as_while and bool(np.asarray(rest[info.n_nit])):
+                done = t + 1
+                break
+        outputs = [store[info.depth(k) : info.depth(k) + done] for k, store in enumerate(stores)]
+        for k, values in enumerate(nits):
+            out = node.outputs[info.n_states + k]
+            if values is None:  # no step ran: the shape of a row is what the types know
+                if None in out.type.shape[1:]:
+                    raise ShapeError(f"{self.name}: with 0 steps the shape of output {info.n_states + k} is unknown")
+                values = np.empty((0, *out.type.shape[1:]), dtype=out.dtype)
+            outputs.append(values[:done])
+        return outputs
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list:
+        from symdl.rewrite.shapes import dim_key
+
+        info = self.info
+        if info.as_while:
+            raise NotImplementedError("a while loop's length is known when it has run")
+        outer = self.outer_groups(list(range(len(node.inputs))))
+        inner = self.inner_groups()
+        # an inner input's dimension j is dimension j + 1 of its sequence or initial value
+        source: dict[Variable, tuple[int, int]] = {}
+        for position, taps in zip(outer["seqs"], inner["seqs"]):
+            source.update((v, (position, 1)) for v in taps)
+        for position, taps in zip(outer["inits"], inner["states"]):
+            source.update((v, (position, 1)) for v in taps)
+        for position, v in zip(outer["invariants"], inner["invariants"]):
+            source[v] = (position, 0)
+        n_steps = node.inputs[0]
+        shapes = []
+        for k in range(len(node.outputs)):
+            if k < info.n_states:
+                init_shape = input_shapes[outer["inits"][k]]
+                shapes.append([n_steps, *init_shape[1:]])
+                continue
+            inner_out = inner["nit_out"][k - info.n_states]
+            dims = [n_steps]
+            for i in range(inner_out.ndim):
+                key = dim_key(self.fgraph, inner_out, i)
+                if key is not None and key[0] == "c":
+                    dims.append(key[1])
+                elif key is not None and key[0] == "d" and key[1] in source:
+                    position, shift = source[key[1]]
+                    dims.append(input_shapes[position][key[2] + shift])
+                else:
+                    raise NotImplementedError(f"{self.name}: a dimension of output {k} is computed from values")
+            shapes.append(dims)
+        return shapes
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], output_grads: Sequence[Variable]) -> list:
+        from symdl.scan_module.grad import scan_gradient
+
+        return scan_gradient(self, inputs, outputs, output_grads)
+
+
+def _check_rows(opname: str, what: str, outer: Variable, inner: Variable) -> None:
+    """``outer`` holds rows of ``inner``'s type: one more dimension, the same dtype and row shape."""
+    if outer.dtype != inner.dtype or outer.ndim != inner.ndim + 1:
+        raise TypeMismatch(
+            f"{opname}: {what} is {outer.type}; the body reads rows of type {inner.type} ({describe(outer)})"
+        )
