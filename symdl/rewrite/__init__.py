@@ -59,6 +59,7 @@ def _load() -> None:
     if _LOADED:
         return
     from symdl.rewrite import canonicalize, fusion, linalg, specialize, stabilize, sympy_rewrite  # noqa: F401
+    from symdl.scan_module import rewrites  # noqa: F401
 
     _LOADED = True
 

@@ -44,7 +44,8 @@ def scan_gradient(
         return v.type.is_float
 
     # forward steps the gradient goes through: the last `back` of the `done` steps run
-    done = shape_i(outputs[0], 0) if outputs else outer["n_steps"]
+    # (a while loop's from its outputs' length; else n_steps, which keeps the states' shapes unread)
+    done = shape_i(outputs[0], 0) if info.as_while else outer["n_steps"]
     back = done if op.truncate_gradient < 0 else T.minimum(done, op.truncate_gradient)
     first = done - back
 
@@ -114,7 +115,7 @@ def scan_gradient(
 
     outputs_info = [*pending_init, *acc_init, *([None] * len(seq_slots))]
     results, _ = scan(
-        step, sequences=b_seqs, outputs_info=outputs_info, non_sequences=list(outer["invariants"]),
+        step, sequences=b_seqs, outputs_info=outputs_info, non_sequences=list(outer["invariants"]), n_steps=back,
         go_backwards=True, name=f"grad_of_{info.name}", return_list=True,
     )  # fmt: skip
     pending_seqs, rest = results[:n_states], results[n_states:]

@@ -43,6 +43,11 @@ class ScanInfo:
     n_invariants: int
     as_while: bool = False
     name: str = "scan"
+    # per state: how many last rows its output holds (None: every step's); () for all None
+    keep: tuple[int | None, ...] = ()
+
+    def kept_rows(self, state: int) -> int | None:
+        return self.keep[state] if self.keep else None
 
     @property
     def n_seqs(self) -> int:
@@ -135,9 +140,10 @@ class Scan(InnerGraphOp):
         if isinstance(n_steps, Constant) and not info.as_while:
             length = int(np.asarray(n_steps.data))
         out_types = []
-        for init, out in zip(outer["inits"], inner["state_out"]):
+        for k, (init, out) in enumerate(zip(outer["inits"], inner["state_out"])):
             shape = tuple(a if a is not None else b for a, b in zip(out.type.shape, init.type.shape[1:]))
-            out_types.append(TensorType(out.dtype, (length, *shape)))
+            rows = length if info.kept_rows(k) is None else None
+            out_types.append(TensorType(out.dtype, (rows, *shape)))
         out_types += [TensorType(out.dtype, (length, *out.type.shape)) for out in inner["nit_out"]]
         return Apply(self, inputs, out_types)
 
@@ -200,7 +206,11 @@ class Scan(InnerGraphOp):
             if info.as_while and bool(np.asarray(rest[info.n_nit])):
                 done = t + 1
                 break
-        outputs = [store[info.depth(k) : info.depth(k) + done] for k, store in enumerate(stores)]
+        outputs = []
+        for k, store in enumerate(stores):
+            steps = store[info.depth(k) : info.depth(k) + done]
+            keep = info.kept_rows(k)
+            outputs.append(steps if keep is None else steps[max(done - keep, 0) :].copy())
         for k, values in enumerate(nits):
             out = node.outputs[info.n_states + k]
             if values is None:  # no step ran: the shape of a row is what the types know
@@ -230,6 +240,8 @@ class Scan(InnerGraphOp):
         shapes = []
         for k in range(len(node.outputs)):
             if k < info.n_states:
+                if info.kept_rows(k) is not None:
+                    raise NotImplementedError("the rows kept depend on the number of steps run")
                 init_shape = input_shapes[outer["inits"][k]]
                 shapes.append([n_steps, *init_shape[1:]])
                 continue

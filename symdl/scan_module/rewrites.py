@@ -1,0 +1,338 @@
+"""Rewrites of loops: less work per step, less memory, no loop where none is needed.
+
+Each looks at one ``Scan`` node and its body, and replaces the node by a new one (the body of a
+``Scan`` is rewritten once, when a backend first runs it, not by these passes):
+
+- ``scan_prune``: body inputs nothing reads (a sequence, a state's tap, an invariant) and
+  recurrent states whose values nobody reads are dropped;
+- ``scan_hoist_invariants``: work that depends only on loop-invariant values runs once, before
+  the loop;
+- ``scan_push_out_sequences``: elementwise work and products that depend only on the current row
+  of sequences run on whole sequences before the loop (an LSTM's input projection becomes one big
+  product); a loop left with nothing but such work is no loop any more;
+- ``scan_save_memory``: a state of which only the last rows are read afterwards (``h[-1]``) keeps
+  only those rows, not one per step.
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> x, w = T.dmatrix('x'), T.dmatrix('w')
+>>> ys, _ = symdl.map(lambda row, w: T.tanh(T.dot(row, w)), x, non_sequences=w)
+>>> f = symdl.function([x, w], ys, mode='py')
+>>> [type(n.op).__name__ for n in f.graph.toposort() if type(n.op).__name__ == 'Scan']
+[]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symdl.graph.basic import Apply, Constant, Variable, clone_replace, toposort
+from symdl.graph.fg import FunctionGraph
+from symdl.rewrite.engine import register_node
+from symdl.scan_module.op import Scan, ScanInfo
+
+
+@dataclass
+class _State:
+    init: Variable  # the outer initial rows
+    taps: list[int]
+    inputs: list[Variable]  # the body's variable for each tap
+    output: Variable  # the body's new value
+    result: Variable | None  # the node's output (all steps, or the last `keep` rows)
+    keep: int | None
+
+
+@dataclass
+class _Loop:
+    """A ``Scan`` node taken apart, to be changed and put back together with ``build``."""
+
+    node: Apply
+    n_steps: Variable
+    seqs: list[tuple[Variable, list[int], list[Variable]]]  # (outer value, taps, body variables)
+    states: list[_State]
+    nits: list[tuple[Variable, Variable | None]]  # (body output, node output)
+    invariants: list[tuple[Variable, Variable]]  # (outer value, body variable)
+    until: list[Variable]
+    extra: dict[Variable, Variable] = field(default_factory=dict)  # body variable -> replacement
+
+    @classmethod
+    def of(cls, node: Apply) -> _Loop:
+        op: Scan = node.op
+        info, inner, outer = op.info, op.inner_groups(), op.outer_groups(node.inputs)
+        keep = info.keep or (None,) * info.n_states
+        states = [
+            _State(init, list(taps), list(vars_), out, node.outputs[k], keep[k])
+            for k, (init, taps, vars_, out) in enumerate(
+                zip(outer["inits"], info.state_taps, inner["states"], inner["state_out"])
+            )
+        ]
+        nits = [(out, node.outputs[info.n_states + k]) for k, out in enumerate(inner["nit_out"])]
+        seqs = [
+            (value, list(taps), list(vars_)) for value, taps, vars_ in zip(outer["seqs"], info.seq_taps, inner["seqs"])
+        ]
+        invariants = list(zip(outer["invariants"], inner["invariants"]))
+        return cls(node, outer["n_steps"], seqs, states, nits, invariants, list(inner["until"]))
+
+    def build(self) -> list[tuple[Variable, Variable]]:
+        """The new node, as ``(old output, new output)`` pairs for the outputs still used."""
+        op: Scan = self.node.op
+        body_outputs = [s.output for s in self.states] + [out for out, _ in self.nits] + self.until
+        if self.extra:
+            body_outputs = clone_replace(body_outputs, self.extra)
+        body_inputs = [v for _, _, vars_ in self.seqs for v in vars_] + [v for s in self.states for v in s.inputs]
+        body_inputs += [v for _, v in self.invariants]
+        keep = tuple(s.keep for s in self.states)
+        info = ScanInfo(
+            seq_taps=tuple(tuple(taps) for _, taps, _ in self.seqs),
+            state_taps=tuple(tuple(s.taps) for s in self.states),
+            n_nit=len(self.nits),
+            n_invariants=len(self.invariants),
+            as_while=op.info.as_while,
+            name=op.info.name,
+            keep=keep if any(k is not None for k in keep) else (),
+        )
+        new_op = Scan(body_inputs, body_outputs, info)
+        new_op.truncate_gradient = op.truncate_gradient
+        outer_inputs = [self.n_steps, *(v for v, _, _ in self.seqs), *(s.init for s in self.states)]
+        outer_inputs += [v for v, _ in self.invariants]
+        outputs = new_op.make_node(*outer_inputs).outputs
+        old = [s.result for s in self.states] + [result for _, result in self.nits]
+        return [(o, n) for o, n in zip(old, outputs) if o is not None]
+
+
+def _replacements(node: Apply, pairs: list[tuple[Variable, Variable]]) -> list[Variable | None]:
+    """What the rewrite engine takes: one replacement (or None) per output of ``node``."""
+    new = dict(pairs)
+    return [new.get(out) for out in node.outputs]
+
+
+def _used(fgraph: FunctionGraph, var: Variable | None) -> bool:
+    return var is not None and bool(fgraph.clients.get(var))
+
+
+def _body_readers(loop: _Loop) -> set[Variable]:
+    """The body variables that the body's outputs need."""
+    ends = [s.output for s in loop.states] + [out for out, _ in loop.nits] + loop.until
+    needed = set(ends)
+    for node in toposort(ends):
+        needed.update(node.inputs)
+    return needed
+
+
+# ---------------------------------------------------------------- prune
+def scan_prune(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """Drop what neither the body nor the rest of the graph reads."""
+    if not isinstance(node.op, Scan):
+        return None
+    loop = _Loop.of(node)
+    changed = False
+    # states whose values nobody reads, inside (their taps) or outside (their output)
+    while True:
+        # a state is dead if nothing outside reads it and no other body output reads its taps
+        dead = [
+            s for s in loop.states if not _used(fgraph, s.result) and not (set(s.inputs) & _readers_of_others(loop, s))
+        ]
+        if not dead:
+            break
+        loop.states = [s for s in loop.states if s not in dead]
+        changed = True
+    nits = [(out, result) for out, result in loop.nits if _used(fgraph, result)]
+    if len(nits) != len(loop.nits):
+        loop.nits, changed = nits, True
+    if not loop.states and not loop.nits:
+        return None  # nothing used: the node goes away with its clients
+    read = _body_readers(loop)
+    seqs = []
+    for value, taps, vars_ in loop.seqs:
+        kept = [(t, v) for t, v in zip(taps, vars_) if v in read]
+        if len(kept) != len(taps):
+            changed = True
+        if kept:
+            seqs.append((value, [t for t, _ in kept], [v for _, v in kept]))
+    loop.seqs = seqs
+    invariants = [(value, v) for value, v in loop.invariants if v in read]
+    if len(invariants) != len(loop.invariants):
+        loop.invariants, changed = invariants, True
+    if not changed:
+        return None
+    return _replacements(node, loop.build())
+
+
+def _readers_of_others(loop: _Loop, state: _State) -> set[Variable]:
+    """Body variables read by the outputs other than ``state``'s own new value."""
+    ends = [s.output for s in loop.states if s is not state] + [out for out, _ in loop.nits] + loop.until
+    needed = set(ends)
+    for node in toposort(ends):
+        needed.update(node.inputs)
+    return needed
+
+
+# ---------------------------------------------------------------- hoist loop invariants
+def scan_hoist_invariants(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """Work that depends only on invariants (and constants) runs once, before the loop."""
+    if not isinstance(node.op, Scan):
+        return None
+    loop = _Loop.of(node)
+    body = node.op.fgraph
+    fixed = {v for _, v in loop.invariants}
+    hoisted: list[Apply] = []
+    for inner in body.toposort():
+        if inner.op.nondeterministic or not inner.inputs:
+            continue
+        if all(v in fixed or isinstance(v, Constant) for v in inner.inputs):
+            hoisted.append(inner)
+            fixed.update(inner.outputs)
+    if not hoisted:
+        return None
+    outputs = set(body.outputs)
+    frontier = [
+        v for n in hoisted for v in n.outputs
+        if v in outputs or any(c != "output" and c not in hoisted for c, _ in body.clients.get(v, ()))
+    ]  # fmt: skip
+    if not frontier:
+        return None
+    outer_values = clone_replace(frontier, {v: value for value, v in loop.invariants})
+    for value, v in zip(outer_values, frontier):
+        stand_in = v.type.make_variable(name=v.name)
+        loop.invariants.append((value, stand_in))
+        loop.extra[v] = stand_in
+    return _replacements(node, loop.build())
+
+
+# ---------------------------------------------------------------- push work on sequences out
+def _outer_version(inner: Apply, outer_of: dict[Variable, Variable], per_row: set[Variable]) -> list | None:
+    """``inner`` applied to whole sequences instead of one row (inputs in ``per_row`` are rows;
+    the others are invariants or constants), or None when the op cannot be batched so."""
+    from symdl.tensor.blas import Dot
+    from symdl.tensor.composite import Composite
+    from symdl.tensor.elemwise import Elemwise
+    from symdl.tensor.shape import DimShuffle, dimshuffle, reshape
+
+    op = inner.op
+    out = inner.outputs[0]
+    if isinstance(op, Elemwise | Composite):
+        if any(v in per_row and v.ndim != out.ndim for v in inner.inputs):
+            return None
+        args = []
+        for v in inner.inputs:
+            if v in per_row:
+                args.append(outer_of[v])
+            else:
+                value = outer_of.get(v, v)
+                args.append(dimshuffle(value, ["x"] * (1 + out.ndim - v.ndim) + list(range(v.ndim))))
+        result = op.make_node(*args).outputs
+        return result
+    if isinstance(op, DimShuffle) and inner.inputs[0] in per_row:
+        order = [0] + [d if d == "x" else d + 1 for d in op.new_order]
+        return [dimshuffle(outer_of[inner.inputs[0]], order)]
+    if isinstance(op, Dot):
+        a, b = inner.inputs
+        if a in per_row and b not in per_row and b.ndim == 2 and a.ndim in (1, 2):
+            A, B = outer_of[a], outer_of.get(b, b)
+            if a.ndim == 1:
+                return [op.make_node(A, B).outputs[0]]
+            rows = reshape(A, (-1, a.type.shape[1] if a.type.shape[1] is not None else A.shape[2]), ndim=2)
+            product = op.make_node(rows, B).outputs[0]
+            return [reshape(product, (A.shape[0], A.shape[1], product.shape[1]), ndim=3)]
+        if b in per_row and a not in per_row and a.ndim == 2 and b.ndim == 1:
+            A, B = outer_of.get(a, a), outer_of[b]
+            return [op.make_node(B, A.T).outputs[0]]
+    return None
+
+
+def scan_push_out_sequences(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """Elementwise work and products on the current rows of sequences run on the whole sequences
+    before the loop, whose body then reads their rows."""
+    if not isinstance(node.op, Scan) or node.op.info.as_while:
+        return None
+    loop = _Loop.of(node)
+    body = node.op.fgraph
+    per_row: set[Variable] = set()
+    outer_of: dict[Variable, Variable] = {}
+    for value, taps, vars_ in loop.seqs:
+        if taps == [0]:
+            per_row.add(vars_[0])
+            outer_of[vars_[0]] = value[: loop.n_steps]
+    invariants = {v: value for value, v in loop.invariants}
+    outer_of.update(invariants)
+    pushed: list[Apply] = []
+    for inner in body.toposort():
+        if inner.op.nondeterministic or len(inner.outputs) != 1 or not any(v in per_row for v in inner.inputs):
+            continue
+        if not all(v in per_row or v in invariants or isinstance(v, Constant) for v in inner.inputs):
+            continue
+        made = _outer_version(inner, outer_of, per_row)
+        if made is None:
+            continue
+        pushed.append(inner)
+        per_row.add(inner.outputs[0])
+        outer_of[inner.outputs[0]] = made[0]
+    if not pushed:
+        return None
+    outputs = set(body.outputs)
+    frontier = [
+        n.outputs[0] for n in pushed
+        if n.outputs[0] in outputs or any(c != "output" and c not in pushed for c, _ in body.clients.get(n.outputs[0], ()))
+    ]  # fmt: skip
+    for v in frontier:
+        stand_in = v.type.make_variable(name=v.name)
+        loop.seqs.append((outer_of[v], [0], [stand_in]))
+        loop.extra[v] = stand_in
+    # outputs that are now a whole sequence computed outside need no loop
+    pairs: list[tuple[Variable, Variable]] = []
+    kept = []
+    for out, result in loop.nits:
+        if out in frontier:
+            pairs.append((result, outer_of[out]))
+        else:
+            kept.append((out, result))
+    loop.nits = kept
+    if not loop.states and not loop.nits:
+        return _replacements(node, pairs)
+    return _replacements(node, pairs + loop.build())
+
+
+# ---------------------------------------------------------------- keep only the rows read later
+def _last_rows_read(fgraph: FunctionGraph, var: Variable) -> int | None:
+    """How many last rows of ``var`` its clients read, when each reads one row ``var[-k]`` by a
+    constant index; None otherwise."""
+    from symdl.tensor.subtensor import Subtensor
+
+    deepest = 0
+    for client, _ in fgraph.clients.get(var, ()):
+        if client == "output" or not isinstance(client.op, Subtensor) or client.op.advanced:
+            return None
+        entry = client.op.template[0]
+        if entry[0] != "int" or not isinstance(entry[1], int | np.integer) or entry[1] >= 0:
+            return None
+        deepest = max(deepest, -int(entry[1]))
+    return deepest or None
+
+
+def scan_save_memory(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """Keep only the last rows of a state that later code reads only by ``h[-k]``."""
+    if not isinstance(node.op, Scan):
+        return None
+    loop = _Loop.of(node)
+    changed = False
+    for state in loop.states:
+        if state.keep is not None or not _used(fgraph, state.result):
+            continue
+        rows = _last_rows_read(fgraph, state.result)
+        if rows is not None:
+            state.keep = rows
+            changed = True
+    if not changed:
+        return None
+    return _replacements(node, loop.build())
+
+
+for _name, _rewrite in (
+    ("scan_prune", scan_prune),
+    ("scan_hoist_invariants", scan_hoist_invariants),
+    ("scan_push_out_sequences", scan_push_out_sequences),
+):
+    register_node("specialize", "scan", tracks=[Scan], name=_name)(_rewrite)
+# after the loops that read a state's history (a gradient's) were pruned in specialize
+register_node("fusion", "scan", tracks=[Scan], name="scan_save_memory")(scan_save_memory)

@@ -1,0 +1,101 @@
+"""Rewrites of loops: pruning, hoisting invariants, pushing work on sequences out, keeping only
+the rows read later. Each changes the graph as described and leaves the values as they were."""
+
+import numpy as np
+import pytest
+
+import symdl
+import symdl.tensor as T
+from symdl.scan_module import Scan
+
+
+def _scans(f):
+    return [n for n in f.graph.toposort() if isinstance(n.op, Scan)]
+
+
+def _same_values(inputs, outputs, values, **kw):
+    rewritten = symdl.function(inputs, outputs, mode="py", **kw)
+    plain = symdl.function(inputs, outputs, mode="py", optimizer="none", **kw)
+    for a, b in zip(rewritten(*values), plain(*values)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    return rewritten
+
+
+def test_an_lstm_like_input_projection_becomes_one_product_before_the_loop():
+    rng = np.random.default_rng(0)
+    x, W, U, h0 = T.dtensor3("x"), T.dmatrix("W"), T.dmatrix("U"), T.dmatrix("h0")
+    hs, _ = symdl.scan(lambda x_t, h, W, U: T.tanh(T.dot(x_t, W) + T.dot(h, U)), sequences=x, outputs_info=h0,
+                       non_sequences=[W, U])  # fmt: skip
+    values = [
+        rng.normal(size=(6, 2, 3)),
+        rng.normal(size=(3, 4)),
+        rng.normal(size=(4, 4)) * 0.5,
+        rng.normal(size=(2, 4)),
+    ]
+    f = _same_values([x, W, U, h0], [hs], values)
+    (scan,) = _scans(f)
+    body = [str(n.op) for n in scan.op.fgraph.toposort()]
+    assert sum("dot" in op for op in body) == 1  # only h . U is left in the loop
+    outside = [n for n in f.graph.toposort() if "dot" in str(n.op)]
+    assert outside and outside[0].outputs[0].ndim == 2  # (steps * batch, 3) . (3, 4)
+
+
+def test_work_on_invariants_runs_once_before_the_loop():
+    x, w = T.dvector("x"), T.dvector("w")
+    out, _ = symdl.scan(lambda v, h, w: h * T.exp(w).sum() + v, sequences=x, outputs_info=T.constant(0.0),
+                        non_sequences=w)  # fmt: skip
+    f = _same_values([x, w], [out], [np.arange(4.0), np.array([0.1, -0.2])])
+    (scan,) = _scans(f)
+    assert not any("exp" in str(n.op) or "sum" in str(n.op) for n in scan.op.fgraph.toposort())
+
+
+def test_a_map_of_elementwise_work_and_products_is_no_loop():
+    x, w = T.dmatrix("x"), T.dmatrix("w")
+    ys, _ = symdl.map(lambda row, w: T.tanh(T.dot(row, w)) * 2, x, non_sequences=w)
+    f = _same_values([x, w], [ys], [np.ones((5, 3)), np.eye(3)])
+    assert _scans(f) == []
+
+
+def test_only_the_rows_read_later_are_kept():
+    x = T.dvector("x")
+    hs, _ = symdl.scan(lambda v, h: h * 0.5 + v, sequences=x, outputs_info=T.constant(0.0))
+    f = _same_values([x], [hs[-1], hs[-2]], [np.arange(6.0)])
+    (scan,) = _scans(f)
+    assert scan.op.info.keep == (2,)
+    g = symdl.function([x], hs, mode="py")  # the whole history is returned: all of it is kept
+    assert _scans(g)[0].op.info.keep == ()
+
+
+def test_a_gradient_that_needs_only_the_last_state_does_not_keep_the_others():
+    # a linear recurrence: the backward pass never reads the forward states
+    x = T.dvector("x")
+    hs, _ = symdl.scan(lambda v, h: h * 0.5 + v, sequences=x, outputs_info=T.constant(0.0))
+    cost = hs[-1] ** 2
+    f = _same_values([x], [cost, symdl.grad(cost, x)], [np.arange(5.0)])
+    forward = [n for n in _scans(f) if not n.op.info.name.startswith("grad_of")]
+    assert [n.op.info.keep for n in forward] == [(1,)]
+
+
+def test_states_and_inputs_nobody_reads_are_dropped():
+    x, w = T.dvector("x"), T.dscalar("w")
+    (a, b), _ = symdl.scan(lambda v, p, q, w: (p + v, q * w), sequences=x,
+                           outputs_info=[T.constant(0.0), T.constant(1.0)], non_sequences=w)  # fmt: skip
+    f = _same_values([x, w], [a], [np.arange(3.0), 2.0], on_unused_input="ignore")
+    (scan,) = _scans(f)
+    assert scan.op.info.n_states == 1 and scan.op.info.n_invariants == 0
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_rewritten_loops_train_like_unrewritten_ones(mode):
+    rng = np.random.default_rng(1)
+    x, W, U = T.dtensor3("x"), T.dmatrix("W"), T.dmatrix("U")
+    h0 = T.zeros((2, 4), dtype="float64")
+    hs, _ = symdl.scan(lambda x_t, h, W, U: T.tanh(T.dot(x_t, W) + T.dot(h, U)), sequences=x, outputs_info=h0,
+                       non_sequences=[W, U])  # fmt: skip
+    cost = (hs[-1] ** 2).sum()
+    grads = symdl.grad(cost, [W, U])
+    values = [rng.normal(size=(5, 2, 3)), rng.normal(size=(3, 4)) * 0.5, rng.normal(size=(4, 4)) * 0.5]
+    a = symdl.function([x, W, U], [cost, *grads], mode=mode)(*values)
+    b = symdl.function([x, W, U], [cost, *grads], mode="py", optimizer="none")(*values)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-9)
