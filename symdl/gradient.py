@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from symdl.errors import DisconnectedInputError, NullGradError, ShapeError, TypeMismatch
-from symdl.graph.basic import Apply, Constant, Op, Variable, clone_replace, graph_inputs, toposort
+from symdl.graph.basic import Apply, Constant, Op, Variable, clone_replace, toposort
 from symdl.tensor.creation import zeros_like
 from symdl.tensor.elemwise import cast, clip
 from symdl.tensor.shape import flatten
@@ -350,45 +350,40 @@ def Rop(f: Variable | Sequence[Variable], wrt: Any, eval_points: Any) -> Any:
     return results[0] if single_f else results
 
 
-class _JacobianRows(Op):
-    """Row i of a Jacobian is the gradient of output element i: computed at run time by a loop
-    over the output's elements of a compiled vector-Jacobian product (the Theano way, via scan)."""
+def _jacobian_of_vector(y: Variable, w: Variable, consider_constant: Any, disconnected_inputs: str) -> Variable:
+    """Row ``i``: the vector-Jacobian product of ``y`` with the ``i``-th unit vector, an
+    ``OpFromGraph`` mapped over ``i`` (the rows are computed in one compiled loop)."""
+    from symdl.compile.builders import OpFromGraph
+    from symdl.scan_module import map as loop_map
+    from symdl.tensor.creation import arange
+    from symdl.tensor.elemwise import eq
 
-    __props__ = ("key",)
+    seed = y.type.make_variable(name="jacobian_seed")
+    vjp = grad(None, w, known_grads={y: seed}, consider_constant=consider_constant,
+               disconnected_inputs=disconnected_inputs)  # fmt: skip
+    # the product reads the seed and values computed without it (the forward's): those stay
+    # outside the loop, computed once, as inputs of the op
+    depends = {seed}
+    for node in toposort([vjp], stop_at=[seed]):
+        if any(i in depends for i in node.inputs):
+            depends.update(node.outputs)
+    cuts: list[Variable] = []
+    for node in toposort([vjp]):
+        if node.outputs[0] in depends:
+            cuts += [i for i in node.inputs if i not in depends and not isinstance(i, Constant) and i not in cuts]
+    if vjp not in depends:  # the product does not depend on the seed: every row is the same
+        cuts = [vjp] if not isinstance(vjp, Constant) else []
+    stand_ins = [v.type.make_variable(name=v.name) for v in cuts]
+    body = clone_replace([vjp], dict(zip(cuts, stand_ins)))[0]
+    op = OpFromGraph([seed, *stand_ins], [body], name="vjp")
+    n = y.shape[0]
 
-    def __init__(self, vjp_inputs: list[Variable], vjp_output: Variable, seed: Variable, key: int):
-        self.vjp_inputs, self.vjp_output, self.seed, self.key = vjp_inputs, vjp_output, seed, key
-        self._fn: Any = None
+    def row(i: Variable, *values: Variable) -> Variable:
+        unit = cast(eq(arange(n), i), y.dtype)
+        return op(unit, *values)
 
-    def make_node(self, y: Any, *free: Any) -> Apply:
-        y = as_tensor_variable(y)
-        out = TensorType(self.vjp_output.dtype, y.type.shape + self.vjp_output.type.shape)
-        return Apply(self, [y, *free], [out])
-
-    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
-        from symdl.compile.function import function
-
-        if self._fn is None:
-            self._fn = function([self.seed, *self.vjp_inputs], self.vjp_output, on_unused_input="ignore")
-        y, *free = inputs
-        rows = []
-        for i in range(y.size):
-            seed = np.zeros(y.shape, dtype=y.dtype)
-            seed.flat[i] = 1
-            rows.append(self._fn(seed, *free))
-        if not rows:
-            row_shape = np.shape(self._fn(np.zeros(y.shape, dtype=y.dtype), *free))
-            return [np.zeros((0, *row_shape), dtype=node.outputs[0].dtype)]
-        return [np.stack(rows)]
-
-    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
-        return [
-            grad_not_implemented(self, i, v, "a Jacobian computed by jacobian() cannot be differentiated again")
-            for i, v in enumerate(inputs)
-        ]
-
-
-_jacobian_ids = iter(range(1 << 62))
+    rows, _ = loop_map(row, arange(n), non_sequences=cuts, name="jacobian")
+    return rows
 
 
 def jacobian(expression: Variable, wrt: Any, consider_constant: Any = None, disconnected_inputs: str = "raise") -> Any:
@@ -408,19 +403,7 @@ def jacobian(expression: Variable, wrt: Any, consider_constant: Any = None, disc
     if y.ndim == 0:
         return grad(y, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
     y = flatten(y) if y.ndim != 1 else y
-    results = []
-    for w in wrts:
-        seed = y.type.make_variable(name="jacobian_seed")
-        vjp = grad(
-            None, w, known_grads={y: seed}, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs
-        )
-        free = [
-            v
-            for v in graph_inputs([vjp])
-            if v is not seed and not isinstance(v, Constant) and not getattr(v, "is_shared", False)
-        ]
-        op = _JacobianRows(free, vjp, seed, next(_jacobian_ids))
-        results.append(op(y, *free))
+    results = [_jacobian_of_vector(y, w, consider_constant, disconnected_inputs) for w in wrts]
     return results[0] if structure is None else structure(results)
 
 

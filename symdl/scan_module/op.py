@@ -213,12 +213,47 @@ class Scan(InnerGraphOp):
             outputs.append(steps if keep is None else steps[max(done - keep, 0) :].copy())
         for k, values in enumerate(nits):
             out = node.outputs[info.n_states + k]
-            if values is None:  # no step ran: the shape of a row is what the types know
-                if None in out.type.shape[1:]:
-                    raise ShapeError(f"{self.name}: with 0 steps the shape of output {info.n_states + k} is unknown")
-                values = np.empty((0, *out.type.shape[1:]), dtype=out.dtype)
+            if values is None:  # no step ran: a row's shape follows from the inputs' shapes
+                row = self._row_shape(k, outer, seqs, stores)
+                values = np.empty((0, *row), dtype=out.dtype)
             outputs.append(values[:done])
         return outputs
+
+    def _row_shape(self, k: int, outer: dict, seqs: list, stores: list) -> tuple[int, ...]:
+        """The shape of a row of output not fed back ``k``, for a loop of no steps: from the
+        inputs' shapes where the shape rules tell, else from one evaluation of the body on rows
+        of zeros (whose values are discarded)."""
+        from symdl.rewrite.shapes import dim_key
+
+        info, inner = self.info, self.inner_groups()
+        inner_out = inner["nit_out"][k]
+        shapes: dict[Variable, tuple[int, ...]] = {}
+        for value, taps in zip(seqs, inner["seqs"]):
+            shapes.update((v, value.shape[1:]) for v in taps)
+        for store, taps in zip(stores, inner["states"]):
+            shapes.update((v, store.shape[1:]) for v in taps)
+        shapes.update(zip(inner["invariants"], (np.shape(v) for v in outer["invariants"])))
+        row = []
+        for i, known in enumerate(inner_out.type.shape):
+            key = dim_key(self.fgraph, inner_out, i) if known is None else ("c", known)
+            if key is not None and key[0] == "c":
+                row.append(int(key[1]))
+            elif key is not None and key[0] == "d" and key[1] in shapes:
+                row.append(shapes[key[1]][key[2]])
+            else:
+                break
+        else:
+            return tuple(row)
+        args = [np.zeros(shapes[v], dtype=v.dtype) for v in self.fgraph.inputs[: -info.n_invariants or None]]
+        args += list(outer["invariants"])
+        try:
+            with np.errstate(all="ignore"):
+                value = self.inner_thunk()(args)[info.n_states + k]
+        except Exception as exc:
+            raise ShapeError(
+                f"{self.name}: with 0 steps the shape of output {info.n_states + k}'s rows is unknown"
+            ) from exc
+        return np.shape(value)
 
     def infer_shape(self, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list:
         from symdl.rewrite.shapes import dim_key
