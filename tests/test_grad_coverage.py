@@ -28,6 +28,7 @@ SPARSE = "tests/sparse/test_sparse.py"
 
 # Op class ("module.QualName") -> "file::test function" whose body calls verify_grad on it.
 OP_GRAD_TESTS = {
+    "symdl.ifelse.IfElse": "tests/test_ifelse.py::test_gradients_flow_through_the_branch_taken",
     "symdl.scan_module.op.Scan": "tests/scan/test_scan.py::test_bptt_matches_finite_differences",
     "symdl.compile.builders.OpFromGraph": "tests/compile/test_builders.py::test_gradients_reach_inputs_and_shared_variables_and_check_numerically",
     "symdl.gradient._GradControl": f"{GRADS}::test_grad_clip_passes_gradients_within_its_bounds",

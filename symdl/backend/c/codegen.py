@@ -112,17 +112,26 @@ class CEmitter:
         return f"A->{entry}(ctx, {self.k}, {', '.join(str(a) for a in args)})"
 
     # ------------------------------------------------------------ inner graphs
-    def inline_graph(self, node: Apply, plan: Plan) -> CStatements | None:
-        """The statements running ``plan`` (an inner graph: ``OpFromGraph``) in place of ``node``:
-        its inputs read ``node``'s input slots, its outputs are written to ``node``'s output
-        slots, its intermediates get slots of their own. None when a node of it has no C code."""
+    def inline_graph(self, node: Apply, plan: Plan, inputs: Sequence[Variable] | None = None) -> CStatements | None:
+        """The statements running ``plan`` (an inner graph: ``OpFromGraph``, a branch of
+        ``ifelse``) in place of ``node``: its inputs read the slots of ``inputs`` (default:
+        ``node``'s inputs), its outputs are written to ``node``'s output slots, its intermediates
+        get slots of their own. None when a node of it has no C code."""
         inner = plan.fgraph
-        outs = inner.outputs
-        if len(set(outs)) != len(outs) or any(o in inner.inputs or isinstance(o, Constant) for o in outs):
-            return None  # an output that is not computed by a node of its own
+        outer_inputs = list(node.inputs if inputs is None else inputs)
         saved = (dict(self.slots), self.n_slots, dict(self.constants), dict(self.kernels), list(self.kernel_text))
-        for inner_var, outer_var in [*zip(inner.inputs, node.inputs), *zip(outs, node.outputs)]:
+        for inner_var, outer_var in zip(inner.inputs, outer_inputs):
             self.slots[inner_var] = self.slot(outer_var)
+        # an output computed by a node of its own is written in place; one that is an input, a
+        # constant or another output again becomes a view of that value after the nodes ran
+        computed: dict[Variable, Variable] = {}
+        views: list[tuple[Variable, Variable]] = []
+        for inner_var, outer_var in zip(inner.outputs, node.outputs):
+            if inner_var.owner is None or inner_var in computed:
+                views.append((inner_var, outer_var))
+            else:
+                computed[inner_var] = outer_var
+                self.slots[inner_var] = self.slot(outer_var)
         lines = CStatements()
         for inner_node, free in zip(plan.order, plan.frees):
             impl = find_impl("c", inner_node.op)
@@ -135,7 +144,21 @@ class CEmitter:
             lines.append(f"/* {_comment(str(inner_node.op))} */")
             lines.extend(call if isinstance(call, CStatements) else [f"SD_TRY({call});"])
             lines.extend(f"A->release(ctx, {self.slot(v)});" for v in free)
+        for inner_var, outer_var in views:
+            lines.append(self.view(inner_var, outer_var))
         return lines
+
+    def view(self, source: Variable, target: Variable) -> str:
+        """A statement making ``target``'s slot a view of ``source``'s value, as it is."""
+        order = list(range(source.ndim))
+        return f"SD_TRY({self.call('dimshuffle', self.slot(source), self.slot(target), len(order), self.ints(order))});"
+
+    def branch(self, condition: Variable, taken: CStatements, skipped: CStatements) -> CStatements:
+        """``taken`` if the scalar ``condition`` is non-zero, else ``skipped``."""
+        ctype = C_TYPES[condition.dtype]
+        test = f"*(const {ctype} *)ctx->v[{self.slot(condition)}].data != 0"
+        return CStatements([f"if ({test}) {{", *(f"    {x}" for x in taken), "} else {",
+                            *(f"    {x}" for x in skipped), "}"])  # fmt: skip
 
     # ------------------------------------------------------------ elementwise loops
     def elemwise(self, node: Apply, program: Program, outputs: Sequence[int]) -> str | None:
