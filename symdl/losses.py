@@ -1,7 +1,9 @@
-"""``symdl.losses`` is ``symdl.objectives`` (Lasagne's newer name for the same functions)."""
+"""Lasagne's newer name for ``symdl.objectives``: the same functions.
 
-import sys
+>>> import symdl.losses, symdl.objectives
+>>> symdl.losses.categorical_crossentropy is symdl.objectives.categorical_crossentropy
+True
+"""
 
-from symdl import objectives
-
-sys.modules[__name__] = objectives
+from symdl.objectives import *  # noqa: F403
+from symdl.objectives import __all__  # noqa: F401

@@ -54,3 +54,15 @@ def test_sympy_is_not_imported_by_symdl():
 
     code = "import sys, symdl, symdl.tensor; assert 'sympy' not in sys.modules, 'sympy imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_budget_is_a_count_of_work_so_the_result_does_not_depend_on_the_machine(rw, monkeypatch):
+    from symdl.rewrite import sympy_rewrite
+
+    monkeypatch.setattr(sympy_rewrite, "WORK_BUDGET", 6)  # two trees of three ops
+    xs = [T.dvector(f"x{k}") for k in range(4)]
+    ys = [T.dvector(f"y{k}") for k in range(4)]
+    outputs = [T.exp(x) * T.exp(y) for x, y in zip(xs, ys)]
+    for _ in range(2):  # the same graph twice: the same trees are simplified
+        _, after = rw.compile(xs + ys, outputs)
+        assert after.graph.rewrite_counts.get("sympy", 0) == 2
