@@ -456,11 +456,6 @@ def broadcast_static_shapes(opname: str, inputs: Sequence[Variable]) -> tuple[in
     return tuple(out)
 
 
-def _weak_partner_dtype(inputs: Sequence[Variable]) -> str | None:
-    strong = [v.dtype for v in inputs if not getattr(v, "weak", False)]
-    return str(np.result_type(*strong)) if strong else None
-
-
 # A Python number of each kind: what NumPy 2 promotes a weak operand as (its value aside).
 _WEAK_KIND_EXAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
 
