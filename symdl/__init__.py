@@ -49,7 +49,7 @@ def __getattr__(name: str):
     import importlib
 
     if name in ("tensor", "printing", "testing", "layers", "init", "nonlinearities", "objectives", "losses",
-                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils"):  # fmt: skip
+                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "models", "data"):  # fmt: skip
         module = importlib.import_module("symdl.objectives" if name == "losses" else f"symdl.{name}")
         globals()[name] = module
         return module
