@@ -259,21 +259,22 @@ class RandomAffine(Transform):
         src_x = (sin * dy + cos * dx) / zoom + centre_x
         y0, x0 = np.floor(src_y).astype(np.intp), np.floor(src_x).astype(np.intp)
         wy, wx = src_y - y0, src_x - x0
-        batch = np.arange(n)[:, None, None]
         dtype = _float_dtype(X)
-        out = np.zeros((n, rows, cols, channels), dtype=np.float64)
-        for oy, ox, weight in (
-            (0, 0, (1 - wy) * (1 - wx)),
-            (0, 1, (1 - wy) * wx),
-            (1, 0, wy * (1 - wx)),
-            (1, 1, wy * wx),
-        ):
+        # Pixels as rows of (batch, rows * cols, channels): each corner is one gather along axis 1.
+        pixels = X.transpose(0, 2, 3, 1).reshape(n, rows * cols, channels).astype(dtype, copy=False)
+        out = np.zeros((n, rows * cols, channels), dtype=dtype)
+        outside_weight = np.zeros((n, rows, cols), dtype=dtype)
+        corners = ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 0, wy * (1 - wx)), (1, 1, wy * wx))
+        for oy, ox, weight in corners:
             yy, xx = y0 + oy, x0 + ox
             inside = (yy >= 0) & (yy < rows) & (xx >= 0) & (xx < cols)
-            values = X[batch, :, np.clip(yy, 0, rows - 1), np.clip(xx, 0, cols - 1)]  # (N, rows, cols, C)
-            values = np.where(inside[..., None], values, self.fill)
-            out += weight[..., None] * values
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=dtype)
+            flat = (np.clip(yy, 0, rows - 1) * cols + np.clip(xx, 0, cols - 1)).reshape(n, -1, 1)
+            weight = weight.astype(dtype)
+            outside_weight += np.where(inside, 0, weight)
+            out += np.where(inside, weight, 0).reshape(n, -1, 1) * np.take_along_axis(pixels, flat, axis=1)
+        if self.fill:
+            out += (self.fill * outside_weight).reshape(n, -1, 1)
+        return np.ascontiguousarray(out.reshape(n, rows, cols, channels).transpose(0, 3, 1, 2))
 
 
 class RandomRotation(RandomAffine):

@@ -8,6 +8,8 @@ convolutional layers, put a new head on ``net['pool5']``, train the head, then f
 >>> from symdl.models import vgg19
 >>> net = vgg19()
 >>> head = layers.DenseLayer(net['pool5'], 10, name='new_head')
+>>> net['pool5'].output_shape, layers.count_params(net['prob'])
+((None, 512, 7, 7), 143667240)
 >>> layers.set_trainable(net['pool5'], False)          # the pretrained layers stay as they are
 >>> [p.name for p in layers.get_all_params(head, trainable=True)]
 ['new_head.W', 'new_head.b']

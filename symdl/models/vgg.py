@@ -110,11 +110,10 @@ def vgg16(input_var: Any = None, batch_size: int | None = None, weights: Any = N
 
     Examples
     --------
-    >>> from symdl import layers
-    >>> from symdl.models import vgg16
-    >>> net = vgg16()
-    >>> net['prob'].output_shape, len(layers.get_all_params(net['prob']))
-    ((None, 1000), 32)
+    >>> from symdl.models import vgg16, param_shapes
+    >>> shapes = param_shapes(16)                 # what vgg16() creates, without building it
+    >>> len(shapes), shapes[-6:-4]
+    (32, [('fc6.W', (25088, 4096)), ('fc6.b', (4096,))])
     """
     return _build(16, input_var, batch_size, weights)
 
@@ -126,12 +125,11 @@ def vgg19(input_var: Any = None, batch_size: int | None = None, weights: Any = N
 
     Examples
     --------
-    >>> from symdl import layers
-    >>> from symdl.models import vgg19
-    >>> net = vgg19()
-    >>> [name for name in net if name.startswith('conv5')], net['pool5'].output_shape
-    (['conv5_1', 'conv5_2', 'conv5_3', 'conv5_4'], (None, 512, 7, 7))
-    >>> layers.count_params(net['prob'])
+    >>> import numpy as np
+    >>> from symdl.models import param_shapes
+    >>> [name for name, _ in param_shapes(19) if name.startswith('conv5') and name.endswith('W')]
+    ['conv5_1.W', 'conv5_2.W', 'conv5_3.W', 'conv5_4.W']
+    >>> sum(int(np.prod(shape)) for _, shape in param_shapes(19))
     143667240
     """
     return _build(19, input_var, batch_size, weights)
