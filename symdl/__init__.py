@@ -59,7 +59,8 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name in ("tensor", "printing", "testing", "layers", "init", "nonlinearities", "objectives", "losses",
-                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random", "scan_module", "ifelse"):  # fmt: skip
+                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random", "scan_module",
+                "ifelse", "models", "data"):  # fmt: skip
         module = importlib.import_module(f"symdl.{name}")
         globals()[name] = module
         return module

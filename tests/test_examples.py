@@ -129,3 +129,52 @@ def test_cnn_digits_reaches_98_percent():
     assert result.returncode == 0, result.stderr[-3000:]
     accuracy = float(re.search(r"test accuracy (\d+\.\d+) %", result.stdout).group(1))
     assert accuracy >= 98.0, result.stdout
+
+
+# The examples of transfer learning and augmentation (issue 18); examples/vgg_transfer.py runs in
+# tests/models/test_vgg_transfer_example.py, next to the full-size VGG19 file it needs.
+TRANSFER_EXAMPLES = ["transfer_digits.py", "augment_digits.py", "vgg_transfer.py"]
+
+
+@pytest.mark.parametrize("name", TRANSFER_EXAMPLES)
+def test_transfer_examples_have_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_example(name).main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--plot" in out and "--quick" in out
+
+
+def last_line_percentages(result, pattern):
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(pattern, last)
+    assert match, result.stdout
+    return [float(v) for v in match.groups()]
+
+
+@pytest.mark.slow
+def test_transfer_digits_pretrained_layers_beat_training_from_scratch(tmp_path):
+    result = run_example("transfer_digits.py", "--plot", tmp_path / "transfer.png", "--save", tmp_path / "pre.npz")
+    transfer, scratch = last_line_percentages(result, r"transfer accuracy (\d+\.\d+) %, from scratch (\d+\.\d+) %")
+    assert transfer > scratch and transfer >= 97.0, result.stdout
+    assert "loaded all but ['digits_5_9_hidden.W'" in result.stdout  # the body loaded by name
+    assert (tmp_path / "transfer.png").read_bytes()[:4] == b"\x89PNG"
+    with np.load(tmp_path / "pre.npz") as saved:
+        assert saved.files[:2] == ["conv1.W", "conv1.b"]
+
+
+@pytest.mark.slow
+def test_augment_digits_augmentation_beats_the_plain_training_set(tmp_path):
+    result = run_example("augment_digits.py", "--plot", tmp_path / "augment.png")
+    augmented, plain = last_line_percentages(result, r"augmented accuracy (\d+\.\d+) %, plain (\d+\.\d+) %")
+    assert augmented > plain, result.stdout
+    assert "RandomAffine(rotation=(-8.0, 8.0)" in result.stdout
+    assert (tmp_path / "augment.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name", ["transfer_digits.py", "augment_digits.py"])
+def test_transfer_examples_run_quickly_with_quick(name):
+    result = run_example(name, "--quick")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"(transfer|augmented) accuracy \d+\.\d+ %", result.stdout.splitlines()[-1])

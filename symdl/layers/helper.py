@@ -10,7 +10,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from difflib import get_close_matches
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -328,14 +328,119 @@ def set_trainable(layer: Any, trainable: bool) -> None:
 
 
 def save_params(layer: Layer | Sequence[Layer], path: str | os.PathLike) -> None:
-    """Save every parameter value of the network to an ``.npz`` file (keys ``arr_0``, ``arr_1``,
-    ... in get_all_params order, as Lasagne's examples do). The file holds plain NumPy arrays,
-    so it loads on any device."""
-    np.savez(path, *get_all_param_values(layer))
+    """Save every parameter value of the network to an ``.npz`` file keyed by parameter name.
+
+    A parameter's key is its name (``"conv1.W"`` for the ``W`` of a layer named ``conv1``) when
+    the name is unique in the network; an unnamed parameter, or one whose name several share
+    (the ``W`` of unnamed layers), gets its position too (``"W#2"``). Name your layers to load
+    parameters by name into another network (:func:`load_params`, a new head on a pretrained
+    body). The file holds plain NumPy arrays, so it loads on any device.
+
+    >>> import os, tempfile, numpy as np
+    >>> from symdl import layers
+    >>> net = layers.DenseLayer(layers.DenseLayer(layers.InputLayer((None, 4)), 8, name='hidden'), 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), 'net.npz')
+    >>> layers.save_params(net, path)
+    >>> np.load(path).files
+    ['hidden.W', 'hidden.b', 'W', 'b']
+    """
+    params = get_all_params(layer)
+    keys = _param_keys(params)
+    np.savez(path, **{key: p.get_value() for key, p in zip(keys, params)})
 
 
-def load_params(layer: Layer | Sequence[Layer], path: str | os.PathLike) -> None:
-    """Load parameter values saved by save_params into a network of the same architecture."""
+def _param_keys(params: Sequence[SharedVariable]) -> list[str]:
+    counts: dict[str | None, int] = {}
+    for p in params:
+        counts[p.name] = counts.get(p.name, 0) + 1
+    return [p.name if p.name and counts[p.name] == 1 else f"{p.name or 'param'}#{k}" for k, p in enumerate(params)]
+
+
+class LoadedParams(NamedTuple):
+    """What :func:`load_params` found: the network's parameter names missing from the file,
+    and the file's names the network does not have."""
+
+    missing: list[str]
+    unexpected: list[str]
+
+
+def load_params(layer: Layer | Sequence[Layer], path: str | os.PathLike, strict: bool = True) -> LoadedParams:
+    """Load parameter values from an ``.npz`` file into the network, by parameter name.
+
+    Files written by :func:`save_params` are matched by name (see there for the keys). Files in
+    Lasagne's layout (``arr_0``, ``arr_1``, ... as ``np.savez(path, *get_all_param_values(net))``
+    writes, and symdl's own before names) load in ``get_all_params`` order.
+
+    Parameters
+    ----------
+    layer : Layer or list of Layer
+        The network.
+    path : str or path
+        The ``.npz`` file.
+    strict : bool
+        True (the default): every parameter of the network must be in the file and every array
+        of the file must belong to the network, or nothing loads and ValueError lists the
+        names. False: load the names both have, and report the others in the returned value
+        (a pretrained body under a new head: the head's names are missing, the old head's
+        unexpected).
+
+    Returns
+    -------
+    LoadedParams
+        ``missing`` and ``unexpected`` names (both empty after a strict load).
+
+    Raises
+    ------
+    ValueError
+        Names do not match (strict), or the count does not (Lasagne's layout).
+    ShapeError
+        A parameter of the file has another shape than the network's; the message names the
+        parameter and its layer.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from symdl import layers
+    >>> def body():
+    ...     return layers.DenseLayer(layers.InputLayer((None, 4)), 8, name='body')
+    >>> path = os.path.join(tempfile.mkdtemp(), 'pretrained.npz')
+    >>> layers.save_params(layers.DenseLayer(body(), 3, name='old_head'), path)
+    >>> layers.load_params(layers.DenseLayer(body(), 5, name='new_head'), path, strict=False)
+    LoadedParams(missing=['new_head.W', 'new_head.b'], unexpected=['old_head.W', 'old_head.b'])
+    """
     with np.load(path) as data:
-        values = [data[f"arr_{k}"] for k in range(len(data.files))]
-    set_all_param_values(layer, values)
+        stored = {key: data[key] for key in data.files}
+    params = get_all_params(layer)
+    keys = _param_keys(params)
+    positional = [f"arr_{k}" for k in range(len(stored))]
+    if list(stored) == positional and not set(keys) & set(positional):
+        set_all_param_values(layer, list(stored.values()))
+        return LoadedParams([], [])
+    missing = [key for key in keys if key not in stored]
+    unexpected = [key for key in stored if key not in set(keys)]
+    if strict and (missing or unexpected):
+
+        def listed(names: list[str]) -> str:
+            return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"
+
+        hint = (
+            " (unnamed parameters are keyed by position: name the layers to load across networks)"
+            if any("#" in key for key in missing + unexpected)
+            else ""
+        )
+        raise ValueError(
+            f"load_params: {path} does not match the network: missing {listed(missing)}; unexpected "
+            f"{listed(unexpected)}{hint}. Pass strict=False to load the names both have."
+        )
+    owners = _owners(layer)
+    found = [(key, p) for key, p in zip(keys, params) if key in stored]
+    for key, p in found:
+        expected = p.get_value(borrow=True).shape
+        if stored[key].shape != expected:
+            raise ShapeError(
+                f"load_params: {key} in {path} has shape {stored[key].shape} but parameter {key} of "
+                f"{owners[p]._label()} has shape {expected}"
+            )
+    for key, p in found:
+        p.set_value(np.asarray(stored[key], dtype=p.dtype))
+    return LoadedParams(missing, unexpected)

@@ -124,14 +124,20 @@ def test_save_and_load_params_through_npz(tmp_path):
     path = tmp_path / "model.npz"
     layers.save_params(out, path)
     with np.load(path) as f:
-        assert sorted(f.files) == ["arr_0", "arr_1", "arr_2", "arr_3"]  # Lasagne's layout
+        assert f.files == [p.name for p in layers.get_all_params(out)]  # keyed by parameter name
     other = mlp()[3]
     layers.load_params(other, path)
     for a, b in zip(layers.get_all_param_values(other), layers.get_all_param_values(out)):
         np.testing.assert_array_equal(a, b)
-    smaller = layers.DenseLayer(layers.DenseLayer(layers.InputLayer((None, 4)), 7, name="h"), 3)
-    with pytest.raises(ValueError, match="DenseLayer 'h'"):
+    lasagne_layout = tmp_path / "lasagne.npz"  # what Lasagne's examples (and symdl before names) wrote
+    np.savez(lasagne_layout, *layers.get_all_param_values(out))
+    layers.load_params(mlp()[3], lasagne_layout)
+    smaller = layers.DenseLayer(layers.DenseLayer(layers.InputLayer((None, 4)), 7, name="hidden"), 3, name="out")
+    with pytest.raises(ValueError, match="DenseLayer 'hidden'"):
         layers.load_params(smaller, path)
+    renamed = layers.DenseLayer(layers.DenseLayer(layers.InputLayer((None, 4)), 8, name="h"), 3, name="out")
+    with pytest.raises(ValueError, match="missing h.W, h.b; unexpected hidden.W, hidden.b"):
+        layers.load_params(renamed, path)
 
 
 def test_a_pickled_network_computes_the_same_outputs():

@@ -78,10 +78,16 @@ class CEmitter:
         self.n_slots = 0  # an inner graph's variables may share an outer node's slots
         self.constants: dict[Constant, int] = {}
         self.k = -1  # the node being emitted
+        self.names = 0
         self.node: Apply | None = None
         self.kernels: dict[str, str] = {}  # kernel body (name-free) -> name
         self.kernel_text: list[str] = []
         self.kernel_owner: dict[str, int] = {}
+
+    def fresh_name(self, prefix: str) -> str:
+        """A C identifier not used before in this module (for loop variables of nested loops)."""
+        self.names += 1
+        return f"{prefix}_{self.names}"
 
     def slot(self, var: Variable) -> int:
         if var not in self.slots:
