@@ -107,7 +107,7 @@ def test_pad_layer_values_and_gradient(batch_ndim):
 def test_pad_layer_refuses_bad_widths():
     l_in = layers.InputLayer((None, 3, 4))
     with pytest.raises(ValueError, match="3 widths for the 2 axes"):
-        layers.PadLayer(l_in, width=[1, 2, 3], batch_ndim=1).output_shape
+        layers.get_output_shape(layers.PadLayer(l_in, width=[1, 2, 3], batch_ndim=1))
     with pytest.raises(ValueError, match="widths must be non-negative"):
         layers.get_output(layers.PadLayer(l_in, width=(1, -2), batch_ndim=1))
 
