@@ -162,10 +162,44 @@ def test_pad_gradient_crops_the_padding():
 
 def test_pad_refuses_wrong_widths():
     x = T.tensor4()
-    with pytest.raises(ValueError, match="2 widths for the 3 axes"):
-        padding.pad(x, (1, 2))
+    with pytest.raises(ValueError, match="4 widths for the 3 axes"):
+        padding.pad(x, (1, 2, 3, 4))
     with pytest.raises(ValueError, match="non-negative"):
         padding.pad(x, -1)
+    with pytest.raises(ValueError, match=r"got \(1, 2, 3\) for axis 2"):
+        padding.pad(x, [1, (1, 2, 3)])
+
+
+def test_fewer_widths_pad_the_first_axes_after_the_batch_axes(backend):
+    """As Lasagne's pad: a sequence may name fewer axes than there are."""
+    x = np.arange(24.0).reshape(2, 3, 4)
+    compare_with_numpy(
+        lambda v: padding.pad(v, [(2, 1)], -1.0),
+        lambda v: np.pad(v, [(0, 0), (2, 1), (0, 0)], constant_values=-1.0),
+        [x],
+        backends=[backend],
+    )
+    assert padding.padded_shape((None, 3, 4), [(2, 1)]) == (None, 6, 4)
+
+
+def test_zero_widths_leave_the_tensor_alone():
+    x = T.tensor3()
+    assert padding.pad(x, 0) is x and padding.pad(x, [(0, 0), 0]) is x
+
+
+@pytest.mark.parametrize(
+    "shape, width, batch_ndim, expected",
+    [
+        ((2, None, 5), 1, 1, (2, None, 7)),
+        ((None, 3, 4, 5), (1, (2, 0)), 2, (None, 3, 6, 7)),
+        ((4, 5), [(0, 3), 1], 0, (7, 7)),
+        ((4,), 2, 1, (4,)),
+    ],
+)
+def test_padded_shape_is_the_static_shape_of_pad(shape, width, batch_ndim, expected):
+    assert padding.padded_shape(shape, width, batch_ndim) == expected
+    x = T.tensor("float64", shape=shape)
+    assert padding.pad(x, width, batch_ndim=batch_ndim).type.shape == expected
 
 
 def test_symbolic_shapes_of_the_results_follow_the_inputs(backend):

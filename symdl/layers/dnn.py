@@ -27,9 +27,8 @@ from typing import Any
 from symdl import init, nonlinearities
 from symdl.layers.base import Layer
 from symdl.layers.conv import Conv2DLayer, Conv3DLayer
-from symdl.layers.normalization import BatchNormLayer
+from symdl.layers.normalization import BatchNormLayer, insert_batch_norm
 from symdl.layers.pool import Pool2DLayer, Pool3DLayer, SpatialPyramidPoolingLayer
-from symdl.layers.special import NonlinearityLayer
 
 __all__ = [
     "BatchNormDNNLayer",
@@ -260,15 +259,4 @@ def batch_norm_dnn(layer: Layer, **kwargs: Any) -> Layer:
     >>> type(net).__name__, type(net.input_layer).__name__, conv.b
     ('NonlinearityLayer', 'BatchNormDNNLayer', None)
     """
-    nonlinearity = getattr(layer, "nonlinearity", None)
-    if nonlinearity is not None:
-        layer.nonlinearity = nonlinearities.identity
-    if getattr(layer, "b", None) is not None:
-        del layer.params[layer.b]
-        layer.b = None
-    name = getattr(layer, "name", None)
-    bn_name = kwargs.pop("name", None) or (name and f"{name}_bn")
-    bn = BatchNormDNNLayer(layer, name=bn_name, **kwargs)
-    if nonlinearity is None or nonlinearity is nonlinearities.identity:
-        return bn
-    return NonlinearityLayer(bn, nonlinearity, name=bn_name and f"{bn_name}_nonlin")
+    return insert_batch_norm(layer, BatchNormDNNLayer, **kwargs)

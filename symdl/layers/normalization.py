@@ -164,9 +164,15 @@ def batch_norm(layer: Layer, **kwargs: Any) -> Layer:
     >>> type(net).__name__, type(net.input_layer).__name__, dense.b
     ('NonlinearityLayer', 'BatchNormLayer', None)
     """
+    return insert_batch_norm(layer, BatchNormLayer, **kwargs)
+
+
+def insert_batch_norm(layer: Layer, layer_class: type[BatchNormLayer], **kwargs: Any) -> Layer:
+    """``batch_norm`` with a ``layer_class`` (``BatchNormLayer`` or a subclass such as
+    :class:`symdl.layers.dnn.BatchNormDNNLayer`) built from ``kwargs``."""
     nonlinearity = _take_over(layer)
     name = _wrapper_name(layer, kwargs, "_bn")
-    return _with_nonlinearity(BatchNormLayer(layer, name=name, **kwargs), nonlinearity, name)
+    return _with_nonlinearity(layer_class(layer, name=name, **kwargs), nonlinearity, name)
 
 
 class StandardizationLayer(Layer):

@@ -12,7 +12,7 @@ import numpy as np
 import symdl.tensor as T
 from symdl.graph.basic import Variable
 from symdl.layers.base import Layer
-from symdl.tensor.shape import shape_tuple
+from symdl.theano_extensions import padding
 
 __all__ = [
     "ReshapeLayer",
@@ -173,21 +173,9 @@ class DimshuffleLayer(Layer):
 dimshuffle = DimshuffleLayer
 
 
-def _pad_widths(width: Any, count: int) -> list[tuple[int, int]]:
-    """``(before, after)`` per padded axis from an int, or per axis an int or a pair."""
-    if isinstance(width, int | np.integer):
-        return [(int(width), int(width))] * count
-    widths = []
-    for w in width:
-        pair = (int(w), int(w)) if isinstance(w, int | np.integer) else tuple(int(v) for v in w)
-        if len(pair) != 2 or min(pair) < 0:
-            raise ValueError(f"PadLayer: widths must be non-negative ints or pairs of them, got {width!r}")
-        widths.append(pair)
-    return widths
-
-
 class PadLayer(Layer):
-    """Pads the trailing axes (all but the first ``batch_ndim``) with ``val``.
+    """Pads the trailing axes (all but the first ``batch_ndim``) with ``val``, through
+    :func:`symdl.theano_extensions.padding.pad` (as Lasagne's).
 
     Parameters
     ----------
@@ -211,24 +199,10 @@ class PadLayer(Layer):
         self.batch_ndim = batch_ndim
 
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
-        output = list(input_shape)
-        for axis, (before, after) in enumerate(_pad_widths(self.width, len(input_shape) - self.batch_ndim)):
-            size = output[axis + self.batch_ndim]
-            output[axis + self.batch_ndim] = None if size is None else size + before + after
-        return tuple(output)
+        return padding.padded_shape(input_shape, self.width, self.batch_ndim)
 
     def get_output_for(self, input: Any, **kwargs: Any) -> Any:
-        input = T.as_tensor_variable(input)
-        widths = _pad_widths(self.width, input.ndim - self.batch_ndim)
-        if all(w == (0, 0) for w in widths):
-            return input
-        shape = list(shape_tuple(input))
-        inside: list[Any] = [slice(None)] * input.ndim
-        for axis, (before, after) in enumerate(widths, start=self.batch_ndim):
-            inside[axis] = slice(before, before + shape[axis])
-            shape[axis] = shape[axis] + before + after
-        padded = T.full(shape, self.val, dtype=input.dtype)
-        return T.set_subtensor(padded[tuple(inside)], input)
+        return padding.pad(input, self.width, self.val, self.batch_ndim)
 
 
 pad = PadLayer

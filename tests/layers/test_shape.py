@@ -102,3 +102,22 @@ def test_pad_layer_values_and_gradient(batch_ndim):
     g = symdl.grad(layers.get_output(net).sum(), l_in.input_var)
     np.testing.assert_array_equal(g.eval({l_in.input_var: X}), np.ones_like(X))
     assert layers.PadLayer(l_in, width=0).get_output_for(l_in.input_var) is l_in.input_var
+
+
+def test_pad_layer_refuses_bad_widths():
+    l_in = layers.InputLayer((None, 3, 4))
+    with pytest.raises(ValueError, match="3 widths for the 2 axes"):
+        layers.get_output_shape(layers.PadLayer(l_in, width=[1, 2, 3], batch_ndim=1))
+    with pytest.raises(ValueError, match="widths must be non-negative"):
+        layers.get_output(layers.PadLayer(l_in, width=(1, -2), batch_ndim=1))
+
+
+def test_pad_layer_and_pad_agree():
+    """PadLayer is theano_extensions.padding.pad: same values, same static shape."""
+    from symdl.theano_extensions import padding
+
+    l_in = layers.InputLayer((2, 3, 4))
+    net = layers.PadLayer(l_in, width=[(0, 2), 1], val=3.0, batch_ndim=1)
+    direct = padding.pad(l_in.input_var, [(0, 2), 1], 3.0, batch_ndim=1)
+    assert layers.get_output(net).type.shape == direct.type.shape == net.output_shape == (2, 5, 6)
+    np.testing.assert_array_equal(run(net, X), direct.eval({l_in.input_var: X}))
