@@ -245,7 +245,8 @@ def network_outputs(network: Layer | Sequence[Layer] | Mapping[str, Layer]) -> L
     layers = list(network.values())
     fed: set[Layer] = set()
     for layer in get_all_layers(layers):
-        fed.update(layer.input_layers if isinstance(layer, MergeLayer) else [layer.input_layer])
+        # Lasagne's InputLayer has no input_layer attribute
+        fed.update(layer.input_layers if isinstance(layer, MergeLayer) else [getattr(layer, "input_layer", None)])
     outputs = [layer for layer in layers if layer not in fed]
     return outputs[0] if len(outputs) == 1 else outputs
 
