@@ -1,10 +1,9 @@
 /* symdl: the C runtime's entry points for convolution and pooling (symdl.tensor.nnet's Conv2d,
  * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad), on top of conv.h and pool.h.
  *
- * Included by symdl_runtime.c after its own helpers (Program, PROG, fail, new_value,
- * is_c_contiguous, contiguous_copy, read_int, shape_text, sd_nthreads and the scipy-openblas
- * declarations), which this file uses. The generated code calls them through the API table
- * (symdl_rt.h); symdl/backend/c/nnet.py emits the calls.
+ * A part of the runtime extension (symdl_runtime.c includes it), on the runtime's values
+ * (runtime_values.h) and BLAS glue (runtime_blas.h). The generated code calls them through the
+ * API table (symdl_rt.h); symdl/backend/c/nnet.py emits the calls.
  *
  *   api_conv2d(ctx, node, kind, a, b, hw, out, params)
  *       kind 0: out = conv2d(a = input, b = filters)
@@ -22,10 +21,10 @@
 #ifndef SYMDL_NNET_API_H
 #define SYMDL_NNET_API_H
 
+#include "runtime_blas.h"
+
 #include "conv.h"
 #include "pool.h"
-
-int scipy_openblas_get_num_threads(void);
 
 static void nnet_gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                           int64_t ldb, float beta, float *C, int64_t ldc)

@@ -11,7 +11,6 @@ True
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -63,26 +62,11 @@ def _emit_pool(node: Apply, em: Any, k: int) -> str | None:
     return f"A->pool2d(ctx, {k}, {int(backward)}, {em.index(x)}, {gz}, {out}, {_table(params)})"
 
 
-@functools.cache
-def _runtime_has_entries() -> bool:
-    """Whether the runtime's API table (symdl_rt.h) has the conv2d and pool2d entries."""
-    from symdl.backend.c.build import kernels_dir
-
-    try:
-        header = (kernels_dir() / "symdl_rt.h").read_text()
-    except OSError:
-        return False
-    return "(*conv2d)" in header and "(*pool2d)" in header
-
-
 def emitters() -> dict[type, Callable[[Apply, Any, int], str | None]]:
-    """Op class -> emitter, for ``symdl.backend.c.codegen`` (none if the runtime lacks the entries:
-    the ops then run their Python ``perform``)."""
+    """Op class -> emitter, for ``symdl.backend.c.codegen``."""
     from symdl.tensor.nnet.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
     from symdl.tensor.nnet.pool import Pool2d, Pool2dGrad
 
-    if not _runtime_has_entries():
-        return {}
     return {
         Conv2d: _emit_conv,
         Conv2dGradInputs: _emit_conv,
