@@ -146,6 +146,7 @@ static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, in
         int blas = scipy_openblas_get_num_threads();
         if (threads > 1)
             scipy_openblas_set_num_threads(1);
+        PyThreadState *gil = sd_release_gil(g.n * o * g.oh * g.ow * cg * g.kh * g.kw / 8);
         if (dtype == NPY_FLOAT32) {
             const float *p = (const float *)a->data, *q = (const float *)b->data;
             status = kind == 0   ? sd_conv2d_forward_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads)
@@ -157,6 +158,7 @@ static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, in
                      : kind == 1 ? sd_conv2d_grad_input_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads)
                                  : sd_conv2d_grad_weights_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads);
         }
+        sd_restore_gil(gil);
         if (threads > 1)
             scipy_openblas_set_num_threads(blas);
         if (status)
@@ -231,6 +233,7 @@ static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int ou
     if (x && (!backward || gz) && !new_value(P, node, out, dtype, X->ndim, shape)) {
         char *y = c->v[out].data;
         int threads = sd_nthreads;
+        PyThreadState *gil = sd_release_gil(g.planes * g.oh * g.ow * g.kh * g.kw);
         if (dtype == NPY_FLOAT32) {
             if (backward)
                 sd_pool2d_backward_f32(&g, (const float *)x->data, (const float *)gz->data, (float *)y, threads);
@@ -242,6 +245,7 @@ static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int ou
             else
                 sd_pool2d_forward_f64(&g, (const double *)x->data, (double *)y, threads);
         }
+        sd_restore_gil(gil);
         status = 0;
     }
     if (x && own_x)

@@ -148,6 +148,7 @@ static int api_dot(sd_ctx *c, int node, int ia, int ib, int out)
     }
     int rc = new_value(P, node, out, dtype, nd, shape);
     if (rc == 0) {
+        PyThreadState *gil = sd_release_gil(M * N * K / 8);
         char *o = c->v[out].data;
         int sgl = dtype == NPY_FLOAT32;
         int64_t ia_ = a->ndim == 1 ? (K > 1 ? a->strides[0] : 1) : 0;
@@ -190,6 +191,7 @@ static int api_dot(sd_ctx *c, int node, int ia, int ib, int out)
                                       (const double *)a->data, (int)ia_, 0.0, (double *)o, 1);
             }
         }
+        sd_restore_gil(gil);
     }
     if (own_a)
         Py_DECREF(ta_.obj);
@@ -248,6 +250,7 @@ static int api_matmul(sd_ctx *c, int node, int ia, int ib, int out)
         int64_t nbatch = 1;
         for (int d = 0; d < nb; d++)
             nbatch *= shape[d];
+        PyThreadState *gil = sd_release_gil(nbatch * M * N * K / 8);
         int isz = itemsize_of(dtype);
         for (int64_t k = 0; k < nbatch; k++) {
             int64_t rem = k, oa = 0, ob = 0;
@@ -263,6 +266,7 @@ static int api_matmul(sd_ctx *c, int node, int ia, int ib, int out)
             gemm(dtype, M, N, K, a->data + oa * isz, ta, lda, b->data + ob * isz, tb, ldb,
                  o->data + k * M * N * isz, (int)(N > 1 ? N : 1));
         }
+        sd_restore_gil(gil);
     }
     if (own_a)
         Py_DECREF(ta_.obj);
@@ -331,6 +335,7 @@ static int api_gemm(sd_ctx *c, int node, int ic, int ialpha, int ia, int ib, int
     sd_arr Cv = *C;
     int rc = new_value(P, node, out, dtype, nd, shape);
     if (rc == 0) {
+        PyThreadState *gil = sd_release_gil(M * N * K / 8 + M * N);
         sd_arr *o = &c->v[out];
         int same = o->data == Cv.data && Cv.ndim == nd;
         for (int d = 0; same && d < nd; d++)
@@ -363,6 +368,7 @@ static int api_gemm(sd_ctx *c, int node, int ic, int ialpha, int ia, int ib, int
                                       (double *)o->data, 1);
             }
         }
+        sd_restore_gil(gil);
     }
     if (own_a)
         Py_DECREF(ta_.obj);

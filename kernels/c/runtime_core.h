@@ -25,6 +25,32 @@ static int sd_nthreads = 1;
  * second thread costs more than it gains, and far more when the cores are shared */
 static int64_t sd_par_threshold = 1 << 20;
 
+/* Native work runs without the GIL, so that other Python threads (a data loader, say) progress
+ * meanwhile: only stretches that touch no Python object (no allocation, reference count or
+ * exception), on the thread that called the function (never inside an OpenMP region), and only
+ * when the work is large (as many units as a parallel loop), since getting the GIL back can wait
+ * for another thread's switch interval. Bookkeeping between stretches holds the GIL. */
+static int64_t sd_nogil_threshold = 1 << 20;
+static _Thread_local int sd_gil_released;
+
+/* The GIL released for `work` units of native work: the token for sd_restore_gil (NULL when the
+ * work is small or the GIL already released). */
+static PyThreadState *sd_release_gil(int64_t work)
+{
+    if (work < sd_nogil_threshold || sd_gil_released)
+        return NULL;
+    sd_gil_released = 1;
+    return PyEval_SaveThread();
+}
+
+static void sd_restore_gil(PyThreadState *token)
+{
+    if (!token)
+        return;
+    PyEval_RestoreThread(token);
+    sd_gil_released = 0;
+}
+
 typedef struct {
     PyObject_HEAD
     sd_ctx ctx;
@@ -47,7 +73,14 @@ typedef struct {
     PyObject *checker;      /* callable(node, inputs, outputs) or None */
     int nan_guard;
     long ncalls;
-    int busy;
+    /* One call at a time: the GIL is released while native code runs, so a second thread calling
+     * the same function waits on `lock`; `owner` is the thread inside (a callback of the call that
+     * calls the function again would wait on itself: it raises instead). */
+    PyThread_type_lock lock;
+    unsigned long owner;
+    /* Per input, a 0-d array of the input's dtype that Python and NumPy scalars are written into
+     * (reused while nothing else holds it). */
+    PyObject **scalars;
     PyObject **pool;
     Py_ssize_t *pool_bytes;
     int npool, pool_cap;

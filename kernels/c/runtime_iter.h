@@ -96,6 +96,7 @@ static void iter_run(const sd_iter *it, sd_kernel kernel, int cost)
         total *= it->shape[d];
     if (total == 0)
         return;
+    PyThreadState *gil = sd_release_gil(total * (int64_t)cost);
     int nt = sd_nthreads;
     if (nt > 1 && total * (int64_t)cost >= sd_par_threshold) {
         int64_t chunks = total * (int64_t)cost / (sd_par_threshold / 2);
@@ -115,6 +116,7 @@ static void iter_run(const sd_iter *it, sd_kernel kernel, int cost)
     } else {
         iter_range(it, kernel, 0, total);
     }
+    sd_restore_gil(gil);
 }
 
 /* operand k of an iteration over `shape` (D dims): strides, with 0 along broadcast dims */

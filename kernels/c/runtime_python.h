@@ -43,7 +43,7 @@ static int api_py(sd_ctx *c, int node, int nin, const int *ins, int nout, const 
                     PySequence_Fast_GET_SIZE(seq), nout);
     }
     for (int o = 0; o < nout; o++) {
-        if (set_from_object(P, node, outs[o], PySequence_Fast_GET_ITEM(seq, o), 0)) {
+        if (set_result(P, node, outs[o], PySequence_Fast_GET_ITEM(seq, o))) {
             Py_DECREF(seq);
             return -1;
         }

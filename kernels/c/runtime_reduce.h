@@ -228,7 +228,8 @@ static int reduce_into(Program *P, int node, int kind, const sd_arr *x, const ch
     }
     int isz = itemsize_of(acc_dtype);
     fill_identity(acc, outsize, kind, acc_dtype);
-    int nt = sd_nthreads;
+    int nt = sd_nthreads, oom = 0;
+    PyThreadState *gil = sd_release_gil(total);
     if (total == 0) {
         /* nothing to combine */
     } else if (nt > 1 && total >= sd_par_threshold && n[0] >= 2 && os[0] != 0) {
@@ -242,25 +243,30 @@ static int reduce_into(Program *P, int node, int kind, const sd_arr *x, const ch
         /* outer dim reduced: per-thread partial results, combined in order */
         char *part = malloc((size_t)outsize * isz * nt);
         if (!part) {
-            Py_XDECREF(tmp);
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (int t = 0; t < nt; t++)
-            fill_identity(part + (size_t)t * outsize * isz, outsize, kind, acc_dtype);
+            oom = 1;
+        } else {
+            for (int t = 0; t < nt; t++)
+                fill_identity(part + (size_t)t * outsize * isz, outsize, kind, acc_dtype);
 #pragma omp parallel num_threads(nt)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            fn(D, n, xs, os, x->data, part + (size_t)t * outsize * isz, n[0] * t / T, n[0] * (t + 1) / T);
+            {
+                int t = omp_get_thread_num(), T = omp_get_num_threads();
+                fn(D, n, xs, os, x->data, part + (size_t)t * outsize * isz, n[0] * t / T, n[0] * (t + 1) / T);
+            }
+            int dummy;
+            red_fn combine = acc_dtype == x->dtype ? fn : pick_reducer(kind, acc_dtype, &dummy);
+            int64_t nn[1] = {outsize}, unit[1] = {1};
+            for (int t = 0; t < nt; t++)
+                combine(1, nn, unit, unit, part + (size_t)t * outsize * isz, acc, 0, outsize);
+            free(part);
         }
-        int dummy;
-        red_fn combine = acc_dtype == x->dtype ? fn : pick_reducer(kind, acc_dtype, &dummy);
-        int64_t nn[1] = {outsize}, unit[1] = {1};
-        for (int t = 0; t < nt; t++)
-            combine(1, nn, unit, unit, part + (size_t)t * outsize * isz, acc, 0, outsize);
-        free(part);
     } else {
         fn(D, n, xs, os, x->data, acc, 0, n[0]);
+    }
+    sd_restore_gil(gil);
+    if (oom) {
+        Py_XDECREF(tmp);
+        PyErr_NoMemory();
+        return -1;
     }
     if (tmp) {
         sd_arr src = *out, dst = *out;
@@ -426,7 +432,9 @@ static int api_argreduce(sd_ctx *c, int node, int kind, int in, int out, int axi
                 return -1;
             src = &tmp;
         }
+        PyThreadState *gil = sd_release_gil(n);
         *(int64_t *)c->v[out].data = fn(src->data, n, 1);
+        sd_restore_gil(gil);
         if (src != x)
             Py_DECREF(tmp.obj);
         return 0;
@@ -452,6 +460,7 @@ static int api_argreduce(sd_ctx *c, int node, int kind, int in, int out, int axi
     for (int d = 0; d < ni; d++)
         total *= ishape[d];
     int64_t n = x->shape[axis], s = x->strides[axis];
+    PyThreadState *gil = sd_release_gil(total * n);
     for (int64_t k = 0; k < total; k++) {
         int64_t rem = k, off = 0;
         for (int d = ni - 1; d >= 0; d--) {
@@ -460,6 +469,7 @@ static int api_argreduce(sd_ctx *c, int node, int kind, int in, int out, int axi
         }
         o[k] = fn(x->data + off * isz, n, s);
     }
+    sd_restore_gil(gil);
     return 0;
 }
 
@@ -533,7 +543,8 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
     int64_t total = 1;
     for (int d = 0; d < it.D; d++)
         total *= it.shape[d];
-    int nt = sd_nthreads;
+    int nt = sd_nthreads, oom = 0;
+    PyThreadState *gil = sd_release_gil(total * (int64_t)cost);
     if (total == 0) {
     } else if (nt > 1 && total * (int64_t)cost >= sd_par_threshold && it.shape[0] >= 2 && it.st[0][nin] != 0) {
         /* outer dim kept: threads own disjoint outputs */
@@ -549,29 +560,34 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
         /* per-thread partial accumulators, combined in order */
         char *part = malloc((size_t)outsize * isz * nt);
         if (!part) {
-            Py_XDECREF(tmp);
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (int t = 0; t < nt; t++)
-            fill_identity(part + (size_t)t * outsize * isz, outsize, kind, acc_dtype);
+            oom = 1;
+        } else {
+            for (int t = 0; t < nt; t++)
+                fill_identity(part + (size_t)t * outsize * isz, outsize, kind, acc_dtype);
 #pragma omp parallel num_threads(nt)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            sd_iter mine = it;
-            mine.base[nin] = part + (size_t)t * outsize * isz;
-            int64_t lo = total * t / T, hi = total * (t + 1) / T;
-            if (lo < hi)
-                iter_range(&mine, kernel, lo, hi);
+            {
+                int t = omp_get_thread_num(), T = omp_get_num_threads();
+                sd_iter mine = it;
+                mine.base[nin] = part + (size_t)t * outsize * isz;
+                int64_t lo = total * t / T, hi = total * (t + 1) / T;
+                if (lo < hi)
+                    iter_range(&mine, kernel, lo, hi);
+            }
+            int dummy;
+            red_fn combine = pick_reducer(kind, acc_dtype, &dummy);
+            int64_t nn[1] = {outsize}, unit[1] = {1};
+            for (int t = 0; t < nt; t++)
+                combine(1, nn, unit, unit, part + (size_t)t * outsize * isz, acc, 0, outsize);
+            free(part);
         }
-        int dummy;
-        red_fn combine = pick_reducer(kind, acc_dtype, &dummy);
-        int64_t nn[1] = {outsize}, unit[1] = {1};
-        for (int t = 0; t < nt; t++)
-            combine(1, nn, unit, unit, part + (size_t)t * outsize * isz, acc, 0, outsize);
-        free(part);
     } else {
         iter_range(&it, kernel, 0, total);
+    }
+    sd_restore_gil(gil);
+    if (oom) {
+        Py_XDECREF(tmp);
+        PyErr_NoMemory();
+        return -1;
     }
     if (tmp) {
         sd_arr src = *o;

@@ -113,6 +113,7 @@ static int api_softmax(sd_ctx *c, int node, int kind, int in, int target, int ou
         return -1;
     sd_arr *o = &c->v[out];
     int isz = itemsize_of(dtype);
+    PyThreadState *gil = sd_release_gil(rows * n * 8); /* an exp per element */
     for (int64_t r = 0; r < rows; r++) {
         int64_t rem = r, xoff = 0, toff = 0, ooff = 0, lab = 0;
         for (int d = ni - 1; d >= 0; d--) {
@@ -155,7 +156,7 @@ static int api_softmax(sd_ctx *c, int node, int kind, int in, int target, int ou
                 ((double *)o->data)[r] = v;
         }
     }
-    (void)isz;
+    sd_restore_gil(gil);
     return 0;
 }
 

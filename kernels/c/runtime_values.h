@@ -157,35 +157,16 @@ static PyObject *as_ndarray(sd_arr *a, int writeable)
     return view;
 }
 
-/* Put a NumPy value into a slot, after checking it against the slot's type. */
-static int set_from_object(Program *P, int node, int slot, PyObject *value, int is_input)
+/* Put a NumPy array (a reference the slot takes over) into a slot after checking its shape
+ * against the slot's type; its dtype is the slot's, its data aligned and in native byte order.
+ * A mismatch raises InputError naming input `node` (is_input) or ShapeError naming node `node`. */
+static int fill_slot(Program *P, int node, int slot, PyArrayObject *arr, int is_input)
 {
     sd_arr *a = &P->v[slot];
     int want = P->slot_dtype[slot], ndim = P->slot_ndim[slot];
-    PyArrayObject *arr;
-    if (PyArray_Check(value) && PyArray_TYPE((PyArrayObject *)value) == want &&
-        PyArray_ISALIGNED((PyArrayObject *)value)) {
-        Py_INCREF(value);
-        arr = (PyArrayObject *)value;
-    } else if (is_input) {
-        const char *name = PyUnicode_AsUTF8(PyList_GET_ITEM(P->in_names, node));
-        if (!PyArray_Check(value))
-            return fail(P, -1, InputError, "input %d (%s) must be a NumPy array of %s, got %s", node, name,
-                        dtype_name(want), Py_TYPE(value)->tp_name);
-        if (PyArray_TYPE((PyArrayObject *)value) != want)
-            return fail(P, -1, InputError, "input %d (%s) expects dtype %s, got %s", node, name, dtype_name(want),
-                        dtype_name(PyArray_TYPE((PyArrayObject *)value)));
-        arr = (PyArrayObject *)PyArray_FROM_OTF(value, want, NPY_ARRAY_ALIGNED);
-        if (!arr)
-            return -1;
-    } else {
-        arr = (PyArrayObject *)PyArray_FROM_OTF(value, want, NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-        if (!arr)
-            return -1;
-    }
     int isz = (int)PyArray_ITEMSIZE(arr);
     for (int d = 0; d < PyArray_NDIM(arr) && d < SD_MAXDIM; d++) {
-        if (PyArray_STRIDE(arr, d) % isz) {
+        if (PyArray_STRIDE(arr, d) % isz) { /* strides are counted in elements */
             PyObject *copy = PyArray_NewCopy(arr, NPY_CORDER);
             Py_DECREF(arr);
             if (!copy)
@@ -233,6 +214,24 @@ static int set_from_object(Program *P, int node, int slot, PyObject *value, int 
     return 0;
 }
 
+/* A value that Python code (a node's perform) computed, cast to the slot's dtype as NumPy casts,
+ * copied where it is misaligned or byte-swapped. */
+static int set_result(Program *P, int node, int slot, PyObject *value)
+{
+    int want = P->slot_dtype[slot];
+    PyArrayObject *arr;
+    if (PyArray_Check(value) && PyArray_TYPE((PyArrayObject *)value) == want &&
+        PyArray_ISALIGNED((PyArrayObject *)value) && PyArray_ISNOTSWAPPED((PyArrayObject *)value)) {
+        Py_INCREF(value);
+        arr = (PyArrayObject *)value;
+    } else {
+        arr = (PyArrayObject *)PyArray_FROM_OTF(value, want, NPY_ARRAY_ALIGNED | NPY_ARRAY_NOTSWAPPED |
+                                                              NPY_ARRAY_FORCECAST);
+        if (!arr)
+            return -1;
+    }
+    return fill_slot(P, node, slot, arr, 0);
+}
 
 /* Node `node` may write its output `out` into the buffer of input `src` (a shared variable that
  * `out` is the update of; codegen scheduled every other reader of `src` before this node). Granted

@@ -6,7 +6,8 @@
  * driver `sd_run` and hands back the outputs), the module, and the API table the driver calls,
  * whose entries live in the runtime's parts:
  *   runtime_core.h     the Program object, errors, helpers on values
- *   runtime_values.h   memory for new values (buffer pool, output recycling), inputs and outputs
+ *   runtime_values.h   memory for new values (buffer pool, output recycling), outputs
+ *   runtime_inputs.h   the caller's values into input slots (casting rules, scalars, byte order)
  *   runtime_iter.h     broadcasting elementwise iteration (OpenMP), copies
  *   runtime_reduce.h   reductions, argmax/argmin, fused elementwise reductions
  *   runtime_blas.h     dot, matmul, gemm (scipy-openblas32, sgemm_avx512.h)
@@ -23,6 +24,7 @@
 #include "runtime_softmax.h"
 #include "runtime_views.h"
 #include "runtime_python.h"
+#include "runtime_inputs.h"
 #include "nnet_api.h"
 
 #include <dlfcn.h>
@@ -50,20 +52,38 @@ static const sd_api the_api = {
 };
 
 /* ------------------------------------------------------------------ Program type */
+/* Wait for another thread's call of P to end, without the GIL (which that call needs to finish).
+ * A call from inside P's own call (a callback that calls the function again) raises instead. */
+static int program_enter(Program *P)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (!PyThread_acquire_lock(P->lock, NOWAIT_LOCK)) {
+        if (P->owner == me) {
+            PyErr_SetString(PyExc_RuntimeError, "a compiled function was called again while it runs");
+            return -1;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(P->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    P->owner = me;
+    return 0;
+}
+
+static void program_leave(Program *P)
+{
+    P->owner = 0;
+    PyThread_release_lock(P->lock);
+}
+
 static PyObject *program_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     Program *P = (Program *)self;
-    PyObject *values;
-    if (kwargs && PyDict_GET_SIZE(kwargs)) {
+    if ((kwargs && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) != 1) {
         PyErr_SetString(PyExc_TypeError, "a compiled function takes one list of values");
         return NULL;
     }
-    if (PyTuple_GET_SIZE(args) != 1) {
-        PyErr_SetString(PyExc_TypeError, "a compiled function takes one list of values");
-        return NULL;
-    }
-    values = PyTuple_GET_ITEM(args, 0);
-    PyObject *seq = PySequence_Fast(values, "a compiled function takes a list of values");
+    PyObject *seq = PySequence_Fast(PyTuple_GET_ITEM(args, 0), "a compiled function takes a list of values");
     if (!seq)
         return NULL;
     if (PySequence_Fast_GET_SIZE(seq) != P->nin) {
@@ -72,15 +92,14 @@ static PyObject *program_call(PyObject *self, PyObject *args, PyObject *kwargs)
         Py_DECREF(seq);
         return NULL;
     }
-    if (P->busy) {
+    if (program_enter(P)) {
         Py_DECREF(seq);
-        PyErr_SetString(PyExc_RuntimeError, "a compiled function was called again while it runs");
         return NULL;
     }
-    P->busy = 1;
     PyObject *result = NULL;
+    PyObject **values = PySequence_Fast_ITEMS(seq);
     for (int i = 0; i < P->nin; i++)
-        if (set_from_object(P, i, P->in_slots[i], PySequence_Fast_GET_ITEM(seq, i), 1))
+        if (set_input(P, i, values[i]))
             goto done;
     for (int i = 0; i < P->nconst; i++) {
         sd_arr *a = &P->v[P->const_slots[i]];
@@ -112,7 +131,7 @@ static PyObject *program_call(PyObject *self, PyObject *args, PyObject *kwargs)
     P->ncalls++;
 done:
     release_all(P);
-    P->busy = 0;
+    program_leave(P);
     Py_DECREF(seq);
     return result;
 }
@@ -170,12 +189,13 @@ static int program_init(PyObject *self, PyObject *args, PyObject *kwargs)
     P->lent = calloc(P->nvars + 1, 1);
     P->out_lent = calloc(P->nout + 1, 1);
     P->recent = calloc((size_t)(P->nvars + 1) * SD_RECENT, sizeof(PyObject *));
+    P->scalars = calloc(P->nin + 1, sizeof(PyObject *));
+    P->lock = PyThread_allocate_lock();
     P->pool_cap = 256;
     P->pool = calloc(P->pool_cap, sizeof(PyObject *));
     P->pool_bytes = calloc(P->pool_cap, sizeof(Py_ssize_t));
-    if (!P->v || !P->times || !P->slot_dtype || !P->slot_ndim || !P->slot_static || !P->is_out || !P->recent || !P->lent || !P->out_lent ||
-        !P->pool ||
-        !P->pool_bytes) {
+    if (!P->v || !P->times || !P->slot_dtype || !P->slot_ndim || !P->slot_static || !P->is_out || !P->recent ||
+        !P->lent || !P->out_lent || !P->pool || !P->pool_bytes || !P->scalars || !P->lock) {
         PyErr_NoMemory();
         return -1;
     }
@@ -236,6 +256,12 @@ static void program_dealloc(PyObject *self)
     if (P->recent)
         for (size_t i = 0; i < (size_t)P->nvars * SD_RECENT; i++)
             Py_XDECREF(P->recent[i]);
+    if (P->scalars)
+        for (int i = 0; i < P->nin; i++)
+            Py_XDECREF(P->scalars[i]);
+    free(P->scalars);
+    if (P->lock)
+        PyThread_free_lock(P->lock);
     free(P->recent);
     free(P->pool);
     free(P->pool_bytes);

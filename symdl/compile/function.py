@@ -199,17 +199,21 @@ class Function:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._thunk_checks_inputs and not kwargs:
-            # The C runtime checks count, dtype, ndim and static shape itself, before touching
-            # memory, and returns arrays no one else holds: the common call needs nothing more.
+            # The C runtime converts the values as _filter does (scalars and lists too) and checks
+            # count, dtype, ndim and static shape before touching memory, and it returns arrays no
+            # one else holds: the common call needs nothing more.
+            shared = self.shared_inputs
             try:
-                outputs = self.thunk([*args, *[s.container[0] for s in self.shared_inputs]])
+                outputs = self.thunk([*args, *[s.container[0] for s in shared]] if shared else args)
             except InputError:
-                pass  # a value to cast, a default to fill in, or a message to word: the full path
+                pass  # a value to refuse with a full message, a default to fill in: the full path
             else:
-                n = self.n_outputs
-                for var, value in zip(self.updated_shared, outputs[n:]):
-                    var.container[0] = value
-                return self._pack(outputs[:n])
+                if self.updated_shared:
+                    n = self.n_outputs
+                    for var, value in zip(self.updated_shared, outputs[n:]):
+                        var.container[0] = value
+                    del outputs[n:]
+                return outputs[0] if self.output_spec == "single" else self._pack(outputs)
         values = self._check_args(args, kwargs)
         shared_values = [s.container[0] for s in self.shared_inputs]
         outputs = self.thunk(values + shared_values)

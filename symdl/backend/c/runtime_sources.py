@@ -21,6 +21,7 @@ RUNTIME_SOURCES = (
     "runtime_softmax.h",
     "runtime_views.h",
     "runtime_python.h",
+    "runtime_inputs.h",
     "symdl_rt.h",
     "symdl_math.h",
     "nnet_api.h",
