@@ -14,6 +14,7 @@
  *   runtime_softmax.h  softmax, log-softmax, softmax cross-entropy
  *   runtime_views.h    views, reshape, subtensor, alloc, join, arange
  *   runtime_python.h   the Python fallback, DEBUG mode's checks, nan_guard
+ *   runtime_random.h   random draws (philox.h)
  *   nnet_api.h         convolution and pooling (conv.h, pool.h)
  */
 #include "runtime_core.h"
@@ -25,6 +26,7 @@
 #include "runtime_views.h"
 #include "runtime_python.h"
 #include "runtime_inputs.h"
+#include "runtime_random.h"
 #include "nnet_api.h"
 
 #include <dlfcn.h>
@@ -35,7 +37,7 @@
 #define SD_API_ENTRIES(X)                                                                                  \
     X(elemwise) X(reduce) X(argreduce) X(dot) X(matmul) X(dimshuffle) X(reshape) X(shape) X(alloc)         \
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
-    X(softmax) X(conv2d) X(pool2d) X(arange) X(claim)
+    X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random)
 
 enum {
 #define SD_API_INDEX(name) sd_api_index_##name,

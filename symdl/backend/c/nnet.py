@@ -1,6 +1,8 @@
 """C code for ``symdl.tensor.nnet``'s convolution and pooling ops: each node becomes a call of the
 runtime's ``conv2d`` or ``pool2d`` entry (``kernels/c/nnet_api.h`` over ``conv.h`` and
-``pool.h``), with the op's parameters as a constant table.
+``pool.h``), with the op's parameters as a constant table. Random draws with single-valued
+parameters (dropout's masks among them) call its ``random`` entry (``kernels/c/runtime_random.h``
+over ``philox.h``).
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, w = T.tensor4('x'), T.tensor4('w')
@@ -62,12 +64,34 @@ def _emit_pool(node: Apply, em: Any, k: int) -> str | None:
     return f"A->pool2d(ctx, {k}, {int(backward)}, {em.index(x)}, {gz}, {out}, {_table(params)})"
 
 
+_RANDOM_KINDS = {"uniform": 0, "normal": 1, "binomial": 2}
+_RANDOM_DTYPES = {"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", *_FLOATS}
+
+
+def _emit_random(node: Apply, em: Any, k: int) -> str | None:
+    op = node.op
+    state, shape, *params = node.inputs
+    dtype = node.outputs[1].dtype
+    if op.dist not in _RANDOM_KINDS or dtype not in (_RANDOM_DTYPES if op.dist == "binomial" else _FLOATS):
+        return None
+    if any(any(d != 1 for d in p.type.shape) or p.dtype not in _RANDOM_DTYPES for p in params):
+        return None  # parameters per element: the Python perform broadcasts them
+    if shape.dtype not in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"):
+        return None
+    a, b = em.index(params[0]), em.index(params[1]) if len(params) > 1 else -1
+    new_state, sample = (em.index(v) for v in node.outputs)
+    kind, n = _RANDOM_KINDS[op.dist], op.n if op.dist == "binomial" else 0
+    return f"A->random(ctx, {k}, {kind}, {em.index(state)}, {em.index(shape)}, {a}, {b}, {n}, {new_state}, {sample})"
+
+
 def emitters() -> dict[type, Callable[[Apply, Any, int], str | None]]:
     """Op class -> emitter, for ``symdl.backend.c.codegen``."""
     from symdl.tensor.nnet.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
     from symdl.tensor.nnet.pool import Pool2d, Pool2dGrad
+    from symdl.tensor.random import RandomVariable
 
     return {
+        RandomVariable: _emit_random,
         Conv2d: _emit_conv,
         Conv2dGradInputs: _emit_conv,
         Conv2dGradWeights: _emit_conv,

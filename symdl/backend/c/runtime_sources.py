@@ -22,6 +22,8 @@ RUNTIME_SOURCES = (
     "runtime_views.h",
     "runtime_python.h",
     "runtime_inputs.h",
+    "runtime_random.h",
+    "philox.h",
     "symdl_rt.h",
     "symdl_math.h",
     "nnet_api.h",
