@@ -1,10 +1,9 @@
 /* symdl: the C runtime's entry points for convolution and pooling (symdl.tensor.nnet's Conv2d,
  * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad), on top of conv.h and pool.h.
  *
- * Included by symdl_runtime.c after its own helpers (Program, PROG, fail, new_value,
- * is_c_contiguous, contiguous_copy, read_int, shape_text, sd_nthreads and the scipy-openblas
- * declarations), which this file uses. The generated code calls them through the API table
- * (symdl_rt.h); symdl/backend/c/nnet.py emits the calls.
+ * A part of the runtime extension (symdl_runtime.c includes it), on the runtime's values
+ * (runtime_values.h) and BLAS glue (runtime_blas.h). The generated code calls them through the
+ * API table (symdl_rt.h); symdl/backend/c/nnet.py emits the calls.
  *
  *   api_conv2d(ctx, node, kind, a, b, hw, out, params)
  *       kind 0: out = conv2d(a = input, b = filters)
@@ -22,10 +21,10 @@
 #ifndef SYMDL_NNET_API_H
 #define SYMDL_NNET_API_H
 
+#include "runtime_blas.h"
+
 #include "conv.h"
 #include "pool.h"
-
-int scipy_openblas_get_num_threads(void);
 
 static void nnet_gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                           int64_t ldb, float beta, float *C, int64_t ldc)
@@ -147,6 +146,7 @@ static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, in
         int blas = scipy_openblas_get_num_threads();
         if (threads > 1)
             scipy_openblas_set_num_threads(1);
+        PyThreadState *gil = sd_release_gil(g.n * o * g.oh * g.ow * cg * g.kh * g.kw / 8);
         if (dtype == NPY_FLOAT32) {
             const float *p = (const float *)a->data, *q = (const float *)b->data;
             status = kind == 0   ? sd_conv2d_forward_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads)
@@ -158,6 +158,7 @@ static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, in
                      : kind == 1 ? sd_conv2d_grad_input_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads)
                                  : sd_conv2d_grad_weights_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads);
         }
+        sd_restore_gil(gil);
         if (threads > 1)
             scipy_openblas_set_num_threads(blas);
         if (status)
@@ -232,6 +233,7 @@ static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int ou
     if (x && (!backward || gz) && !new_value(P, node, out, dtype, X->ndim, shape)) {
         char *y = c->v[out].data;
         int threads = sd_nthreads;
+        PyThreadState *gil = sd_release_gil(g.planes * g.oh * g.ow * g.kh * g.kw);
         if (dtype == NPY_FLOAT32) {
             if (backward)
                 sd_pool2d_backward_f32(&g, (const float *)x->data, (const float *)gz->data, (float *)y, threads);
@@ -243,6 +245,7 @@ static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int ou
             else
                 sd_pool2d_forward_f64(&g, (const double *)x->data, (double *)y, threads);
         }
+        sd_restore_gil(gil);
         status = 0;
     }
     if (x && own_x)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 7
+#define SD_ABI_VERSION 8
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -83,6 +83,10 @@ typedef struct {
     /* before the node computing `out`, the update of the shared variable in slot `src`: let it
      * write into that variable's array if nothing else can see the array (else a no-op) */
     int (*claim)(sd_ctx *c, int node, int src, int out);
+    /* a draw of symdl.tensor.random with single-valued parameters (kernels/c/runtime_random.h):
+     * kind 0 uniform (a, b: low, high), 1 normal (avg, std), 2 binomial (a: p, n trials) */
+    int (*random)(sd_ctx *c, int node, int kind, int state, int shape, int a, int b, int64_t n, int new_state,
+                  int out);
 } sd_api;
 
 struct sd_ctx {

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -158,6 +159,15 @@ class Function:
         self.output_spec = output_spec
         self.n_outputs = n_outputs
         self.updated_shared = [var for var, _ in updates]
+        # updates whose static shape does not already match their variable's: checked per call,
+        # so that no update changes the shape a shared variable was declared with
+        self._update_shapes = [
+            (k, var) for k, (var, expr) in enumerate(updates)
+            if any(want is not None and got != want for want, got in zip(var.type.shape, expr.type.shape))
+        ]  # fmt: skip
+        # a call computes and applies its updates as one step, whichever thread calls (reentrant:
+        # a callback calling its own function reaches the runtime, which refuses it)
+        self._lock = threading.RLock()
         self._graph = fgraph
         self._rewrite_settings: tuple | None = rewrite_settings
         self._plan: Plan | None = None
@@ -217,22 +227,34 @@ class Function:
         return _Maker(self.graph)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._call(args, kwargs)
+
+    def _call(self, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         if self._thunk_checks_inputs and not kwargs:
-            # The C runtime checks count, dtype, ndim and static shape itself, before touching
-            # memory, and returns arrays no one else holds: the common call needs nothing more.
+            # The C runtime converts the values as _filter does (scalars and lists too) and checks
+            # count, dtype, ndim and static shape before touching memory, and it returns arrays no
+            # one else holds: the common call needs nothing more.
+            shared = self.shared_inputs
             try:
-                outputs = self.thunk([*args, *[s.container[0] for s in self.shared_inputs]])
+                outputs = self.thunk([*args, *[s.container[0] for s in shared]] if shared else args)
             except InputError:
-                pass  # a value to cast, a default to fill in, or a message to word: the full path
+                pass  # a value to refuse with a full message, a default to fill in: the full path
             else:
-                n = self.n_outputs
-                for var, value in zip(self.updated_shared, outputs[n:]):
-                    var.container[0] = value
-                return self._pack(outputs[:n])
+                if self.updated_shared:
+                    n = self.n_outputs
+                    if self._update_shapes:
+                        self._check_update_shapes(outputs[n:])
+                    for var, value in zip(self.updated_shared, outputs[n:]):
+                        var.container[0] = value
+                    del outputs[n:]
+                return outputs[0] if self.output_spec == "single" else self._pack(outputs)
         values = self._check_args(args, kwargs)
         shared_values = [s.container[0] for s in self.shared_inputs]
         outputs = self.thunk(values + shared_values)
         n = self.n_outputs
+        if self._update_shapes:
+            self._check_update_shapes(outputs[n:])
         # Arrays that the caller or a shared variable holds: no output or new shared value may
         # alias one (nor each other), or mutating one would change the other.
         held = set(map(id, values))
@@ -248,6 +270,16 @@ class Function:
                 held.add(id(value))
             var.container[0] = value
         return self._pack(results)
+
+    def _check_update_shapes(self, new_values: Sequence[Any]) -> None:
+        """Refuse, before any update is applied, a new value of another shape than its variable's."""
+        for k, var in self._update_shapes:
+            got = np.shape(new_values[k])
+            if len(got) != len(var.type.shape) or any(w is not None and w != g for w, g in zip(var.type.shape, got)):
+                raise ShapeError(
+                    f"{self._label()}: the update of {describe(var)} has shape {got}, but the variable's shape is "
+                    f"{shape_str(var.type.shape)}; no update was applied"
+                )
 
     def _check_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
         n = len(self.inputs)
@@ -274,7 +306,13 @@ class Function:
         if type(value) is np.ndarray and value.dtype == typ.dtype and value.ndim == typ.ndim:
             arr = value
         else:
-            arr = np.asarray(value)
+            try:
+                arr = np.asarray(value)
+            except ValueError as exc:  # NumPy's "setting an array element with a sequence"
+                raise InputError(
+                    f"{self._label()}: input {k} ({inp.name or 'unnamed'}) cannot be made an array: {exc}; "
+                    f"a nested list must have rows of equal lengths"
+                ) from None
             if arr.dtype != typ.dtype:
                 if arr.dtype.kind in "biu" and typ.dtype[0] in "iu" and not np.can_cast(arr.dtype, typ.dtype):
                     ok = _ints_fit(arr, typ.dtype)  # int64 data into an int32 input: only if no value wraps

@@ -446,7 +446,31 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------- CUDA implementation
+# ---------------------------------------------------------------- C and CUDA implementations
+_C_RANDOM_KINDS = {"uniform": 0, "normal": 1, "binomial": 2}  # the runtime's codes
+_C_INTEGERS = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
+_C_FLOATS = ("float32", "float64")
+
+
+@register_impl("c", RandomVariable)
+def _random_in_c(node: Apply, c: Any) -> str | None:
+    """Philox in the runtime (kernels/c/philox.h): the same numbers as ``perform``."""
+    op = node.op
+    state, shape, *params = node.inputs
+    dtype = node.outputs[1].dtype
+    allowed = (*_C_INTEGERS, *_C_FLOATS) if op.dist == "binomial" else _C_FLOATS
+    if op.dist not in _C_RANDOM_KINDS or dtype not in allowed:
+        return None
+    if any(any(d != 1 for d in p.type.shape) or p.dtype not in (*_C_INTEGERS, *_C_FLOATS) for p in params):
+        return None  # parameters per element: the Python perform broadcasts them
+    if shape.dtype not in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"):
+        return None
+    a, b = c.slot(params[0]), c.slot(params[1]) if len(params) > 1 else -1
+    new_state, sample = (c.slot(v) for v in node.outputs)
+    n = op.n if op.dist == "binomial" else 0
+    return c.call("random", _C_RANDOM_KINDS[op.dist], c.slot(state), c.slot(shape), a, b, n, new_state, sample)
+
+
 @register_impl("cuda", RandomVariable)
 def _random_in_cuda(node: Apply, cuda: Any) -> Any:
     return cuda.random(node, node.op.dist, node.op.n)

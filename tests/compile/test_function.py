@@ -10,7 +10,7 @@ import pytest
 
 import symdl
 import symdl.tensor as T
-from symdl.errors import InputError, MissingInputError, TypeMismatch, UnusedInputError
+from symdl.errors import InputError, MissingInputError, ShapeError, TypeMismatch, UnusedInputError
 
 
 def f32(*values):
@@ -453,3 +453,53 @@ def test_a_shape_value_updates_a_shared_variable_and_replaces_a_variable_through
     assert n.get_value() == 5 and n.get_value().dtype == np.int32
     g = symdl.function([x], s * 2, givens={s: x.shape[1]}, mode="py")
     assert float(g(np.zeros((5, 3), "float32"))) == 6.0
+
+
+# ---------------------------------------------------------------- issue 17's defects 4, 7, 8, 10
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_an_update_cannot_change_the_shape_a_shared_variable_was_declared_with(mode):
+    ws = symdl.shared(np.arange(3, dtype="float32"), shape=(3,))
+    v = T.fvector("v")
+    f = symdl.function([v], updates=[(ws, v)], mode=mode)
+    with pytest.raises(ShapeError, match=r"shape \(5,\).*shape is \(3,\); no update was applied"):
+        f(np.ones(5, "float32"))
+    np.testing.assert_array_equal(ws.get_value(), [0, 1, 2])
+    f(np.full(3, 7, "float32"))
+    np.testing.assert_array_equal(ws.get_value(), [7, 7, 7])
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_a_call_and_its_updates_are_one_step_whichever_thread_calls(mode):
+    import threading
+
+    counter = symdl.shared(np.float64(0.0), name="counter")
+    f = symdl.function([], [], updates=[(counter, counter + 1)], mode=mode)
+
+    def work():
+        for _ in range(500):
+            f()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert float(counter.get_value()) == 4000.0
+
+
+def test_nan_guard_works_on_the_py_backend_and_names_the_node_and_line():
+    from symdl.errors import NanGuardError
+
+    x = T.dvector("x")
+    y = T.log(x)  # the user's line
+    with symdl.config.change(nan_guard=True):
+        f = symdl.function([x], y * 2, mode="py")
+    with pytest.raises(NanGuardError, match="test_function.py"):
+        f(np.array([1.0, -1.0]))
+
+
+def test_a_ragged_list_input_is_a_clear_error():
+    x = T.fmatrix("x")
+    f = symdl.function([x], x * 2, mode="py")
+    with pytest.raises(InputError, match="input 0 \\(x\\).*rows of equal lengths"):
+        f([[1.0, 2.0], [3.0]])

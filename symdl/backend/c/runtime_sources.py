@@ -13,6 +13,17 @@ from pathlib import Path
 
 RUNTIME_SOURCES = (
     "symdl_runtime.c",
+    "runtime_core.h",
+    "runtime_values.h",
+    "runtime_iter.h",
+    "runtime_reduce.h",
+    "runtime_blas.h",
+    "runtime_softmax.h",
+    "runtime_views.h",
+    "runtime_python.h",
+    "runtime_inputs.h",
+    "runtime_random.h",
+    "philox.h",
     "symdl_rt.h",
     "symdl_math.h",
     "nnet_api.h",
