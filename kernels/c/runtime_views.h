@@ -129,10 +129,11 @@ static int api_alloc(sd_ctx *c, int node, int value, int ndims, const int *dims,
     return 0;
 }
 
-static int api_subtensor(sd_ctx *c, int node, int in, int out, int ne, const int64_t *e, const int *args)
+/* The part of `x` that a subtensor template selects: its shape and strides in `part` (whose data
+ * pointer is moved to the part's first element); `part` shares x's memory and owns nothing. */
+static int index_part(sd_ctx *c, int node, const sd_arr *x, int ne, const int64_t *e, const int *args, sd_arr *part)
 {
     Program *P = PROG(c);
-    sd_arr *x = &c->v[in];
     int64_t shape[SD_MAXDIM], strides[SD_MAXDIM], offset = 0;
     int nd = 0, axis = 0;
     for (int k = 0; k < ne; k++) {
@@ -210,13 +211,101 @@ static int api_subtensor(sd_ctx *c, int node, int in, int out, int ne, const int
         shape[nd] = x->shape[axis];
         strides[nd++] = x->strides[axis];
     }
-    sd_arr tmp = *x;
+    *part = *x;
+    part->obj = NULL;
+    part->data = x->data + offset * itemsize_of(x->dtype);
+    part->ndim = nd;
+    memcpy(part->shape, shape, sizeof(int64_t) * nd);
+    memcpy(part->strides, strides, sizeof(int64_t) * nd);
+    return 0;
+}
+
+static int api_subtensor(sd_ctx *c, int node, int in, int out, int ne, const int64_t *e, const int *args)
+{
+    sd_arr tmp = c->v[in], part;
+    if (index_part(c, node, &tmp, ne, e, args, &part))
+        return -1;
     sd_arr *o = &c->v[out];
     make_view(o, &tmp);
-    o->data = tmp.data + offset * itemsize_of(tmp.dtype);
-    o->ndim = nd;
-    memcpy(o->shape, shape, sizeof(int64_t) * nd);
-    memcpy(o->strides, strides, sizeof(int64_t) * nd);
+    o->data = part.data;
+    o->ndim = part.ndim;
+    memcpy(o->shape, part.shape, sizeof(int64_t) * part.ndim);
+    memcpy(o->strides, part.strides, sizeof(int64_t) * part.ndim);
+    return 0;
+}
+
+/* b[...] += a[...] along one dimension of the iterator (p[0]: a, p[1]: b) */
+#define ADD_KERNEL(NAME, T)                                        \
+    static void add_##NAME(int64_t n, char **p, const int64_t *s)  \
+    {                                                              \
+        const T *restrict a = (const T *)p[0];                     \
+        T *restrict b = (T *)p[1];                                 \
+        for (int64_t i = 0; i < n; i++)                            \
+            b[i * s[1]] = (T)(b[i * s[1]] + a[i * s[0]]);          \
+    }
+ADD_KERNEL(f32, float)
+ADD_KERNEL(f64, double)
+ADD_KERNEL(i8, int8_t)
+ADD_KERNEL(i16, int16_t)
+ADD_KERNEL(i32, int32_t)
+ADD_KERNEL(i64, int64_t)
+ADD_KERNEL(u8, uint8_t)
+ADD_KERNEL(u16, uint16_t)
+ADD_KERNEL(u32, uint32_t)
+ADD_KERNEL(u64, uint64_t)
+
+/* a copy of `in` with the part that the template selects set to `value`, or incremented by it
+ * (`set` 0), `value` broadcast to the part's shape (basic indexing: slices, integers, new axes) */
+static int api_inc_subtensor(sd_ctx *c, int node, int in, int value, int out, int ne, const int64_t *e,
+                             const int *args, int set)
+{
+    Program *P = PROG(c);
+    sd_arr x = c->v[in];
+    if (new_value(P, node, out, x.dtype, x.ndim, x.shape))
+        return -1;
+    sd_arr *o = &c->v[out];
+    copy_into(o, &x);
+    sd_arr part;
+    if (index_part(c, node, o, ne, e, args, &part))
+        return -1;
+    const sd_arr *y = &c->v[value];
+    int fits = y->ndim <= part.ndim && y->dtype == part.dtype;
+    for (int d = 1; fits && d <= y->ndim; d++) {
+        int64_t want = part.shape[part.ndim - d], got = y->shape[y->ndim - d];
+        fits = got == want || got == 1;
+    }
+    if (!fits) {
+        char got[256], want[256];
+        shape_text(got, sizeof got, y->ndim, y->shape);
+        shape_text(want, sizeof want, part.ndim, part.shape);
+        return fail(P, node, ShapeError, "a value of shape %s does not fit the part of shape %s", got, want);
+    }
+    if (set) {
+        copy_into(&part, y);
+        return 0;
+    }
+    sd_kernel kernel;
+    switch (part.dtype) {
+    case SD_FLOAT32: kernel = add_f32; break;
+    case SD_FLOAT64: kernel = add_f64; break;
+    case SD_INT8: kernel = add_i8; break;
+    case SD_INT16: kernel = add_i16; break;
+    case SD_INT32: kernel = add_i32; break;
+    case SD_INT64: kernel = add_i64; break;
+    case SD_UINT8: kernel = add_u8; break;
+    case SD_UINT16: kernel = add_u16; break;
+    case SD_UINT32: kernel = add_u32; break;
+    case SD_UINT64: kernel = add_u64; break;
+    default: return fail(P, node, PyExc_TypeError, "cannot add values of %s", dtype_name(part.dtype));
+    }
+    sd_iter it;
+    it.nops = 2;
+    it.D = part.ndim;
+    memcpy(it.shape, part.shape, sizeof(int64_t) * part.ndim);
+    iter_operand(&it, 0, y);
+    iter_operand(&it, 1, &part);
+    coalesce(&it);
+    iter_run(&it, kernel, 1);
     return 0;
 }
 

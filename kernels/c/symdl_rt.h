@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 8
+#define SD_ABI_VERSION 9
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -87,7 +87,23 @@ typedef struct {
      * kind 0 uniform (a, b: low, high), 1 normal (avg, std), 2 binomial (a: p, n trials) */
     int (*random)(sd_ctx *c, int node, int kind, int state, int shape, int a, int b, int64_t n, int new_state,
                   int out);
+    /* loops (kernels/c/runtime_loops.h): a new array of `rows` rows shaped like `like` without its
+     * first `drop` dimensions; a view of a row or of a range of rows; a value copied into rows */
+    int (*alloc_rows)(sd_ctx *c, int node, int dst, int like, int drop, int64_t rows);
+    int (*row_view)(sd_ctx *c, int node, int dst, int src, int64_t index);
+    int (*rows_view)(sd_ctx *c, int node, int dst, int src, int64_t start, int64_t count);
+    int (*set_rows)(sd_ctx *c, int node, int dst, int64_t start, int src, int src_is_rows);
+    /* for the C code of ops written outside symdl: a new value of `slot`, and an error (kind
+     * SD_ERROR_*) naming the node and the user's line */
+    int (*value)(sd_ctx *c, int node, int slot, int dtype, int ndim, const int64_t *shape);
+    int (*error)(sd_ctx *c, int node, int kind, const char *message);
+    /* a copy of `in` with its part selected as by subtensor set to `value` (`set`) or incremented by it */
+    int (*inc_subtensor)(sd_ctx *c, int node, int in, int value, int out, int nentries, const int64_t *entries,
+                         const int *args, int set);
 } sd_api;
+
+/* kinds of api->error */
+enum { SD_ERROR_SHAPE = 0, SD_ERROR_VALUE = 1, SD_ERROR_INDEX = 2, SD_ERROR_TYPE = 3 };
 
 struct sd_ctx {
     const sd_api *api;

@@ -27,6 +27,7 @@
 #include "runtime_python.h"
 #include "runtime_inputs.h"
 #include "runtime_random.h"
+#include "runtime_loops.h"
 #include "nnet_api.h"
 
 #include <dlfcn.h>
@@ -37,7 +38,8 @@
 #define SD_API_ENTRIES(X)                                                                                  \
     X(elemwise) X(reduce) X(argreduce) X(dot) X(matmul) X(dimshuffle) X(reshape) X(shape) X(alloc)         \
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
-    X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random)
+    X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows)      \
+    X(value) X(error) X(inc_subtensor)
 
 enum {
 #define SD_API_INDEX(name) sd_api_index_##name,

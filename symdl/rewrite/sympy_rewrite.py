@@ -3,7 +3,8 @@
 A candidate is a tree of float elementwise ops of one dtype whose inner results are used only
 inside the tree (so replacing its root removes all of it), with at most ``MAX_OPS`` ops, that
 shows something sympy can improve: two or more ``exp``, both ``sin`` and ``cos`` (or ``sinh``
-and ``cosh``), or a sum of products sharing a factor. sympy is imported only when such a tree
+and ``cosh``), or a sum of products sharing a factor; trees where transcendental functions nest
+more than ``MAX_NESTING`` deep are left alone (sympy's time grows exponentially with that depth). sympy is imported only when such a tree
 exists (``import symdl`` stays fast).
 
 The strategy is bounded: ``powsimp`` (``exp(a)*exp(b)`` to ``exp(a+b)``), ``trigsimp`` when trig
@@ -35,6 +36,9 @@ from symdl.rewrite.patterns import fill_like, fit, scalar_value
 from symdl.tensor.elemwise import Elemwise
 
 MAX_OPS = 30
+# sympy's powsimp and trigsimp grow exponentially with nested transcendental functions (twelve
+# nested exp(tanh(...)) took half a minute); the identities they find sit one or two levels deep
+MAX_NESTING = 2
 WORK_BUDGET = 240  # ops converted to sympy per graph: eight trees of the largest size
 
 _UNARY = {
@@ -72,7 +76,21 @@ def _tree(fgraph: FunctionGraph, root: Apply, assigned: set, outputs: set) -> li
     return group
 
 
+_TRANSCENDENTAL = {"exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "sqrt"}
+
+
+def _nesting(group: list[Apply]) -> int:
+    """How deeply transcendental functions nest inside the tree."""
+    members, depth = set(group), {}
+    for node in reversed(group):  # producers come after their clients in the group
+        below = max((depth.get(i.owner, 0) for i in node.inputs if i.owner in members), default=0)
+        depth[node] = below + (node.op.scalar_op.name in _TRANSCENDENTAL)
+    return max(depth.values(), default=0)
+
+
 def _interesting(group: list[Apply]) -> bool:
+    if _nesting(group) > MAX_NESTING:
+        return False
     names = [n.op.scalar_op.name for n in group]
     if names.count("exp") >= 2:
         return True

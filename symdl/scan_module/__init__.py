@@ -8,6 +8,7 @@
 array([1., 3., 6.])
 """
 
+from symdl.scan_module import lowering as _lowering  # noqa: F401  (registers the C implementation)
 from symdl.scan_module.api import foldl, foldr, map, reduce, scan, until
 from symdl.scan_module.op import Scan, ScanInfo
 

@@ -44,10 +44,8 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
         checks.append(f"ctx->v[{c.slot(value)}].shape[0] < {n} + {max(taps) - min(taps)}")
     for s, init in enumerate(outer["inits"]):
         checks.append(f"ctx->v[{c.slot(init)}].shape[0] != {info.depth(s)}")
-    ins = [c.slot(v) for v in node.inputs]
-    outs = [c.slot(v) for v in node.outputs]
     lines.append(f"if ({' || '.join(checks)}) {{")
-    lines.append(f"    SD_TRY(A->py(ctx, {k}, {len(ins)}, {c.ints(ins)}, {len(outs)}, {c.ints(outs)}));")
+    lines.append(f"    SD_TRY({c.call_back(node)});")
     lines.append("} else {")
     inner = CStatements()
     # invariants: the body reads the outer slots

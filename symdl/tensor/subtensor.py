@@ -236,6 +236,8 @@ class Subtensor(Op):
 class IncSubtensor(Op):
     """A copy of ``x`` with ``x[index]`` set to, or incremented by, ``y``."""
 
+    view_map = {}  # a copy of x
+
     __props__ = ("template", "advanced", "set_instead_of_inc")
 
     def __init__(self, template: Template, advanced: bool, set_instead_of_inc: bool):
@@ -386,19 +388,39 @@ def _bound(value: Any) -> str:
     return f"INT64_C({int(value)})"
 
 
-@register_impl("c", Subtensor)
-def _subtensor_in_c(node: Apply, c: Any) -> str | None:
-    op = node.op
-    if op.advanced:
-        return None
-    x, *idx = node.inputs
-    if any(not c.has_ctype(i.dtype) or i.dtype == "bool" for i in idx):
-        return None
+def _index_table(template: Any) -> list[str] | None:
+    """The runtime's table of a basic-indexing template (None for advanced indexing)."""
     entries: list[str] = []
-    for e in op.template:
+    for e in template:
         if e[0] not in _INDEX_KINDS:
             return None
         values = list(e[1:]) + [None] * (4 - len(e))
         entries += [_INDEX_KINDS[e[0]], *(_bound(v) for v in values[:3])]
+    return entries
+
+
+@register_impl("c", Subtensor)
+def _subtensor_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    x, *idx = node.inputs
+    entries = None if op.advanced else _index_table(op.template)
+    if entries is None or any(not c.has_ctype(i.dtype) or i.dtype == "bool" for i in idx):
+        return None
     args = [c.slot(i) for i in idx]
     return c.call("subtensor", c.slot(x), c.slot(node.outputs[0]), len(op.template), c.int64s(entries), c.ints(args))
+
+
+@register_impl("c", IncSubtensor)
+def _inc_subtensor_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    x, y, *idx = node.inputs
+    entries = None if op.advanced else _index_table(op.template)
+    if entries is None or x.dtype == "bool" or not c.has_ctype(x.dtype) or y.dtype != x.dtype:
+        return None
+    if any(not c.has_ctype(i.dtype) or i.dtype == "bool" for i in idx):
+        return None
+    args = [c.slot(i) for i in idx]
+    return c.call(
+        "inc_subtensor", c.slot(x), c.slot(y), c.slot(node.outputs[0]), len(op.template), c.int64s(entries),
+        c.ints(args), int(op.set_instead_of_inc),
+    )  # fmt: skip

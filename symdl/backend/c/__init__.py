@@ -166,7 +166,10 @@ def module_key(generated: codegen.Generated) -> str:
 def _load(generated: codegen.Generated, path: Any, fgraph: FunctionGraph, debug: bool) -> Any:
     rt = build.runtime()
     rt.set_num_threads(config.num_threads)
-    callbacks = [None if c else _perform(node) for node, c in zip(generated.order, generated.in_c)]
+    callbacks = [
+        _perform(node) if not c or back else None
+        for node, c, back in zip(generated.order, generated.in_c, generated.may_call_back)
+    ]
     names = [v.name or f"input {k}" for k, v in enumerate(fgraph.inputs)]
     thunk = _thunk_class()(
         path=str(path),

@@ -49,6 +49,8 @@ class Generated:
     labels: list[str]
     node_lines: list[tuple[int, int, int]] = field(default_factory=list)
     op_names: list[str] = field(default_factory=list)  # what profile() prints, kept without the nodes
+    # nodes with C code that may still run their Python perform (a loop of no steps)
+    may_call_back: list[bool] = field(default_factory=list)
 
 
 def label(node: Apply) -> str:
@@ -79,6 +81,8 @@ class CEmitter:
         self.constants: dict[Constant, int] = {}
         self.k = -1  # the node being emitted
         self.names = 0
+        self.calls_back: set[int] = set()
+        self.functions: dict[str, str] = {}  # definition -> prototype
         self.node: Apply | None = None
         self.kernels: dict[str, str] = {}  # kernel body (name-free) -> name
         self.kernel_text: list[str] = []
@@ -116,6 +120,20 @@ class CEmitter:
 
     def call(self, entry: str, *args: Any) -> str:
         return f"A->{entry}(ctx, {self.k}, {', '.join(str(a) for a in args)})"
+
+    def call_back(self, node: Apply) -> str:
+        """A call of the current node's Python ``perform`` (for a case its C code leaves to it)."""
+        self.calls_back.add(self.k)
+        ins, outs = [self.slot(v) for v in node.inputs], [self.slot(v) for v in node.outputs]
+        return f"A->py(ctx, {self.k}, {len(ins)}, {self.ints(ins)}, {len(outs)}, {self.ints(outs)})"
+
+    def define(self, prototype: str, body: str) -> None:
+        """Add a C function to the module (the C code of an op written outside symdl): its
+        ``prototype`` (``int name(sd_ctx *ctx, int node, ...)``) and its ``body`` (``{ ... }``).
+        It may call ``ctx->api->value`` and ``ctx->api->error`` (see symdl_rt.h)."""
+        text = f"{prototype}\n{body}"
+        if text not in self.functions:
+            self.functions[text] = prototype
 
     # ------------------------------------------------------------ inner graphs
     def inline_graph(self, node: Apply, plan: Plan, inputs: Sequence[Variable] | None = None) -> CStatements | None:
@@ -477,8 +495,11 @@ def generate(plan: Plan) -> Generated:
         start = len(lines) + 1
         lines.extend(text.split("\n"))
         node_lines.append((start, len(lines), em.kernel_owner[name]))
+    for text in em.functions:
+        lines.extend(f"SD_KERNEL {text}".split("\n"))
     lines.append(PART_MARKER)
     lines += [f"SD_KERNEL void {name}(int64_t n, char **p, const int64_t *s);" for name in kernel_names]
+    lines += [f"SD_KERNEL {prototype};" for prototype in em.functions.values()]
     lines += ["", "const int sd_abi_version = SD_ABI_VERSION;", ""]
     # The driver runs in parts of a bounded size: gcc's time grows faster than linearly with the
     # size of one function, and these calls gain nothing from optimizing across nodes.
@@ -524,4 +545,5 @@ def generate(plan: Plan) -> Generated:
         labels=[label(n) for n in order],
         node_lines=node_lines,
         op_names=[str(n.op) for n in order],
+        may_call_back=[k in em.calls_back for k in range(len(order))],
     )

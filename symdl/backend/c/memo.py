@@ -92,7 +92,7 @@ def recall(key: str) -> tuple[Any, str] | None:
 
 def remember(key: str, generated: Any, module_key: str) -> None:
     """Write the memo atomically (a reader sees the old file, the new one, or none)."""
-    if not all(generated.in_c):
+    if not all(generated.in_c) or any(generated.may_call_back):
         return
     path = _memo_path(key)
     tables = {f.name: getattr(generated, f.name) for f in fields(generated) if f.name != "order"}

@@ -23,6 +23,7 @@ RUNTIME_SOURCES = (
     "runtime_python.h",
     "runtime_inputs.h",
     "runtime_random.h",
+    "runtime_loops.h",
     "philox.h",
     "symdl_rt.h",
     "symdl_math.h",

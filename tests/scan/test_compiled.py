@@ -1,0 +1,73 @@
+"""Loops on the C backend: the loop runs in the generated driver with its body inline, no
+Python per step; the values are the py backend's."""
+
+import numpy as np
+import pytest
+
+import symdl
+import symdl.tensor as T
+from symdl.scan_module import Scan
+
+
+@pytest.fixture
+def perform_calls(monkeypatch):
+    calls = []
+    original = Scan.perform
+    monkeypatch.setattr(
+        Scan, "perform", lambda self, node, inputs: calls.append(self.name) or original(self, node, inputs)
+    )
+    return calls
+
+
+def _rnn(x, h0, w):
+    hs, _ = symdl.scan(lambda v, h, w: T.tanh(h * w + v), sequences=x, outputs_info=h0, non_sequences=w)
+    return hs
+
+
+def test_a_long_loop_and_its_gradient_run_with_no_python_per_step(perform_calls):
+    x, h0, w = T.dvector("x"), T.dscalar("h0"), T.dscalar("w")
+    hs = _rnn(x, h0, w)
+    cost = (hs**2).sum()
+    outputs = [hs, *symdl.grad(cost, [x, h0, w])]
+    f = symdl.function([x, h0, w], outputs, mode="c")
+    xv = np.sin(np.arange(2000.0))
+    got = f(xv, 0.5, 0.9)
+    assert perform_calls == []
+    assert "for (int64_t t_" in f.source()
+    assert {backend for _, backend, _, _ in f.profile().rows} == {"c"}
+    expected = symdl.function([x, h0, w], outputs, mode="py")(xv, 0.5, 0.9)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_a_loop_of_no_steps_runs_its_perform(perform_calls):
+    x, h0, w = T.dvector("x"), T.dscalar("h0"), T.dscalar("w")
+    f = symdl.function([x, h0, w], _rnn(x, h0, w), mode="c")
+    out = f(np.zeros(0), 0.5, 0.9)
+    assert out.shape == (0,) and perform_calls == ["scan"]
+
+
+def test_taps_keep_rows_while_loops_and_nested_loops_match_the_py_backend(perform_calls):
+    x, init = T.dvector("x"), T.dvector("init")
+    ys, _ = symdl.scan(lambda xm, xp, y2, y1: T.sin(xm * y1) + xp * y2, sequences=dict(input=x, taps=[-1, 1]),
+                       outputs_info=dict(initial=init, taps=[-2, -1]))  # fmt: skip
+    s = T.dscalar("s")
+    doubled, _ = symdl.scan(lambda v: (v * 2, symdl.until(v * 2 > 40)), outputs_info=s, n_steps=100)
+    m = T.dmatrix("m")
+    row_sums, _ = symdl.map(lambda row: symdl.reduce(lambda v, acc: acc + v * v, row, T.constant(0.0))[0], m)
+    outputs = [ys, ys[-1], ys[-2], doubled, row_sums]
+    values = [np.linspace(-1, 1, 9), np.array([0.3, -0.2]), 3.0, np.arange(12.0).reshape(3, 4)]
+    got = symdl.function([x, init, s, m], outputs, mode="c")(*values)
+    assert perform_calls == []
+    expected = symdl.function([x, init, s, m], outputs, mode="py")(*values)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_a_step_that_changes_a_state_shape_is_a_clear_error_on_c():
+    x = T.dvector("x")
+    h0 = T.dvector("h0")
+    hs, _ = symdl.scan(lambda v, h: T.concatenate([h, [v]]), sequences=x, outputs_info=h0)
+    f = symdl.function([x, h0], hs, mode="c")
+    with pytest.raises(symdl.errors.ShapeError, match="keeps its shape"):
+        f(np.ones(3), np.zeros(2))
