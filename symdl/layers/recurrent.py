@@ -32,6 +32,7 @@ every step, and restore them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ from symdl.layers.base import MergeLayer, _is_layer
 from symdl.layers.dense import DenseLayer
 from symdl.layers.input import InputLayer
 from symdl.tensor.shape import shape_tuple
-from symdl.utils import unroll_scan
+from symdl.utils import inspect_kwargs, unroll_scan
 
 __all__ = ["CustomRecurrentLayer", "RecurrentLayer", "Gate", "LSTMLayer", "GRULayer"]
 
@@ -210,6 +211,24 @@ def _single_input_layer(network: Any, what: str) -> Any:
     return found[0]
 
 
+def _output_kwargs(layer: Any) -> list[str]:
+    """The keywords ``layer.get_output_for`` takes (as ``get_output`` finds them)."""
+    try:
+        found = inspect_kwargs(layer.get_output_for)
+    except (TypeError, ValueError):
+        found = []
+    return [*found, *getattr(layer, "get_output_kwargs", ())]
+
+
+def _connection_output(network: Any, input: Any, kwargs: dict[str, Any]) -> Any:
+    """``network``'s output for ``input``, given every keyword of the layer's ``get_output``
+    (Lasagne passes them all to both connections). A keyword that only the other connection
+    takes is no mistake here: the outer ``get_output`` warns about keywords no layer takes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"get_output\(\) was called with unused kwargs")
+        return helper.get_output(network, input, **kwargs)
+
+
 def _compatible(a: Sequence[Any], b: Sequence[Any]) -> bool:
     return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
@@ -289,6 +308,11 @@ class CustomRecurrentLayer(_Recurrence):
         self.hidden_to_hidden = hidden_to_hidden
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
         self._check_connections()
+        # get_output's keywords reach the connection networks: what they take, this layer takes
+        self.get_output_kwargs = sorted(
+            {kw for net in (input_to_hidden, hidden_to_hidden) for lay in helper.get_all_layers(net) for kw in
+             _output_kwargs(lay)}
+        )  # fmt: skip
         self.hid_init = self._initial_state(hid_init, (1, *hidden_to_hidden.output_shape[1:]), "hid_init")
 
     def _check_connections(self) -> None:
@@ -334,15 +358,15 @@ class CustomRecurrentLayer(_Recurrence):
         input = _time_major(inputs[0])
         mask = inputs[self.mask_incoming_index] if self.mask_incoming_index > 0 else None
         if self.precompute_input:
-            flat = helper.get_output(self.input_to_hidden, _merge_time_and_batch(input), **kwargs)
+            flat = _connection_output(self.input_to_hidden, _merge_time_and_batch(input), kwargs)
             input = _split_time_and_batch(flat, input)
 
         def step(input_t: Any, hid_previous: Any) -> Any:
-            hid_pre = helper.get_output(self.hidden_to_hidden, hid_previous, **kwargs)
+            hid_pre = _connection_output(self.hidden_to_hidden, hid_previous, kwargs)
             if self.precompute_input:
                 hid_pre = hid_pre + input_t
             else:
-                hid_pre = hid_pre + helper.get_output(self.input_to_hidden, input_t, **kwargs)
+                hid_pre = hid_pre + _connection_output(self.input_to_hidden, input_t, kwargs)
             return self.nonlinearity(self._clip(hid_pre))
 
         (hid_init,) = self._state_values(inputs, shape_tuple(input)[1])

@@ -366,3 +366,28 @@ def test_unroll_scan_matches_scan(go_backwards):
     f = symdl.function([x, h0], [looped, unrolled])
     a, b = f(np.linspace(-1, 1, 12).reshape(4, 3), np.ones(3))
     np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+class Scaled(layers.Layer):
+    """Multiplies by ``get_output``'s keyword ``scale``."""
+
+    def get_output_for(self, input, scale=1.0, **kwargs):
+        return input * scale
+
+
+def test_get_output_keywords_reach_the_connections_and_unknown_ones_warn(rng, recwarn):
+    l_in = layers.InputLayer((None, STEPS, FEATURES))
+    in_to_hid = layers.DenseLayer(layers.InputLayer((None, FEATURES)), UNITS, nonlinearity=None)
+    hid_to_hid = Scaled(layers.DenseLayer(layers.InputLayer((None, UNITS)), UNITS, nonlinearity=None))
+    layer = layers.CustomRecurrentLayer(l_in, in_to_hid, hid_to_hid, nonlinearity=None)
+    assert layer.get_output_kwargs == ["scale"]
+    x = rng.normal(size=(2, STEPS, FEATURES)).astype(np.float32)
+    f = symdl.function([l_in.input_var], [layers.get_output(layer), layers.get_output(layer, scale=0.0)])
+    assert not [w for w in recwarn if "unused kwargs" in str(w.message)]
+    recurrent, without_recurrence = f(x)
+    # scale=0 cuts the recurrence: every step is its input's product alone
+    expected = x @ in_to_hid.W.get_value() + in_to_hid.b.get_value()
+    np.testing.assert_allclose(without_recurrence, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(recurrent, without_recurrence)
+    with pytest.warns(UserWarning, match="scal .*perhaps you meant scale"):
+        layers.get_output(layer, scal=0.0)
