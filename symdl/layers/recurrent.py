@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+import symdl
 import symdl.tensor as T
 from symdl import init, nonlinearities
 from symdl.gradient import grad_clip
@@ -148,8 +149,6 @@ class _Recurrence(MergeLayer):
             sequences = [input]
         if self.unroll_scan:
             return unroll_scan(body, sequences, initial, non_sequences, self.input_shapes[0][1], self.backwards)
-        import symdl
-
         outputs, _ = symdl.scan(
             body,
             sequences=sequences,
