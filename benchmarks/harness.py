@@ -13,8 +13,9 @@ Method
   one is printed as not comparable and left out of the targets. ``torch.compile`` is a peer
   wherever it applies (elementwise, MLPs, CNN, compile times) and counts as one for "best peer".
 - Compile times are seconds from an empty graph to the first result (build, grad, compile, first
-  call), imports excluded, in two benchmarks ("compile": the MLP training function,
-  "compile_elementwise": the elementwise expression), for every framework on the same terms:
+  call), imports excluded, in three benchmarks ("compile": the MLP training function,
+  "compile_elementwise": the elementwise expression, "compile_lstm": the LSTM training function;
+  eager PyTorch compiles nothing and reports its first step), for every framework on the same terms:
   "cold" runs with empty cache directories (symdl's compile dir, PyTensor's compiledir, JAX's
   persistent compilation cache, TorchInductor's cache), and symdl without the runtime that
   ``pip install`` built, so it builds its C runtime into its compile dir as PyTensor builds its
@@ -51,7 +52,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peers.common import ELEMENTWISE_EXPR, MLP_SHAPES, OVERHEAD_KINDS
+from benchmarks.peers.common import ELEMENTWISE_EXPR, LSTM_SHAPES, LSTM_STEPS, MLP_SHAPES, OVERHEAD_KINDS
 from benchmarks.worker import MARKER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,6 +155,30 @@ def _compile_benchmark(name: str, title: str, function: str) -> Benchmark:
     )
 
 
+TORCH_LSTM = "PyTorch (nn.LSTM)"
+JAX_SCAN = "JAX jit (lax.scan)"
+
+
+def _lstm_benchmark(name: str) -> Benchmark:
+    """One LSTM shape of ``LSTM_SHAPES``: symdl (``LSTMLayer``), PyTorch, JAX and PyTensor (scan)."""
+    batch, hidden = LSTM_SHAPES[name]
+    shape = {"batch": batch, "hidden": hidden}
+    rows = (
+        SYMDL_ROW,
+        Row(TORCH_LSTM, "torch_bench", requires=("torch",), reference=True),
+        Row(JAX_SCAN, "jax_bench", requires=("jax",)),
+        PYTENSOR_C,
+    )
+    return Benchmark(
+        name,
+        f"LSTM {LSTM_STEPS} steps, batch {batch}, {hidden} units (inputs of {hidden}), squared error at every "
+        "step, SGD: one training step",
+        "lstm",
+        (MS,),
+        tuple(_with(row, options=shape) for row in rows),
+    )
+
+
 BENCHMARKS = {
     b.name: b
     for b in [
@@ -209,6 +234,26 @@ BENCHMARKS = {
             "conv2d",
             (MS,),
             (SYMDL_ROW, _with(TORCH, reference=True), JAX, PYTENSOR_C),
+        ),
+        *(_lstm_benchmark(name) for name in LSTM_SHAPES),
+        Benchmark(
+            "compile_lstm",
+            f"Compile time of the LSTM training function (s), {LSTM_STEPS} steps, batch {LSTM_SHAPES['lstm'][0]}, "
+            f"{LSTM_SHAPES['lstm'][1]} units: build + grad + compile + first step",
+            "compile_lstm",
+            (
+                Metric("cold_s", "cold s", "{:.3f}"),
+                Metric("warm_s", "warm s", "{:.3f}"),
+                Metric("cold_runtime_s", "of cold: runtime s", "{:.3f}", ratio=False),
+            ),
+            (
+                Row(SYMDL, "symdl_bench", cache="symdl"),
+                Row(SYMDL_INSTALLED_RUNTIME, "symdl_bench", options={"installed_runtime": True}, cache="symdl"),
+                _with(PYTENSOR_C, cache="pytensor"),
+                Row("JAX jit (persistent cache)", "jax_bench", requires=("jax",), cache="jax", reference=True),
+                Row("PyTorch eager (first step)", "torch_bench", requires=("torch",), cache="torch"),
+            ),
+            phases=("cold", "warm"),
         ),
         Benchmark(
             "overhead",
@@ -299,6 +344,15 @@ TARGETS: list[tuple[str, str, Check]] = [
         )
         for kind, name in OVERHEAD_KINDS.items()
     ),
+    *(
+        (
+            name,
+            f"LSTM step batch {batch}/{hidden} units <= 1.0x the best of PyTorch and JAX",
+            _target_ratio(name, (TORCH_LSTM, JAX_SCAN), 1.0),
+        )
+        for name, (batch, hidden) in LSTM_SHAPES.items()
+    ),
+    ("compile_lstm", "LSTM compile cold <= 1 s", _target_seconds("compile_lstm", "cold_s", 1.0)),
     ("compile", "MLP compile cold <= 0.5 s", _target_seconds("compile", "cold_s", 0.5)),
     ("compile", "MLP compile warm <= 0.05 s", _target_seconds("compile", "warm_s", 0.05)),
     ("oversubscribed", "MLP slowdown beside a busy process <= PyTorch's", _target_slowdown("PyTorch")),

@@ -90,6 +90,38 @@ def test_every_new_mlp_shape_has_rows_with_its_shape_and_a_target_against_pytorc
         )
 
 
+def test_lstm_shapes_have_rows_with_their_shape_and_targets_against_pytorch_and_jax():
+    for name, (batch, hidden) in common.LSTM_SHAPES.items():
+        bench = BENCHMARKS[name]
+        assert f"batch {batch}, {hidden} units" in bench.title
+        assert all(row.options["batch"] == batch and row.options["hidden"] == hidden for row in bench.rows)
+        assert {harness.TORCH_LSTM, harness.JAX_SCAN, "PyTensor C"} <= {row.label for row in bench.rows}
+        check = next(check for bench_name, _, check in harness.TARGETS if bench_name == name)
+        results = {name: {SYMDL: ok(ms=3.0), harness.TORCH_LSTM: ok(ms=4.0), harness.JAX_SCAN: ok(ms=2.0),
+                          "PyTensor C": ok(ms=1.0)}}  # fmt: skip
+        assert check(results) == (f"1.50x (best peer: {harness.JAX_SCAN})", False)  # PyTensor is no target peer
+    compile_check = target("LSTM compile cold")
+    assert compile_check({"compile_lstm": {SYMDL: ok(cold_s=0.8)}}) == ("0.800 s", True)
+    assert BENCHMARKS["compile_lstm"].phases == ("cold", "warm")
+
+
+def test_lstm_data_gives_every_framework_the_same_problem():
+    x, y, (W_in, W_hid, b) = common.lstm_data(4, 8)
+    assert x.shape == y.shape == (4, common.LSTM_STEPS, 8) and x.dtype == np.float32
+    assert W_in.shape == W_hid.shape == (8, 32) and b.shape == (32,)
+    assert np.abs(W_hid).max() <= 1 / np.sqrt(8)
+    assert common.lstm_shape() == common.LSTM_SHAPES["lstm"]
+
+
+def test_the_symdl_lstm_step_reports_the_numpy_loss_and_lowers_it():
+    from benchmarks.peers import symdl_bench
+
+    result = symdl_bench.lstm(INSTANT, 4, 8)
+    x, y, params = common.lstm_data(4, 8)
+    assert result["check"][0] == pytest.approx(common.lstm_reference_loss(x, y, params), rel=1e-5)
+    assert result["check"][1] < result["check"][0]  # two SGD steps lower the loss
+
+
 def test_cnn_target_takes_the_better_of_eager_and_compiled_pytorch():
     check = target("CNN step")
     results = {"cnn": {SYMDL: ok(ms=20.0), "PyTorch": ok(ms=25.0), "torch.compile": ok(ms=19.0)}}

@@ -20,8 +20,8 @@ EXAMPLES = ROOT / "examples"
 DIGIT_EXAMPLES = ["mlp_digits.py", "cnn_digits.py", "custom_loss.py", "transfer_freeze.py"]
 
 
-def run_example(name, *args, timeout=300):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def run_example(name, *args, timeout=300, env=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *map(str, args)],
         capture_output=True,
@@ -44,7 +44,7 @@ def load_example(name):
         sys.path.remove(str(EXAMPLES))
 
 
-@pytest.mark.parametrize("name", [*DIGIT_EXAMPLES, "mnist.py", "theano_tutorial.py"])
+@pytest.mark.parametrize("name", [*DIGIT_EXAMPLES, "mnist.py", "theano_tutorial.py", "lstm_adding.py", "char_rnn.py"])
 def test_every_example_has_help(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_example(name).main(["--help"])
@@ -84,6 +84,50 @@ def test_theano_tutorial_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "d(x^2)/dx at 4: 8.0" in result.stdout and "training accuracy" in result.stdout
     assert (tmp_path / "cost.png").exists()
+
+
+# The recurrent examples loop over small matrix products, where BLAS threads only add waiting
+# (and, beside other processes on the same cores, a lot of it); one thread also fixes the order
+# of every sum, so the seeded runs take the same path on every run.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def test_lstm_solves_the_adding_problem_below_001_test_mse(tmp_path):
+    plot = tmp_path / "adding.png"
+    result = run_example("lstm_adding.py", "--steps", 600, "--stop-below", 0.01, "--plot", plot, env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr[-3000:]
+    mse = float(re.search(r"^test MSE (\d+\.\d+) \(predicting the mean: 0\.167\)", result.stdout, re.M).group(1))
+    assert mse < 0.01, result.stdout
+    assert "step" in result.stderr  # the tqdm progress bar
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_adding_problem_targets_are_the_sums_of_the_marked_values():
+    x, y = load_example("lstm_adding.py").adding_problem(200, 50, np.random.default_rng(0))
+    assert x.shape == (200, 50, 2) and y.shape == (200,)
+    markers = x[:, :, 1]
+    assert np.all(markers[:, :25].sum(axis=1) == 1) and np.all(markers[:, 25:].sum(axis=1) == 1)
+    np.testing.assert_allclose(y, (x[:, :, 0] * markers).sum(axis=1), rtol=1e-6)
+    assert abs(np.var(y) - 1 / 6) < 0.03  # what predicting the mean scores
+
+
+def test_char_rnn_learns_the_zen_of_python_and_samples_it(tmp_path):
+    plot = tmp_path / "loss.png"
+    result = run_example("char_rnn.py", "--steps", 300, "--stop-below", 0.5, "--sample-every", 50, "--plot", plot,
+                         env=ONE_THREAD)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "856 characters" in result.stdout
+    loss = float(re.search(r"^loss (\d+\.\d+) nats per character", result.stdout, re.M).group(1))
+    assert loss < 0.5, result.stdout  # from ln(45) = 3.8 for a uniform guess
+    samples = re.findall(r"^most likely: +'(.*)'$", result.stdout, re.M)
+    assert len(samples) >= 2 and samples[-1].startswith("Beautiful")
+    assert "is better than" in samples[-1], samples  # the samples print as it trains, and end in aphorisms
+    assert plot.exists()
+
+
+def test_char_rnn_stdlib_text_is_docstrings_of_the_standard_library():
+    text = load_example("char_rnn.py").stdlib_docstrings()
+    assert len(text) > 50_000 and "Return" in text
 
 
 def write_fake_mnist(directory, n_train=120, n_test=40):

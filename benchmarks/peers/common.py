@@ -130,6 +130,51 @@ CONV_FILTERS = (64, 64, 3, 3)
 CONV_PAD = 1
 
 
+# LSTM training step (glample/rnn-benchmarks' sizes): sequences of LSTM_STEPS steps whose inputs
+# have as many features as the LSTM has units; the loss is the squared error of every step's
+# output to a target, summed over the units and averaged over the steps and the batch; plain SGD.
+LSTM_STEPS = 30
+LSTM_SHAPES = {"lstm": (32, 128), "lstm_large": (128, 512)}  # (batch, units)
+LSTM_LEARNING_RATE = 0.1
+LSTM_GATES = ("input", "forget", "cell", "output")  # the stacked order: PyTorch's and Lasagne's
+
+
+def lstm_shape(batch: int | None = None, hidden: int | None = None) -> tuple[int, int]:
+    """The batch and units of an LSTM benchmark (a row's options), the small one's by default."""
+    default_batch, default_hidden = LSTM_SHAPES["lstm"]
+    return int(batch or default_batch), int(hidden or default_hidden)
+
+
+def lstm_data(batch: int | None = None, hidden: int | None = None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Inputs and targets (batch, LSTM_STEPS, hidden) float32, and the parameters [W_in (hidden,
+    4 hidden), W_hid (hidden, 4 hidden), b (4 hidden,)] with the gates side by side in the order
+    of ``LSTM_GATES``, drawn as PyTorch draws them (uniform in +-1/sqrt(hidden))."""
+    batch, hidden = lstm_shape(batch, hidden)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((batch, LSTM_STEPS, hidden), dtype=np.float32)
+    y = rng.uniform(-0.5, 0.5, (batch, LSTM_STEPS, hidden)).astype(np.float32)
+    bound = 1 / math.sqrt(hidden)
+    params = [rng.uniform(-bound, bound, shape).astype(np.float32) for shape in
+              ((hidden, 4 * hidden), (hidden, 4 * hidden), (4 * hidden,))]  # fmt: skip
+    return x, y, params
+
+
+def lstm_reference_loss(x: np.ndarray, y: np.ndarray, params: list[np.ndarray]) -> float:
+    """The benchmark's loss for these parameters, by a NumPy loop (what every framework's first
+    step must report)."""
+    W_in, W_hid, b = (p.astype(np.float64) for p in params)
+    n = W_hid.shape[0]
+    h = c = np.zeros((x.shape[0], n))
+    loss = 0.0
+    for t in range(x.shape[1]):
+        gates = x[:, t] @ W_in + h @ W_hid + b
+        i, f, g, o = (gates[:, k * n : (k + 1) * n] for k in range(4))
+        c = 1 / (1 + np.exp(-f)) * c + 1 / (1 + np.exp(-i)) * np.tanh(g)
+        h = 1 / (1 + np.exp(-o)) * np.tanh(c)
+        loss += ((h - y[:, t]) ** 2).sum(axis=-1).mean()
+    return loss / x.shape[1]
+
+
 def elementwise_data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(ELEMENTWISE_N, dtype=np.float32)

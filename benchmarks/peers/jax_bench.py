@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.peers.common import (
     CONV_PAD,
     LEARNING_RATE,
+    LSTM_LEARNING_RATE,
     MOMENTUM,
     Settings,
     cnn_data,
@@ -19,6 +20,7 @@ from benchmarks.peers.common import (
     conv_data,
     elementwise_check,
     elementwise_data,
+    lstm_data,
     measure,
     mlp_data,
     overhead_by_kind,
@@ -149,6 +151,64 @@ def compile_mlp(settings: Settings) -> dict[str, Any]:
     jnp.zeros(1).block_until_ready()  # start the runtime outside the timing, as the imports
     start = time.perf_counter()
     loss = float(_trainer(_mlp_loss, data)())
+    return {**_info(), "s": time.perf_counter() - start, "check": [loss]}
+
+
+def _lstm_loss(params, x, y):
+    """The LSTM over the time axis with ``lax.scan``, the input products done before the loop."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    W_in, W_hid, b = params
+
+    def cell(carry, gates_in):
+        h, c = carry
+        i, f, g, o = jnp.split(gates_in + jnp.dot(h, W_hid), 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), h
+
+    zeros = jnp.zeros((x.shape[0], W_hid.shape[0]), x.dtype)
+    _, hs = lax.scan(cell, (zeros, zeros), jnp.dot(jnp.swapaxes(x, 0, 1), W_in) + b)
+    return jnp.mean(jnp.sum(jnp.square(jnp.swapaxes(hs, 0, 1) - y), axis=-1))
+
+
+def _lstm_trainer(batch: int | None = None, hidden: int | None = None) -> Any:
+    """``jit`` of value_and_grad plus the SGD update, the parameters donated."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    x0, y0, init = lstm_data(batch, hidden)
+    x, y = jnp.asarray(x0), jnp.asarray(y0)
+
+    def step(params, x, y):
+        loss, grads = jax.value_and_grad(_lstm_loss)(params, x, y)
+        return [p - LSTM_LEARNING_RATE * g for p, g in zip(params, grads)], loss
+
+    step = jax.jit(step, donate_argnums=(0,))
+    state = [[jnp.asarray(p) for p in init]]
+
+    def call():
+        state[0], loss = step(state[0], x, y)
+        return loss.block_until_ready()
+
+    return call
+
+
+def lstm(settings: Settings, batch: int | None = None, hidden: int | None = None) -> dict[str, Any]:
+    ms, check = train_losses(_lstm_trainer(batch, hidden), settings)
+    return {**_info(), "ms": ms, "check": check}
+
+
+def compile_lstm(settings: Settings) -> dict[str, Any]:
+    """Seconds to trace, compile (or load from JAX's persistent cache) and run the first step."""
+    _jax()
+    import jax.numpy as jnp
+
+    jnp.zeros(1).block_until_ready()  # start the runtime outside the timing, as the imports
+    start = time.perf_counter()
+    loss = float(_lstm_trainer()())
     return {**_info(), "s": time.perf_counter() - start, "check": [loss]}
 
 

@@ -22,11 +22,13 @@ import numpy as np
 
 from benchmarks.peers.common import (
     LEARNING_RATE,
+    LSTM_LEARNING_RATE,
     MOMENTUM,
     Settings,
     Unsupported,
     elementwise_check,
     elementwise_data,
+    lstm_data,
     measure,
     mlp_data,
     overhead_by_kind,
@@ -178,6 +180,47 @@ def compile_elementwise(settings: Settings, linker: str = "cvm") -> dict[str, An
     x, y = elementwise_data()
     seconds, out = _compile(linker, lambda: _build_elementwise(linker), (x, y))
     return {**_info(linker), "s": seconds, "check": elementwise_check(out)}
+
+
+def _build_lstm_train(linker: str, init: list[np.ndarray]) -> Any:
+    """The LSTM as a Theano user wrote it: ``scan`` over the time axis, the input products
+    before the loop, the hidden weights a non-sequence."""
+    pytensor = _pytensor()
+    import pytensor.tensor as pt
+
+    W_in, W_hid, b = (pytensor.shared(value, name=name) for value, name in zip(init, ("W_in", "W_hid", "b")))
+    n = init[1].shape[0]
+    x, y = pt.tensor3("x", dtype="float32"), pt.tensor3("y", dtype="float32")
+
+    def step(gates_in, h, c, W_hid):
+        gates = gates_in + pt.dot(h, W_hid)
+        i, f, g, o = (gates[:, k * n : (k + 1) * n] for k in range(4))
+        c = pt.sigmoid(f) * c + pt.sigmoid(i) * pt.tanh(g)
+        h = pt.sigmoid(o) * pt.tanh(c)
+        return h, c
+
+    zeros = pt.zeros((x.shape[0], n), dtype="float32")
+    (hs, _), _ = pytensor.scan(step, sequences=pt.dot(x.dimshuffle(1, 0, 2), W_in) + b, outputs_info=[zeros, zeros],
+                               non_sequences=[W_hid], strict=True)  # fmt: skip
+    loss = pt.sqr(hs.dimshuffle(1, 0, 2) - y).sum(axis=-1).mean()
+    params = [W_in, W_hid, b]
+    updates = [(p, p - LSTM_LEARNING_RATE * g) for p, g in zip(params, pytensor.grad(loss, params))]
+    return pytensor.function([x, y], loss, updates=updates, mode=_mode(linker))
+
+
+def lstm(
+    settings: Settings, linker: str = "cvm", batch: int | None = None, hidden: int | None = None
+) -> dict[str, Any]:
+    x, y, init = lstm_data(batch, hidden)
+    train = _build_lstm_train(linker, init)
+    ms, check = train_losses(lambda: train(x, y), settings)
+    return {**_info(linker, uses_blas=True), "ms": ms, "check": check}
+
+
+def compile_lstm(settings: Settings, linker: str = "cvm") -> dict[str, Any]:
+    x, y, init = lstm_data()
+    seconds, loss = _compile(linker, lambda: _build_lstm_train(linker, init), (x, y))
+    return {**_info(linker), "s": seconds, "check": [float(loss)]}
 
 
 def cnn(settings: Settings, linker: str = "cvm") -> dict[str, Any]:

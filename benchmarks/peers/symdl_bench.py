@@ -17,6 +17,8 @@ from benchmarks.peers.common import (
     CONV_INPUT,
     ELEMENTWISE_N,
     LEARNING_RATE,
+    LSTM_LEARNING_RATE,
+    LSTM_STEPS,
     MOMENTUM,
     Settings,
     cnn_data,
@@ -24,6 +26,7 @@ from benchmarks.peers.common import (
     conv_data,
     elementwise_check,
     elementwise_data,
+    lstm_data,
     measure,
     mlp_data,
     overhead_by_kind,
@@ -164,6 +167,44 @@ def compile_elementwise(settings: Settings, installed_runtime: bool = False) -> 
     result = _compile(_build_elementwise, (x, y), installed_runtime)
     out = result.pop("first")
     return {**result, "check": elementwise_check(out)}
+
+
+def build_lstm_train(init: list[np.ndarray]) -> Any:
+    """The LSTM training function, written with Lasagne's ``LSTMLayer`` (no peepholes, as the
+    peers' LSTMs) from the parameters ``init`` ([W_in, W_hid, b], the gates side by side)."""
+    import symdl
+    import symdl.tensor as T
+    from symdl import layers, nonlinearities, updates
+
+    W_in, W_hid, b = init
+    n = W_hid.shape[0]
+
+    def gate(k: int, nonlinearity: Any = nonlinearities.sigmoid) -> Any:
+        part = slice(k * n, (k + 1) * n)
+        return layers.Gate(W_in=W_in[:, part].copy(), W_hid=W_hid[:, part].copy(), W_cell=None, b=b[part].copy(),
+                           nonlinearity=nonlinearity)  # fmt: skip
+
+    l_in = layers.InputLayer((None, LSTM_STEPS, W_in.shape[0]))
+    lstm = layers.LSTMLayer(l_in, n, ingate=gate(0), forgetgate=gate(1), cell=gate(2, nonlinearities.tanh),
+                            outgate=gate(3), peepholes=False)  # fmt: skip
+    y = T.tensor3("y")
+    loss = T.sqr(layers.get_output(lstm) - y).sum(axis=-1).mean()
+    params = layers.get_all_params(lstm, trainable=True)
+    return symdl.function([l_in.input_var, y], loss, updates=updates.sgd(loss, params, LSTM_LEARNING_RATE))
+
+
+def lstm(settings: Settings, batch: int | None = None, hidden: int | None = None) -> dict[str, Any]:
+    x, y, init = lstm_data(batch, hidden)
+    train = build_lstm_train(init)
+    ms, check = train_losses(lambda: train(x, y), settings)
+    return {**_info(train), "ms": ms, "check": check}
+
+
+def compile_lstm(settings: Settings, installed_runtime: bool = False) -> dict[str, Any]:
+    x, y, init = lstm_data()
+    result = _compile(lambda: build_lstm_train(init), (x, y), installed_runtime)
+    loss = result.pop("first")
+    return {**result, "check": [float(loss)]}
 
 
 def cnn(settings: Settings) -> dict[str, Any]:

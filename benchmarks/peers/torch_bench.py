@@ -17,6 +17,7 @@ import numpy as np
 from benchmarks.peers.common import (
     CONV_PAD,
     LEARNING_RATE,
+    LSTM_LEARNING_RATE,
     MLP_SIZES,
     MOMENTUM,
     Settings,
@@ -25,6 +26,7 @@ from benchmarks.peers.common import (
     conv_data,
     elementwise_check,
     elementwise_data,
+    lstm_data,
     measure,
     mlp_data,
     mlp_shape,
@@ -139,6 +141,48 @@ def compile_elementwise(settings: Settings) -> dict[str, Any]:
     start = time.perf_counter()
     out = torch.compile(_elementwise_expr)(x, y)
     return {**_info(True), "s": time.perf_counter() - start, "check": elementwise_check(out.numpy())}
+
+
+def _lstm_train(batch: int | None = None, hidden: int | None = None) -> Any:
+    """``nn.LSTM`` (batch first) with the shared parameters and ``optim.SGD``: the step as a
+    PyTorch user writes it. ``nn.LSTM`` has two biases per gate where the others have one: the
+    hidden one stays zero and untrained, so that every framework takes the same steps."""
+    import torch
+
+    x0, y0, (W_in, W_hid, b) = lstm_data(batch, hidden)
+    model = torch.nn.LSTM(W_in.shape[0], W_hid.shape[0], batch_first=True)
+    with torch.no_grad():
+        model.weight_ih_l0.copy_(torch.from_numpy(W_in.T.copy()))
+        model.weight_hh_l0.copy_(torch.from_numpy(W_hid.T.copy()))
+        model.bias_ih_l0.copy_(torch.from_numpy(b))
+        model.bias_hh_l0.zero_()
+    model.bias_hh_l0.requires_grad_(False)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LSTM_LEARNING_RATE)
+    x, y = torch.from_numpy(x0), torch.from_numpy(y0)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        out, _ = model(x)
+        loss = (out - y).square().sum(-1).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def lstm(settings: Settings, batch: int | None = None, hidden: int | None = None) -> dict[str, Any]:
+    ms, check = train_losses(_lstm_train(batch, hidden), settings)
+    return {**_info(), "ms": ms, "check": check}
+
+
+def compile_lstm(settings: Settings) -> dict[str, Any]:
+    """Eager PyTorch compiles nothing: seconds to build the model and run the first step."""
+    import torch  # noqa: F401  (imports are not part of the time)
+
+    start = time.perf_counter()
+    loss = float(_lstm_train()())
+    return {**_info(), "s": time.perf_counter() - start, "check": [loss]}
 
 
 def cnn(settings: Settings, compile: bool = False) -> dict[str, Any]:

@@ -86,6 +86,7 @@ from symdl.layers.pool import (
     Upscale3DLayer,
     pool_output_length,
 )
+from symdl.layers.recurrent import CustomRecurrentLayer, Gate, GRULayer, LSTMLayer, RecurrentLayer
 from symdl.layers.shape import (
     DimshuffleLayer,
     FlattenLayer,
@@ -120,6 +121,7 @@ __all__ = [
     "Conv1DLayer",
     "Conv2DLayer",
     "Conv3DLayer",
+    "CustomRecurrentLayer",
     "Deconv2DLayer",
     "Deconv3DLayer",
     "DenseLayer",
@@ -133,10 +135,13 @@ __all__ = [
     "FeaturePoolLayer",
     "FeatureWTALayer",
     "FlattenLayer",
+    "GRULayer",
+    "Gate",
     "GaussianNoiseLayer",
     "GlobalPoolLayer",
     "InputLayer",
     "InverseLayer",
+    "LSTMLayer",
     "Layer",
     "LocalResponseNormalization2DLayer",
     "LocallyConnected2DLayer",
@@ -152,6 +157,7 @@ __all__ = [
     "Pool2DLayer",
     "Pool3DLayer",
     "RandomizedRectifierLayer",
+    "RecurrentLayer",
     "ReshapeLayer",
     "ScaleLayer",
     "SliceLayer",
