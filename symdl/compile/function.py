@@ -472,6 +472,16 @@ def function(
         return _structured_function(compile_args)
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
     in_vars = [i.variable for i in ins]
+    # an input computed from other variables cuts the graph there, as Theano's: a fresh variable
+    # of its type takes its place (its own graph is not computed)
+    cuts: dict[Variable, Variable] = {}
+    for k, v in enumerate(in_vars):
+        if isinstance(v, Variable) and v.owner is not None:
+            fresh = v.type.make_variable(name=v.name)
+            fresh.trace = v.trace
+            cuts[v] = fresh
+            ins[k] = In(fresh, ins[k].value, ins[k].name, ins[k].borrow)
+            in_vars[k] = fresh
     for k, v in enumerate(in_vars):
         if not isinstance(v, Variable):
             raise TypeError(f"function: input {k} is not a symbolic variable but {type(v).__name__}")
@@ -479,10 +489,6 @@ def function(
             raise TypeError(f"function: input {k} is a constant; constants cannot be inputs")
         if getattr(v, "is_shared", False):
             raise TypeError(f"function: {describe(v)} is a shared variable; shared variables are implicit inputs")
-        if v.owner is not None:
-            raise TypeError(
-                f"function: input {k} ({describe(v)}) is computed from other variables; use givens to replace it"
-            )
     if len(set(in_vars)) != len(in_vars):
         raise ValueError("function: the same variable is given twice as an input")
 
@@ -502,8 +508,8 @@ def function(
     given_map = _normalize_givens(givens)
     compile_args.update(updates=list(update_pairs), givens=dict(given_map))  # generators are spent now
     targets = out_list + [e for _, e in update_pairs]
-    if given_map:
-        targets = clone_replace(targets, given_map)
+    if given_map or cuts:
+        targets = clone_replace(targets, {**given_map, **cuts})
     if not no_default_updates:
         updated = {v for v, _ in update_pairs}
         extra = True

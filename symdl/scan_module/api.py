@@ -188,6 +188,16 @@ def _scan(fn, sequences, outputs_info, non_sequences, n_steps, truncate_gradient
             )
         state_out.append(out)
 
+    # fn may use a listed non-sequence itself rather than its argument (Theano's layers do): the
+    # body reads the argument then
+    listed = {v: var for v, var in zip(non_seqs, non_seq_vars) if v.owner is None and not isinstance(v, Constant)}
+    if listed:
+        state_out = clone_replace(state_out, listed)
+        nit_out = clone_replace(nit_out, listed)
+        updates = OrderedDict(zip(updates, clone_replace(list(updates.values()), listed)))
+        if condition is not None:
+            condition = clone_replace([condition], listed)[0]
+
     # ---- shared variables: updated ones are recurrent states (from their value, tap -1); the
     # others, and any other variable fn used, are invariants
     carried: OrderedDict[Variable, Variable] = OrderedDict()
@@ -204,6 +214,7 @@ def _scan(fn, sequences, outputs_info, non_sequences, n_steps, truncate_gradient
 
     def free_variables() -> list[Variable]:
         return [v for v in graph_inputs(ends(), stop_at=args) if v not in args and not isinstance(v, Constant)]
+
 
     for var in free_variables():  # random streams: a state whose default update is drawn in the body
         update = getattr(var, "default_update", None)

@@ -234,3 +234,10 @@ def test_gradients_through_a_while_loop_and_map():
     values, _ = symdl.scan(lambda v: (v * 1.5, symdl.until(v > 5)), outputs_info=s, n_steps=10)
     gs = symdl.function([s], symdl.grad(values[-1], s))
     assert float(gs(1.0)) == pytest.approx(1.5**5)  # 1.5, 2.25, 3.375, 5.06, 7.59: five steps
+
+
+def test_a_listed_non_sequence_used_directly_by_fn_is_fine_under_strict():
+    W = symdl.shared(np.eye(2) * 2, name="W")
+    x = T.dmatrix("x")
+    out, _ = symdl.scan(lambda x_t, *_: T.dot(x_t, W), sequences=x, non_sequences=[W], strict=True)
+    np.testing.assert_allclose(symdl.function([x], out)(np.ones((3, 2))), np.full((3, 2), 2.0))
