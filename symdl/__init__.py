@@ -53,7 +53,8 @@ def __getattr__(name: str):
     import importlib
 
     if name in ("tensor", "printing", "testing", "layers", "init", "nonlinearities", "objectives", "losses",
-                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random"):  # fmt: skip
+                "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random",
+                "distributed"):  # fmt: skip
         module = importlib.import_module("symdl.objectives" if name == "losses" else f"symdl.{name}")
         globals()[name] = module
         return module
