@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = Path(__file__).resolve().parent / "scenarios.py"
 
 
 def find_mpiexec() -> str | None:
@@ -48,15 +47,17 @@ def mpi_environment() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def mpirun():
-    """``mpirun(scenario, outdir, timeout)``: run ``scenarios.py`` on 2 ranks and return a Launch."""
+    """``mpirun(args, timeout)``: ``mpiexec -n 2 --oversubscribe python ARGS...`` from the
+    repository's root; returns a Launch; ``args[0]`` is the script."""
     if importlib.util.find_spec("mpi4py") is None or find_mpiexec() is None:
         pytest.skip('the [mpi] extra is not installed (pip install -e ".[mpi]": mpi4py and Open MPI)')
-    command = [find_mpiexec(), "-n", "2", "--oversubscribe", sys.executable, str(SCENARIOS)]
+    if any(name in os.environ for name in ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK")):
+        pytest.skip("this test run is itself one rank of an MPI launch; the multi-rank tests launch their own")
 
-    def run(scenario: str, outdir: Path, timeout: float = 300) -> Launch:
+    def run(args: list, timeout: float = 300) -> Launch:
         start = time.perf_counter()
         proc = subprocess.run(
-            [*command, scenario, str(outdir)],
+            [find_mpiexec(), "-n", "2", "--oversubscribe", sys.executable, *map(str, args)],
             cwd=ROOT,
             env=mpi_environment(),
             stdout=subprocess.PIPE,

@@ -4,9 +4,14 @@ gradient of an all-reduce, the overlap of the all-reduce with the backward pass,
 that end every rank with a clear error instead of a hang."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlp_digits.py"
 
 TIMEOUT_AFTER_A_FAILURE = 30  # seconds: the acceptance limit for the other rank to exit
 
@@ -14,7 +19,7 @@ TIMEOUT_AFTER_A_FAILURE = 30  # seconds: the acceptance limit for the other rank
 @pytest.fixture(scope="module")
 def trained(mpirun, tmp_path_factory):
     out = tmp_path_factory.mktemp("train")
-    launch = mpirun("train", out)
+    launch = mpirun([SCENARIOS, "train", out])
     assert launch.returncode == 0, launch.output[-4000:]
     return [json.loads((out / f"train-rank{rank}.json").read_text()) for rank in (0, 1)]
 
@@ -72,7 +77,7 @@ def test_the_first_bucket_starts_before_the_last_gradient_is_computed(trained):
 
 
 def test_a_rank_that_raises_ends_the_other_with_a_clear_error(mpirun, tmp_path):
-    launch = mpirun("raise", tmp_path, timeout=120)
+    launch = mpirun([SCENARIOS, "raise", tmp_path], timeout=120)
     assert launch.returncode != 0
     raised_at = float((tmp_path / "raised_at").read_text())
     assert launch.ended_at - raised_at < TIMEOUT_AFTER_A_FAILURE
@@ -82,7 +87,7 @@ def test_a_rank_that_raises_ends_the_other_with_a_clear_error(mpirun, tmp_path):
 
 
 def test_a_rank_that_never_joins_makes_the_waiting_rank_time_out_with_a_clear_error(mpirun, tmp_path):
-    launch = mpirun("hang", tmp_path, timeout=120)
+    launch = mpirun([SCENARIOS, "hang", tmp_path], timeout=120)
     assert launch.returncode != 0
     waiting_since = float((tmp_path / "waiting_since").read_text())
     assert launch.ended_at - waiting_since < TIMEOUT_AFTER_A_FAILURE
@@ -91,6 +96,20 @@ def test_a_rank_that_never_joins_makes_the_waiting_rank_time_out_with_a_clear_er
 
 
 def test_ranks_that_reduce_different_buckets_together_get_a_clear_error(mpirun, tmp_path):
-    launch = mpirun("mismatch", tmp_path, timeout=120)
+    launch = mpirun([SCENARIOS, "mismatch", tmp_path], timeout=120)
     assert launch.returncode != 0
     assert "was reduced together with a different bucket" in launch.output
+
+
+def test_the_digits_example_runs_data_parallel_on_two_ranks(mpirun):
+    launch = mpirun([EXAMPLE, "--distributed", "--quick"])
+    assert launch.returncode == 0, launch.output[-3000:]
+    assert "rank 0 of 2" in launch.output and launch.output.count("test accuracy") == 1
+
+
+@pytest.mark.slow
+def test_the_digits_example_on_two_ranks_reaches_the_accuracy_of_one_process(mpirun):
+    launch = mpirun([EXAMPLE, "--distributed"])
+    assert launch.returncode == 0, launch.output[-3000:]
+    accuracy = float(re.search(r"test accuracy (\d+\.\d+) %", launch.output).group(1))
+    assert accuracy >= 97.0, launch.output[-3000:]  # one process: the same target (tests/test_examples.py)
