@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,7 +103,7 @@ class Communicator:
         if request is None or self.test(request):
             return
         deadline = time.perf_counter() + self.timeout
-        spin_until = time.perf_counter() + 0.005
+        spin_until = time.perf_counter() + 0.0002
         pause = 1e-5
         while not self.test(request):
             now = time.perf_counter()
@@ -149,7 +150,8 @@ class MpiCommunicator(Communicator):
 
 _lock = threading.Lock()
 _communicator: Communicator | None = None
-_pending: dict[int, _Pending] = {}
+# The all-reduces started and not yet waited for, by the id their start and wait nodes share.
+_pending: dict[int, deque[_Pending]] = {}
 _events: list[tuple[str, str, float]] | None = None
 stats = Stats()
 
@@ -223,9 +225,9 @@ def bucket_tag(bucket: int, n: int, dtype: str) -> float:
     return float(zlib.crc32(f"{bucket}/{n}/{dtype}".encode()) % 1000 + 1)
 
 
-def start_allreduce(arrays: list[np.ndarray], dtype: str, bucket: int, label: str) -> np.ndarray:
-    """Pack ``arrays`` into one buffer and start its all-reduce (sum); returns a view of the data
-    part of the buffer, which ``wait_allreduce`` recognises by its address."""
+def start_allreduce(arrays: list[np.ndarray], dtype: str, bucket: int, uid: int, label: str) -> np.ndarray:
+    """Pack ``arrays`` into one buffer and start its all-reduce (sum); ``wait_allreduce(uid)``
+    finishes it. Returns the data part of the buffer, which MPI may still be writing."""
     clock = time.perf_counter()
     comm = communicator()
     n = sum(int(a.size) for a in arrays)
@@ -238,27 +240,28 @@ def start_allreduce(arrays: list[np.ndarray], dtype: str, bucket: int, label: st
     # MPI progresses non-blocking collectives inside MPI calls: test the earlier buckets so that
     # their transfers move on while this process computes (the C driver holds the GIL, so no
     # progress thread of ours could run meanwhile).
-    for entry in _pending.values():
-        if entry.request is not None and comm.test(entry.request):
-            entry.request = None
-    data = buffer[:n]
-    _pending[data.__array_interface__["data"][0]] = _Pending(request, buffer, n, tag, label)
+    for queue in _pending.values():
+        for entry in queue:
+            if entry.request is not None and comm.test(entry.request):
+                entry.request = None
+    _pending.setdefault(uid, deque()).append(_Pending(request, buffer, n, tag, label))
     stats.collectives += 1
     stats.bytes += buffer.nbytes
-    now = time.perf_counter()
-    stats.start_seconds += now - clock
+    stats.start_seconds += time.perf_counter() - clock
     if _events is not None:
         _events.append(("start", label, clock))
-    return data
+    return buffer[:n]
 
 
-def wait_allreduce(data: np.ndarray, label: str) -> np.ndarray:
-    """Wait for the all-reduce started for ``data`` (the view ``start_allreduce`` returned, or the
-    same memory) and return the reduced data (a 1-d view of the buffer)."""
-    address = np.asarray(data).__array_interface__["data"][0]
-    entry = _pending.pop(address, None)
-    if entry is None:
-        raise DistributedError(f"{label}: no all-reduce was started for this buffer in this process")
+def wait_allreduce(uid: int, label: str) -> np.ndarray:
+    """Wait for the oldest all-reduce that ``start_allreduce(..., uid, ...)`` started and return
+    the reduced data (a 1-d view of its buffer)."""
+    queue = _pending.get(uid)
+    if not queue:
+        raise DistributedError(f"{label}: no all-reduce was started for it in this process")
+    entry = queue.popleft()
+    if not queue:
+        del _pending[uid]
     comm = communicator()
     clock = time.perf_counter()
     if _events is not None:

@@ -21,6 +21,7 @@ CUDA backend runs them on the host (NCCL is the plan for GPUs: ``docs/distribute
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,13 +59,13 @@ class AllreduceStart(Op):
     same on every rank), through a bucket of its own.
     """
 
-    __props__ = ("op", "bucket", "names")
+    __props__ = ("op", "bucket", "names", "uid")
     view_map: dict[int, list[int]] = {}  # a new buffer
     nondeterministic = True
     schedule = "early"
 
-    def __init__(self, op: str = "sum", bucket: int = 0, names: str = ""):
-        self.op, self.bucket, self.names = op, int(bucket), names
+    def __init__(self, op: str = "sum", bucket: int = 0, names: str = "", uid: int = 0):
+        self.op, self.bucket, self.names, self.uid = op, int(bucket), names, int(uid)
 
     def make_node(self, *tensors: Any) -> Apply:
         tensors = [as_tensor_variable(t) for t in tensors]
@@ -82,7 +83,7 @@ class AllreduceStart(Op):
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
         dtype = node.outputs[0].type.dtype
         label = _label(self.bucket, self.op, self.names)
-        return [comm.start_allreduce(list(inputs), dtype, self.bucket, label)]
+        return [comm.start_allreduce(list(inputs), dtype, self.bucket, self.uid, label)]
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
         total: Any = 0
@@ -114,14 +115,19 @@ class AllreduceWait(Op):
     Gradient: the output gradients packed as one flat buffer (the start's gradient reduces it).
     """
 
-    __props__ = ("op", "bucket", "static", "names")
+    __props__ = ("op", "bucket", "static", "names", "uid")
     nondeterministic = True
     schedule = "late"
 
     def __init__(
-        self, op: str = "sum", bucket: int = 0, static: tuple[tuple[int | None, ...], ...] = (), names: str = ""
+        self,
+        op: str = "sum",
+        bucket: int = 0,
+        static: tuple[tuple[int | None, ...], ...] = (),
+        names: str = "",
+        uid: int = 0,
     ):
-        self.op, self.bucket, self.names = op, int(bucket), names
+        self.op, self.bucket, self.names, self.uid = op, int(bucket), names, int(uid)
         self.static = tuple(tuple(None if d is None else int(d) for d in shape) for shape in static)
         self.view_map = {k: [0] for k in range(len(self.static))}
 
@@ -138,8 +144,10 @@ class AllreduceWait(Op):
         return Apply(self, [buffer, *shapes], [TensorType(buffer.dtype, shape) for shape in self.static])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
-        buffer, *shapes = inputs
-        data = comm.wait_allreduce(buffer, _label(self.bucket, self.op, self.names))
+        # The buffer comes from the start by the id they share, not through the input: a backend
+        # may hand this node a copy (the CUDA backend runs both on the host and copies between).
+        _, *shapes = inputs
+        data = comm.wait_allreduce(self.uid, _label(self.bucket, self.op, self.names))
         if self.op == "mean":
             size = comm.communicator().size
             if size > 1:
@@ -184,9 +192,10 @@ def _bucket(tensors: list[Variable], op: str, bucket: int, names: Sequence[str |
     from symdl.tensor.shape import shape
 
     names = _names(names)
-    buffer = AllreduceStart(op, bucket, names)(*tensors)
+    uid = secrets.randbits(62)  # pairs the start with its wait at run time (unique in any process)
+    buffer = AllreduceStart(op, bucket, names, uid)(*tensors)
     static = tuple(t.type.shape for t in tensors)
-    out = AllreduceWait(op, bucket, static, names)(buffer, *[shape(t) for t in tensors])
+    out = AllreduceWait(op, bucket, static, names, uid)(buffer, *[shape(t) for t in tensors])
     return out if isinstance(out, list) else [out]
 
 

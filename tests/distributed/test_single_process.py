@@ -89,7 +89,7 @@ def test_allreduce_refuses_what_it_cannot_reduce():
 
 def test_a_wait_without_its_start_is_an_error_not_a_hang():
     x = T.fvector("x")
-    node = AllreduceWait("sum", 0, ((None,),))(AllreduceStart()(x), T.shape(x)).owner
+    node = AllreduceWait("sum", 0, ((None,),), "x", uid=12345)(AllreduceStart(uid=12345)(x), T.shape(x)).owner
     with pytest.raises(dist.DistributedError, match="no all-reduce was started"):
         node.op.perform(node, [np.zeros(3, "float32"), np.array([3])])
 
@@ -216,3 +216,39 @@ def test_the_sampler_gives_each_rank_its_part_of_the_batches_one_process_would_s
     assert len(dist.DistributedSampler(n, batch, drop_last=True, rank=0, size=2)) == 3
     with pytest.raises(ValueError, match="cannot give each of 4 ranks"):
         dist.DistributedSampler(n, 3, rank=0, size=4)
+
+
+def test_the_allreduce_runs_in_a_cuda_step_through_the_host_on_the_emulated_device(tmp_path):
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("g++") is None:
+        pytest.skip("the host emulation of CUDA kernels needs g++")
+    # The emulated device of the CUDA backend's tests: the generated CUDA compiled for the host.
+    path = Path(__file__).resolve().parents[1] / "backend" / "cuda" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("symdl_cuda_emulation", path)
+    emulation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(emulation)
+    from symdl.backend.cuda import use_device
+
+    rng = np.random.default_rng(4)
+    x0 = rng.normal(size=(8, 20)).astype("float32")
+    y0 = rng.integers(0, 5, 8).astype("int32")
+    results = []
+    for mode in ("py", "cuda"):
+        symdl.init.set_rng(np.random.RandomState(0))
+        net, x, y, loss = mlp(n_layers=1, width=8)
+        params = layers.get_all_params(net, trainable=True)
+        grads = dist.allreduce_grads(loss, params, bucket_bytes=256)
+        with use_device(emulation.EmulatedDevice(tmp_path)):
+            fn = symdl.function([x, y], loss, updates=updates.momentum(grads, params, 0.1), mode=mode)
+            losses = [float(fn(x0, y0)) for _ in range(3)]
+        results.append((losses, [p.get_value() for p in params]))
+        if mode == "cuda":
+            on_host = [s.label for s in fn.thunk.program.steps if s.describe() == "host+xfer"]
+            assert on_host and all("Allreduce" in label for label in on_host), on_host
+    (losses_py, params_py), (losses_cuda, params_cuda) = results
+    np.testing.assert_allclose(losses_cuda, losses_py, rtol=1e-5)
+    for a, b in zip(params_cuda, params_py):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
