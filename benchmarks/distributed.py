@@ -260,8 +260,9 @@ def measure_framework(framework: str, quick: bool) -> dict[str, Any]:
     if "wait_share" in two:
         result["wait_share"] = two["wait_share"] * 100
         result["notes"].append(
-            f"symdl: {two['buckets']:.0f} buckets of at most {BUCKET_BYTES >> 20} MiB, all-reduced by MPI "
-            f"(Iallreduce started in the step, waited before the updates), backend {two['backend']}"
+            f"symdl: {two['buckets']:.0f} buckets of at most {BUCKET_BYTES >> 20} MiB, each all-reduced by MPI in a "
+            f"communication thread from when its gradients exist until the updates wait for it; backend "
+            f"{two['backend']}"
         )
         result["backend"] = two["backend"]
     else:

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 
-def init(timeout: float | None = None, backend: str | None = None) -> None:
+def init(timeout: float | None = None, backend: str | None = None, progress: str | None = None) -> None:
     """Join the other ranks (once; later calls change only ``timeout``).
 
     Under an MPI launcher (``mpiexec``, ``srun --mpi=pmix``) this initializes MPI through mpi4py
@@ -79,6 +79,12 @@ def init(timeout: float | None = None, backend: str | None = None) -> None:
     backend : {'mpi', 'local'}, optional
         Force MPI (a run of one rank without a launcher) or a single process; default: MPI when
         an MPI launcher started this process.
+    progress : {'thread', 'test'}, optional
+        How the all-reduces advance while a step computes (first call only): ``'thread'`` (the
+        default) runs them in a communication thread, as blocking ``MPI_Allreduce`` calls that
+        overlap the backward pass; ``'test'`` starts ``MPI_Iallreduce`` in the main thread and
+        advances it in later MPI calls (no extra thread, less overlap). ``'thread'`` needs an
+        MPI with ``MPI_THREAD_MULTIPLE`` (Open MPI has it), else ``'test'`` is used.
 
     Examples
     --------
@@ -87,7 +93,7 @@ def init(timeout: float | None = None, backend: str | None = None) -> None:
     >>> dist.is_initialized(), dist.rank(), dist.size()
     (True, 0, 1)
     """
-    _init(timeout, backend)
+    _init(timeout, backend, progress)
 
 
 def rank() -> int:

@@ -5,11 +5,19 @@ Everything that talks to MPI lives here: starting and waiting for the all-reduce
 broadcasts and barriers, the watchdog that turns a wait that never ends into a clear error, and
 the hook that aborts every rank when one of them raises.
 
-Why non-blocking collectives with timed waits: a collective that one rank never joins (it died,
-raised, or runs another step) would block the others forever in ``MPI_Wait``. Every wait here polls
-its request and gives up after ``timeout`` seconds with a :class:`DistributedError` naming the
-collective; uncaught, that error (like any other) reaches the hook that ``init`` installs, which
-calls ``MPI_Abort`` so that ``mpiexec`` ends every rank at once.
+How an all-reduce advances while the step computes: MPI moves a collective forward only inside
+MPI calls, and the compiled C driver holds the GIL while it runs. By default (``progress=
+'thread'``) a communication thread runs each bucket's all-reduce as a blocking ``MPI_Allreduce``
+on a communicator of its own; mpi4py releases the GIL inside it, so the transfer proceeds during
+the backward pass, and the thread takes the buckets in the order they were started, the same on
+every rank. ``progress='test'`` uses ``MPI_Iallreduce`` in the main thread instead, advanced by
+the tests of later starts and by the waits (no extra thread; less overlap).
+
+Why timed waits: a collective that one rank never joins (it died, raised, or runs another step)
+would block the others forever. Every wait here gives up after ``timeout`` seconds with a
+:class:`DistributedError` naming the collective; uncaught, that error (like any other) reaches
+the hook that ``init`` installs, which calls ``MPI_Abort`` so that ``mpiexec`` ends every rank at
+once.
 
 >>> from symdl.distributed import comm
 >>> comm.communicator().size >= 1
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import threading
 import time
@@ -95,6 +104,9 @@ class Communicator:
     def test(self, request: Any) -> bool:
         return True
 
+    def advance(self, pending: list[_Pending]) -> None:
+        """Give the all-reduces under way a chance to move on (called when another one starts)."""
+
     def abort(self, code: int = 1) -> None:
         os._exit(code)
 
@@ -108,22 +120,42 @@ class Communicator:
         while not self.test(request):
             now = time.perf_counter()
             if now > deadline:
-                raise DistributedError(
-                    f"rank {self.rank} of {self.size}: {what} did not complete within {self.timeout:g} s; "
-                    "another rank has probably failed, hangs, or runs a different step "
-                    "(every rank must call the same compiled functions in the same order)"
-                )
+                raise self.timed_out(what)
             if now > spin_until:  # a short spin for a prompt reply, then back off to spare the cores
                 time.sleep(pause)
                 pause = min(2 * pause, 1e-3)
 
+    def timed_out(self, what: str) -> DistributedError:
+        return DistributedError(
+            f"rank {self.rank} of {self.size}: {what} did not complete within {self.timeout:g} s; "
+            "another rank has probably failed, hangs, or runs a different step "
+            "(every rank must call the same compiled functions in the same order)"
+        )
+
+
+class _Job:
+    """An all-reduce handed to the communication thread."""
+
+    def __init__(self, buffer: np.ndarray):
+        self.buffer = buffer
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
 
 class MpiCommunicator(Communicator):
-    """``MPI.COMM_WORLD`` through mpi4py."""
+    """``MPI.COMM_WORLD`` through mpi4py.
+
+    ``progress='test'``: all-reduces are ``MPI_Iallreduce`` calls that advance inside later MPI
+    calls (the tests of later starts, the waits). ``progress='thread'``: a communication thread
+    runs each all-reduce as a blocking ``MPI_Allreduce`` on a communicator of its own (so its
+    collectives never interleave with the main thread's), which advances while the step
+    computes: mpi4py releases the GIL inside MPI calls.
+    """
 
     name = "mpi"
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, progress: str = "thread"):
         super().__init__(timeout)
         from mpi4py import MPI
 
@@ -131,9 +163,38 @@ class MpiCommunicator(Communicator):
         self.comm = MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        self.progress = progress if MPI.Query_thread() == MPI.THREAD_MULTIPLE else "test"
+        if self.progress == "thread":
+            self.reduce_comm = self.comm.Dup()
+            self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+            threading.Thread(target=self._work, name="symdl-allreduce", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            job.started.set()
+            try:
+                self.reduce_comm.Allreduce(self.MPI.IN_PLACE, job.buffer, op=self.MPI.SUM)
+            except BaseException as exc:  # reported by the wait, in the main thread
+                job.error = exc
+            job.done.set()
 
     def iallreduce(self, buffer: np.ndarray) -> Any:
-        return self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+        if self.progress != "thread":
+            return self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+        job = _Job(buffer)
+        self.jobs.put(job)
+        # Let go of the GIL for a moment: an idle communication thread takes the job and enters
+        # MPI (where it needs no GIL) before the compiled step, which holds the GIL, goes on.
+        job.started.wait(0.0002)
+        return job
+
+    def advance(self, pending: list[_Pending]) -> None:
+        # progress='test': MPI advances a non-blocking collective only inside MPI calls
+        if self.progress == "test":
+            for entry in pending:
+                if entry.request is not None and self.test(entry.request):
+                    entry.request = None
 
     def ibcast(self, buffer: np.ndarray, root: int) -> Any:
         return self.comm.Ibcast(buffer, root=root)
@@ -142,7 +203,17 @@ class MpiCommunicator(Communicator):
         return self.comm.Ibarrier()
 
     def test(self, request: Any) -> bool:
+        if isinstance(request, _Job):
+            return request.done.is_set()
         return bool(request.Test())
+
+    def wait(self, request: Any, what: str) -> None:
+        if not isinstance(request, _Job):
+            return super().wait(request, what)
+        if not request.done.wait(self.timeout):  # sleeps in the kernel: the cores stay free
+            raise self.timed_out(what)
+        if request.error is not None:
+            raise DistributedError(f"rank {self.rank}: {what} failed: {request.error}") from request.error
 
     def abort(self, code: int = 1) -> None:
         self.comm.Abort(code)
@@ -161,13 +232,18 @@ def launched_by_mpi() -> bool:
     return any(name in os.environ for name in LAUNCHER_VARIABLES)
 
 
-def init(timeout: float | None = None, backend: str | None = None) -> Communicator:
+PROGRESS = ("thread", "test")
+
+
+def init(timeout: float | None = None, backend: str | None = None, progress: str | None = None) -> Communicator:
     """Start the communicator (see ``symdl.distributed.init``); calling it again changes only the timeout."""
     global _communicator
+    if backend not in (None, "mpi", "local"):
+        raise ValueError(f"symdl.distributed.init: backend must be 'mpi' or 'local', got {backend!r}")
+    if progress not in (None, *PROGRESS):
+        raise ValueError(f"symdl.distributed.init: progress must be one of {PROGRESS}, got {progress!r}")
     with _lock:
         if _communicator is None:
-            if backend not in (None, "mpi", "local"):
-                raise ValueError(f"symdl.distributed.init: backend must be 'mpi' or 'local', got {backend!r}")
             use_mpi = backend == "mpi" or (backend is None and launched_by_mpi())
             if use_mpi:
                 try:
@@ -178,7 +254,7 @@ def init(timeout: float | None = None, backend: str | None = None) -> Communicat
                         f"this process was started by an MPI launcher ({found or 'backend=mpi'}) but mpi4py "
                         'is not installed: pip install "symdl[mpi]" (mpi4py and Open MPI)'
                     ) from exc
-                _communicator = MpiCommunicator(DEFAULT_TIMEOUT)
+                _communicator = MpiCommunicator(DEFAULT_TIMEOUT, progress or "thread")
                 if _communicator.size > 1:
                     _install_abort_hook(_communicator)
             else:
@@ -237,13 +313,7 @@ def start_allreduce(arrays: list[np.ndarray], dtype: str, bucket: int, uid: int,
     tag = bucket_tag(bucket, n, dtype) if dtype in TAGGED_DTYPES else 0.0
     buffer[n] = tag
     request = comm.iallreduce(buffer)
-    # MPI progresses non-blocking collectives inside MPI calls: test the earlier buckets so that
-    # their transfers move on while this process computes (the C driver holds the GIL, so no
-    # progress thread of ours could run meanwhile).
-    for queue in _pending.values():
-        for entry in queue:
-            if entry.request is not None and comm.test(entry.request):
-                entry.request = None
+    comm.advance([entry for started in _pending.values() for entry in started])
     _pending.setdefault(uid, deque()).append(_Pending(request, buffer, n, tag, label))
     stats.collectives += 1
     stats.bytes += buffer.nbytes

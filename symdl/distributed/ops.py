@@ -2,7 +2,7 @@
 
 A bucket is a few tensors of one dtype reduced as one flat buffer (a few MB: one collective per
 bucket rather than per tensor, as PyTorch's DDP does). Its :class:`AllreduceStart` node packs the
-tensors into the buffer and starts a non-blocking all-reduce; its :class:`AllreduceWait` node
+tensors into the buffer and starts its all-reduce without waiting (``comm``); its :class:`AllreduceWait` node
 waits for it and hands the reduced tensors on, as views of the buffer. Both are
 ``nondeterministic`` (never merged or constant-folded: they communicate) and tell the execution
 plan when to run: the start ``'early'`` (as soon as the bucket's gradients exist, so the transfer

@@ -1,4 +1,5 @@
-"""What each rank runs in the multi-rank tests: ``mpiexec -n 2 python scenarios.py NAME OUTDIR``.
+"""What each rank runs in the multi-rank tests: ``mpiexec -n 2 python scenarios.py NAME OUTDIR
+[PROGRESS]`` (PROGRESS: how the all-reduces advance, ``symdl.distributed.init``'s argument).
 
 Every scenario writes what the tests check to ``OUTDIR/<name>-rank<R>.json``; the tests in
 ``test_mpi.py`` launch it and read those files (and the launcher's output and exit status).
@@ -94,7 +95,7 @@ def batches():
 
 def train(out: Path) -> dict:
     rank = dist.rank()
-    report: dict = {"rank": rank, "size": dist.size(), "runs": {}}
+    report: dict = {"rank": rank, "size": dist.size(), "progress": dist.communicator().progress, "runs": {}}
     xs, ys = batches()
     for mode in ("c", "py"):
         for rule in ("momentum", "adam"):
@@ -185,7 +186,7 @@ SCENARIOS = {"train": train, "raise": raise_in_step, "hang": hang, "mismatch": m
 
 def main() -> None:
     name, out = sys.argv[1], Path(sys.argv[2])
-    dist.init()
+    dist.init(progress=sys.argv[3] if len(sys.argv) > 3 else None)
     report = SCENARIOS[name](out)
     (out / f"{name}-rank{dist.rank()}.json").write_text(json.dumps(report))
 

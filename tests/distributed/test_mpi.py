@@ -16,12 +16,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlp_digits.py"
 TIMEOUT_AFTER_A_FAILURE = 30  # seconds: the acceptance limit for the other rank to exit
 
 
-@pytest.fixture(scope="module")
-def trained(mpirun, tmp_path_factory):
+@pytest.fixture(scope="module", params=["thread", "test"])
+def trained(mpirun, tmp_path_factory, request):
+    """The ``train`` scenario's reports of both ranks, for each way the all-reduces advance."""
     out = tmp_path_factory.mktemp("train")
-    launch = mpirun([SCENARIOS, "train", out])
+    launch = mpirun([SCENARIOS, "train", out, request.param])
     assert launch.returncode == 0, launch.output[-4000:]
-    return [json.loads((out / f"train-rank{rank}.json").read_text()) for rank in (0, 1)]
+    reports = [json.loads((out / f"train-rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert all(report["progress"] == request.param for report in reports)
+    return reports
 
 
 RUNS = ["c/momentum", "c/adam", "py/momentum", "py/adam"]

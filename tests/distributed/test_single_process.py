@@ -28,6 +28,15 @@ def test_a_process_no_launcher_started_is_rank_0_of_1():
     assert comm.communicator().name == "local"
 
 
+def test_init_refuses_unknown_settings():
+    with pytest.raises(ValueError, match="progress must be one of"):
+        dist.init(progress="poll")
+    with pytest.raises(ValueError, match="backend must be"):
+        dist.init(backend="nccl")
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        dist.init(timeout=0)
+
+
 def test_importing_symdl_and_its_distributed_module_neither_loads_mpi_nor_initializes():
     code = "import sys, symdl, symdl.tensor, symdl.distributed as d; print('mpi4py' in sys.modules, d.is_initialized())"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
