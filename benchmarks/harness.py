@@ -256,6 +256,20 @@ BENCHMARKS = {
             phases=("cold", "warm"),
         ),
         Benchmark(
+            "distributed",
+            "Data-parallel MLP 784-512-512-10 step, global batch 128, on 1 and 2 ranks under mpiexec (1 thread each)",
+            "distributed",
+            (
+                Metric("ms_1", "1 rank ms", ratio=False),
+                Metric("ms_2", "2 ranks ms"),
+                Metric("local_ms", "2 ranks, no all-reduce ms", ratio=False),
+                Metric("comm_share", "comm %", "{:.0f}", ratio=False),
+                Metric("wait_share", "wait %", "{:.0f}", ratio=False),
+                Metric("mb_per_step", "MB/step", ratio=False),
+            ),
+            (SYMDL_ROW, Row("PyTorch DDP (gloo)", "torch_bench", requires=("torch",), reference=True)),
+        ),
+        Benchmark(
             "overhead",
             "Per-call overhead: compiled scalar a+b called with each kind of argument (us)",
             "overhead",

@@ -247,3 +247,10 @@ def overhead(settings: Settings) -> dict[str, Any]:
     a, b = T.scalar("a"), T.scalar("b")
     f = symdl.function([a, b], a + b)
     return {**_info(f), **overhead_by_kind(settings, lambda kind: (f, overhead_data(kind)))}
+
+
+def distributed(settings: Settings) -> dict[str, Any]:
+    """The data-parallel MLP step on 1 and 2 ranks: ``benchmarks/distributed.py`` launches mpiexec."""
+    from benchmarks.distributed import measure_framework
+
+    return measure_framework("symdl", settings.quick)

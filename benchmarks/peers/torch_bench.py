@@ -221,3 +221,10 @@ def overhead(settings: Settings) -> dict[str, Any]:
         return operator.add, tuple(torch.from_numpy(v) for v in overhead_data(kind))
 
     return {**_info(), **overhead_by_kind(settings, make_call)}
+
+
+def distributed(settings: Settings) -> dict[str, Any]:
+    """The data-parallel MLP step on 1 and 2 ranks: ``benchmarks/distributed.py`` launches mpiexec."""
+    from benchmarks.distributed import measure_framework
+
+    return measure_framework("torch", settings.quick)
