@@ -215,7 +215,6 @@ def _scan(fn, sequences, outputs_info, non_sequences, n_steps, truncate_gradient
     def free_variables() -> list[Variable]:
         return [v for v in graph_inputs(ends(), stop_at=args) if v not in args and not isinstance(v, Constant)]
 
-
     for var in free_variables():  # random streams: a state whose default update is drawn in the body
         update = getattr(var, "default_update", None)
         if update is not None and var not in carried and var in graph_inputs([update]):

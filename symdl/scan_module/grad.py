@@ -104,11 +104,14 @@ def scan_gradient(
 
         new_pending = []
         for k, buffer in enumerate(pending):
-            shifted = T.concatenate([buffer[1:], T.zeros_like(buffer[:1])], axis=0)
+            # row j: what reaches the state j + 1 steps before this one, from its tap -(j + 1)
+            rows = [buffer[j + 1] if j + 1 < info.depth(k) else None for j in range(info.depth(k))]
             for (state, tap, _), x in zip(state_slots, step_inputs[len(seq_slots) :]):
                 if state == k and floating(x):
-                    shifted = T.inc_subtensor(shifted[-tap - 1], grad_of(x))
-            new_pending.append(shifted)
+                    j = -tap - 1
+                    rows[j] = grad_of(x) if rows[j] is None else rows[j] + grad_of(x)
+            rows = [r if r is not None else T.zeros_like(buffer[0]) for r in rows]
+            new_pending.append(T.stack(rows) if len(rows) > 1 else rows[0].dimshuffle("x", *range(rows[0].ndim)))
         new_accs = [acc + grad_of(invariants[k]) for acc, k in zip(accs, float_invariants)]
         seq_grads = [grad_of(x) for x in step_inputs[: len(seq_slots)]]
         return new_pending + new_accs + seq_grads
@@ -122,8 +125,9 @@ def scan_gradient(
     acc_seqs, seq_grad_seqs = rest[: len(float_invariants)], rest[len(float_invariants) :]
 
     def last(history: Variable, initial: Variable) -> Variable:
-        """The loop's last value (its initial value when it ran no step)."""
-        return T.concatenate([initial.dimshuffle("x", *range(initial.ndim)), history], axis=0)[-1]
+        """The loop's last value. (Rewritten, the loop keeps only its last row, which is the
+        initial value when it ran no step; unrewritten, a loop of no steps has no last value.)"""
+        return history[-1]
 
     input_grads: list[Any] = [None]  # n_steps
     # sequences: each tap's rows of gradient, back in forward order, added where the tap reads

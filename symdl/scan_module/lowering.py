@@ -107,12 +107,13 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
         if keep is None:
             inner.append(f"SD_TRY(A->rows_view(ctx, {k}, {c.slot(result)}, {store}, {depth}, {done}));")
         else:
-            count = f"({done} < {keep} ? {done} : {keep})"
+            # the last `keep` rows of the initial rows followed by the steps' (a ring of depth + keep rows)
+            count = f"({depth} + {done} < {keep} ? {depth} + {done} : {keep})"
             row = c.slot(result.type.make_variable(name="row"))
             j = c.fresh_name("j")
             inner.append(f"SD_TRY(A->alloc_rows(ctx, {k}, {c.slot(result)}, {store}, 1, {count}));")
             inner.append(f"for (int64_t {j} = 0; {j} < {count}; {j}++) {{")
-            source = _row(f"{done} - {count} + {j} + {depth}", depth, keep)
+            source = f"(({depth} + {done} - {count} + {j}) % {depth + keep})"
             inner.append(f"    SD_TRY(A->row_view(ctx, {k}, {row}, {store}, {source}));")
             inner.append(f"    SD_TRY(A->set_rows(ctx, {k}, {c.slot(result)}, {j}, {row}, 0));")
             inner.append(f"    A->release(ctx, {row});")

@@ -43,7 +43,8 @@ class ScanInfo:
     n_invariants: int
     as_while: bool = False
     name: str = "scan"
-    # per state: how many last rows its output holds (None: every step's); () for all None
+    # per state: how many last rows its output holds (None: every step's, the initial rows
+    # excluded; k: the last k rows of the initial rows followed by the steps'); () for all None
     keep: tuple[int | None, ...] = ()
 
     def kept_rows(self, state: int) -> int | None:
@@ -208,9 +209,9 @@ class Scan(InnerGraphOp):
                 break
         outputs = []
         for k, store in enumerate(stores):
-            steps = store[info.depth(k) : info.depth(k) + done]
-            keep = info.kept_rows(k)
-            outputs.append(steps if keep is None else steps[max(done - keep, 0) :].copy())
+            depth, keep = info.depth(k), info.kept_rows(k)
+            end = depth + done
+            outputs.append(store[depth:end] if keep is None else store[max(end - keep, 0) : end].copy())
         for k, values in enumerate(nits):
             out = node.outputs[info.n_states + k]
             if values is None:  # no step ran: a row's shape follows from the inputs' shapes

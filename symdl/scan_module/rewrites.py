@@ -10,6 +10,10 @@ Each looks at one ``Scan`` node and its body, and replaces the node by a new one
 - ``scan_push_out_sequences``: elementwise work and products that depend only on the current row
   of sequences run on whole sequences before the loop (an LSTM's input projection becomes one big
   product); a loop left with nothing but such work is no loop any more;
+- ``scan_push_out_accumulators``: a state that only sums a term per step (``acc + g``, a gradient
+  summed over the steps) becomes that term as an output, summed after the loop; a sum of
+  products ``acc + dot(a, b)`` becomes one product of the stacked ``a`` and ``b`` (a weight's
+  gradient in back-propagation through time is one large product, not one small one per step);
 - ``scan_save_memory``: a state of which only the last rows are read afterwards (``h[-1]``) keeps
   only those rows, not one per step.
 
@@ -29,7 +33,7 @@ import numpy as np
 
 from symdl.graph.basic import Apply, Constant, Variable, clone_replace, toposort
 from symdl.graph.fg import FunctionGraph
-from symdl.rewrite.engine import register_node
+from symdl.rewrite.engine import RewriteContext, apply_replacements, register_node, register_pass
 from symdl.scan_module.op import Scan, ScanInfo
 
 
@@ -96,7 +100,8 @@ class _Loop:
         new_op.truncate_gradient = op.truncate_gradient
         outer_inputs = [self.n_steps, *(v for v, _, _ in self.seqs), *(s.init for s in self.states)]
         outer_inputs += [v for v, _ in self.invariants]
-        outputs = new_op.make_node(*outer_inputs).outputs
+        self.new_node = new_op.make_node(*outer_inputs)
+        outputs = self.new_node.outputs
         old = [s.result for s in self.states] + [result for _, result in self.nits]
         return [(o, n) for o, n in zip(old, outputs) if o is not None]
 
@@ -293,6 +298,87 @@ def scan_push_out_sequences(fgraph: FunctionGraph, node: Apply) -> list | None:
     return _replacements(node, pairs + loop.build())
 
 
+# ---------------------------------------------------------------- sums over the steps
+def _accumulated_term(body: FunctionGraph, state: _State) -> Variable | None:
+    """The term ``g`` when the state's new value is ``state + g`` and nothing else reads the state
+    (nor does ``g`` depend on it); else None."""
+    from symdl.tensor.elemwise import Elemwise
+
+    if state.taps != [-1] or len(state.inputs) != 1:
+        return None
+    (acc,) = state.inputs
+    node = state.output.owner
+    if node is None or not isinstance(node.op, Elemwise) or node.op.scalar_op.name != "add":
+        return None
+    if body.clients.get(acc) != [(node, 0)] and body.clients.get(acc) != [(node, 1)]:
+        return None
+    term = node.inputs[1] if node.inputs[0] is acc else node.inputs[0]
+    if term.type.shape != state.output.type.shape and None in term.type.shape:
+        return None
+    needs = {term}
+    for inner in toposort([term]):
+        needs.update(inner.inputs)
+    return None if acc in needs else term
+
+
+def push_out_accumulators(fgraph: FunctionGraph, node: Apply) -> list[tuple[Variable, Variable]] | None:
+    """A state that sums a term per step, read afterwards only for its last value, becomes the term
+    as an output summed after the loop (a sum of products: one product of the stacked factors).
+    Returns replacement pairs: the node's outputs, and each read of a removed state's last value."""
+    from symdl.tensor.blas import Dot
+    from symdl.tensor.reduction import sum as tsum
+    from symdl.tensor.shape import dimshuffle, reshape
+
+    if not isinstance(node.op, Scan) or node.op.info.as_while:
+        return None
+    loop = _Loop.of(node)
+    body = node.op.fgraph
+    replaced: list[tuple[Variable, Variable]] = []
+    for state in list(loop.states):
+        if state.keep is not None or _last_rows_read(fgraph, state.result) != 1:
+            continue
+        term = _accumulated_term(body, state)
+        if term is None:
+            continue
+        loop.states.remove(state)
+        initial = state.init[0]
+        product = term.owner
+        if product is not None and isinstance(product.op, Dot) and all(v.ndim == 2 for v in product.inputs):
+            # sum over t of a_t . b_t = (a_0 | a_1 | ...) . (b_0 ; b_1 ; ...)
+            start = len(loop.nits)
+            loop.nits += [(v, None) for v in product.inputs]
+            replaced.append((state, ("dot", start, initial)))
+        else:
+            start = len(loop.nits)
+            loop.nits.append((term, None))
+            replaced.append((state, ("sum", start, initial)))
+    if not replaced:
+        return None
+    pairs = loop.build()
+    new_node = loop.new_node
+    n_states = new_node.op.info.n_states
+    for state, (kind, start, initial) in replaced:
+        if kind == "dot":
+            a_all, b_all = new_node.outputs[n_states + start], new_node.outputs[n_states + start + 1]
+            rows = reshape(dimshuffle(a_all, [1, 0, 2]), (a_all.shape[1], -1), ndim=2)
+            cols = reshape(b_all, (-1, b_all.shape[2]), ndim=2)
+            total = initial + _dot(rows, cols)
+        else:
+            total = initial + tsum(new_node.outputs[n_states + start], axis=0)
+        if total.dtype != state.result.dtype:
+            from symdl.tensor.elemwise import cast
+
+            total = cast(total, state.result.dtype)
+        pairs += [(client.outputs[0], total) for client, _ in fgraph.clients[state.result]]
+    return pairs
+
+
+def _dot(a: Variable, b: Variable) -> Variable:
+    from symdl.tensor.blas import dot
+
+    return dot(a, b)
+
+
 # ---------------------------------------------------------------- keep only the rows read later
 def _last_rows_read(fgraph: FunctionGraph, var: Variable) -> int | None:
     """How many last rows of ``var`` its clients read, when each reads one row ``var[-k]`` by a
@@ -317,15 +403,30 @@ def scan_save_memory(fgraph: FunctionGraph, node: Apply) -> list | None:
     loop = _Loop.of(node)
     changed = False
     for state in loop.states:
-        if state.keep is not None or not _used(fgraph, state.result):
+        if state.keep is not None:
             continue
-        rows = _last_rows_read(fgraph, state.result)
+        # a state no one reads afterwards keeps one row (its steps read its taps from the ring)
+        rows = _last_rows_read(fgraph, state.result) if _used(fgraph, state.result) else 1
         if rows is not None:
             state.keep = rows
             changed = True
     if not changed:
         return None
     return _replacements(node, loop.build())
+
+
+@register_pass("specialize", "scan", name="scan_push_out_accumulators")
+def scan_push_out_accumulators(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """``push_out_accumulators`` on every loop (a pass: it replaces the reads of the sums too)."""
+    done = 0
+    for node in fgraph.toposort():
+        if node in fgraph.apply_nodes and isinstance(node.op, Scan):
+            pairs = push_out_accumulators(fgraph, node)
+            if pairs:
+                apply_replacements(fgraph, pairs)
+                ctx.record("scan_push_out_accumulators")
+                done += 1
+    return done
 
 
 for _name, _rewrite in (
