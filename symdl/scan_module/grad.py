@@ -20,6 +20,7 @@ gradient too (second derivatives, ``Rop``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace as with_fields
 from typing import Any
 
 from symdl.graph.basic import Variable, clone_replace
@@ -49,6 +50,18 @@ def scan_gradient(
     back = done if op.truncate_gradient < 0 else T.minimum(done, op.truncate_gradient)
     first = done - back
 
+    # ---- what the backward loop reads of the forward body's intermediate values is kept by the
+    # forward loop (an extended copy of it, which merges with it: one loop runs), not recomputed
+    kept = _read_by_vjp(op)
+    if kept:
+        extended = extend(op, kept)
+        ext_outputs = extended(*inputs)
+        ext_outputs = ext_outputs if isinstance(ext_outputs, list) else [ext_outputs]
+        state_seqs = ext_outputs[:n_states]
+        kept_seqs = ext_outputs[n_states + n_nit :]
+    else:
+        kept_seqs = []
+
     # ---- backward sequences, indexed by forward step t in [first, done)
     b_seqs: list[Variable] = []
     seq_slots: list[tuple[int, int, Variable]] = []  # (sequence, tap, inner variable)
@@ -69,6 +82,7 @@ def scan_gradient(
             b_seqs.append(full[depth + first + tap : depth + done + tap])
             state_slots.append((k, tap, var))
     b_seqs += [g[first:done] for g in grads[: n_states + n_nit]]
+    b_seqs += [values[first:done] for values in kept_seqs]
 
     float_invariants = [k for k, v in enumerate(outer["invariants"]) if floating(v)]
     pending_init = [T.zeros_like(init) for init in outer["inits"]]
@@ -81,10 +95,12 @@ def scan_gradient(
         accs, rest = rest[: len(float_invariants)], rest[len(float_invariants) :]
         invariants = rest
         slots = len(seq_slots) + len(state_slots)
-        step_inputs, out_grads = rows[:slots], rows[slots:]
+        step_inputs, out_grads = rows[:slots], rows[slots : slots + n_states + n_nit]
+        kept_rows = rows[slots + n_states + n_nit :]
         replace = dict(zip([v for _, _, v in seq_slots + state_slots], step_inputs))
         replace.update(zip(inner["invariants"], invariants))
-        step_outputs = clone_replace(inner["state_out"] + inner["nit_out"], replace)
+        copies = clone_with_memo(inner["state_out"] + inner["nit_out"], replace)
+        step_outputs = [copies[v] for v in inner["state_out"] + inner["nit_out"]]
         cotangents = {}
         for k, out in enumerate(step_outputs):
             g = out_grads[k] + pending[k][0] if k < n_states else out_grads[k]
@@ -96,6 +112,10 @@ def scan_gradient(
             if cotangents and wrt
             else []
         )
+        if kept:  # the product reads the forward loop's kept values, not their recomputation
+            present = [g for g in found if g is not None]
+            substituted = iter(clone_replace(present, {copies[v]: row for v, row in zip(kept, kept_rows)}))
+            found = [next(substituted) if g is not None else None for g in found]
         by_var = dict(zip(wrt, found))
 
         def grad_of(x: Variable) -> Variable:
@@ -157,3 +177,67 @@ def scan_gradient(
         else:
             input_grads.append(None)
     return input_grads
+
+
+def clone_with_memo(outputs: Sequence[Variable], replace: dict[Variable, Variable]) -> dict[Variable, Variable]:
+    """Copies of the graph up to ``outputs`` with ``replace`` done: every variable to its copy."""
+    from symdl.graph.basic import toposort
+
+    memo = dict(replace)
+    for node in toposort(outputs, stop_at=list(replace)):
+        new = node.op.make_node(*[memo.get(i, i) for i in node.inputs])
+        for old, var in zip(node.outputs, new.outputs):
+            var.name, var.trace = old.name, old.trace
+            memo[old] = var
+    for v in outputs:
+        memo.setdefault(v, v)
+    return memo
+
+
+def _read_by_vjp(op: Any) -> list[Variable]:
+    """The forward body's intermediate values that its vector-Jacobian product reads (through view
+    ops: a view is recomputed from its base, which is kept), in the body's order."""
+    from symdl.gradient import grad
+    from symdl.graph.basic import Constant, toposort
+
+    body = op.fgraph
+    inner = op.inner_groups()
+    outs = inner["state_out"] + inner["nit_out"]
+    seeds = {o: o.type.make_variable() for o in outs if o.type.is_float}
+    wrt = [v for v in body.inputs if v.type.is_float]
+    if not seeds or not wrt:
+        return []
+    found = [
+        g
+        for g in grad(None, wrt, known_grads=seeds, disconnected_inputs="ignore", return_disconnected="none")
+        if g is not None
+    ]
+    # the product's nodes: those that depend on a seed; what they read that does not is forward
+    backward: set[Variable] = set(seeds.values())
+    read: list[Variable] = []
+    for node in toposort(found):
+        if any(i in backward for i in node.inputs):
+            backward.update(node.outputs)
+            read += [i for i in node.inputs if i not in backward]
+    forward_nodes = {n for n in body.apply_nodes}
+    kept: list[Variable] = []
+    for v in read:
+        while v.owner is not None and v.owner in forward_nodes and v.owner.op.view_map == {0: [0]}:
+            v = v.owner.inputs[0]
+        if v.owner is not None and v.owner in forward_nodes and not isinstance(v, Constant) and v not in kept:
+            kept.append(v)
+    order = {v: k for k, n in enumerate(body.toposort()) for v in n.outputs}
+    return sorted(kept, key=order.__getitem__)
+
+
+def extend(op: Any, kept: Sequence[Variable]) -> Any:
+    """``op`` with the values ``kept`` of each step as outputs after its own (the rest unchanged)."""
+    from symdl.scan_module.op import Scan
+
+    info = op.info
+    inner = op.inner_groups()
+    outputs = inner["state_out"] + inner["nit_out"] + list(kept) + inner["until"]
+    extended = Scan(op.fgraph.inputs, outputs, with_fields(info, n_nit=info.n_nit + len(kept)))
+    extended.truncate_gradient = op.truncate_gradient
+    extended.extends = op
+    return extended

@@ -125,6 +125,22 @@ def _body_readers(loop: _Loop) -> set[Variable]:
     return needed
 
 
+# ---------------------------------------------------------------- one loop for a loop and its extension
+def scan_merge_extended(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """A loop and an extended copy of it on the same inputs (the forward loop with the values its
+    gradient reads as more outputs) are one loop: the copy's."""
+    if not isinstance(node.op, Scan):
+        return None
+    for client, _ in fgraph.clients.get(node.inputs[0], ()):
+        if client == "output" or client is node or not isinstance(client.op, Scan):
+            continue
+        if getattr(client.op, "extends", None) == node.op and client.inputs == node.inputs:
+            info = node.op.info
+            wider = client.outputs
+            return list(wider[: info.n_states + info.n_nit])
+    return None
+
+
 # ---------------------------------------------------------------- prune
 def scan_prune(fgraph: FunctionGraph, node: Apply) -> list | None:
     """Drop what neither the body nor the rest of the graph reads."""
@@ -435,5 +451,6 @@ for _name, _rewrite in (
     ("scan_push_out_sequences", scan_push_out_sequences),
 ):
     register_node("specialize", "scan", tracks=[Scan], name=_name)(_rewrite)
+register_node("canonicalize", "scan", tracks=[Scan], name="scan_merge_extended")(scan_merge_extended)
 # after the loops that read a state's history (a gradient's) were pruned in specialize
 register_node("fusion", "scan", tracks=[Scan], name="scan_save_memory")(scan_save_memory)
