@@ -473,11 +473,15 @@ def function(
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
     in_vars = [i.variable for i in ins]
     # an input computed from other variables cuts the graph there, as Theano's: a fresh variable
-    # of its type takes its place (its own graph is not computed)
+    # of its dtype and dimensions takes its place (its own graph is not computed; the sizes its
+    # graph implied are not asked of the value, except a size 1, as Theano's broadcastable flags)
     cuts: dict[Variable, Variable] = {}
     for k, v in enumerate(in_vars):
         if isinstance(v, Variable) and v.owner is not None:
-            fresh = v.type.make_variable(name=v.name)
+            typ = v.type
+            if isinstance(typ, TensorType):
+                typ = TensorType(typ.dtype, tuple(1 if d == 1 else None for d in typ.shape))
+            fresh = typ.make_variable(name=v.name)
             fresh.trace = v.trace
             cuts[v] = fresh
             ins[k] = In(fresh, ins[k].value, ins[k].name, ins[k].borrow)

@@ -42,6 +42,12 @@ class FunctionGraph:
         for node in toposort(self.outputs, stop_at=self.inputs):
             self._import_node(node, check=True)
         for i, out in enumerate(self.outputs):
+            if out.owner is None and out not in self._input_set and not isinstance(out, Constant):
+                if not getattr(out, "is_shared", False):
+                    raise MissingInputError(
+                        f"output {i} is {describe(out)}, which is not among the function's inputs "
+                        f"({', '.join(map(repr, self.inputs)) or 'none'}); pass it as an input or via givens"
+                    )
             self._add_var(out)
             self.clients[out].append(("output", i))
         self._order: list[Apply] | None = None
