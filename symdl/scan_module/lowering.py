@@ -9,6 +9,11 @@ step whose condition is true. The outputs are views of the stores' step rows (a 
 only its last rows has a store of that many rows, used as a ring, and they are copied out in
 order at the end). No Python runs per step; a loop of no steps (whose rows' shapes the body
 never showed) runs the op's ``perform``.
+
+On CUDA the body is compiled into the function's module and ``Scan.run_with`` launches its
+kernels step after step from the host: sequences, states and outputs stay on the device (rows
+are views, each step's values are copied into their rows by a kernel), so nothing crosses to the
+host per step except a while loop's condition.
 """
 
 from __future__ import annotations
@@ -152,4 +157,21 @@ def _groups(op: Scan, body: Any) -> dict[str, list]:
     return groups
 
 
+def _scan_on_cuda(node: Apply, cuda: Any) -> Any:
+    op: Scan = node.op
+    info = op.info
+    outer = op.outer_groups(node.inputs)
+    # Integer states that start on the host (counters, indices) stay there, as shape arithmetic
+    # does; every other state lives on the device, even where its initial value is a constant.
+    state_host = [
+        cuda.host(init) and init.ndim <= 2 and (init.dtype == "bool" or init.dtype[0] in "iu")
+        for init in outer["inits"]
+    ]
+    input_host = [cuda.host(seq) for seq, taps in zip(outer["seqs"], info.seq_taps) for _ in taps]
+    input_host += [host for host, taps in zip(state_host, info.state_taps) for _ in taps]
+    input_host += [cuda.host(v) for v in outer["invariants"]]
+    return cuda.inner_graph(node, op.inner_plan(), input_host, dict(enumerate(state_host)))
+
+
 register_impl("c", Scan)(_scan_in_c)
+register_impl("cuda", Scan)(_scan_on_cuda)

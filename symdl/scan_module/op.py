@@ -149,75 +149,81 @@ class Scan(InnerGraphOp):
         return Apply(self, inputs, out_types)
 
     def perform(self, node: Apply, inputs: Sequence[Any]) -> list:
+        return self.run_with(node, inputs, self.inner_thunk(), HOST_ROWS)
+
+    def run_with(self, node: Apply, inputs: Sequence[Any], body: Any, rows: Any) -> list:
+        """Run the loop on the node's input values: ``body(args) -> outputs`` runs one step and
+        ``rows`` (see ``HostRows``) allocates, reads and writes the values' rows, so that the
+        same driver runs on NumPy arrays (``perform``) and on device arrays (CUDA)."""
         info = self.info
         outer = self.outer_groups(inputs)
-        n = int(outer["n_steps"])
+        n = int(rows.scalar(outer["n_steps"]))
         if n < 0:
             raise ValueError(f"{self.name}: n_steps is {n}; it must not be negative")
-        seqs = [np.asarray(s) for s in outer["seqs"]]
+        seqs = [rows.value(s) for s in outer["seqs"]]
         for k, seq in enumerate(seqs):
-            if len(seq) < n + info.span(k):
+            if seq.shape[0] < n + info.span(k):
                 raise ShapeError(
-                    f"{self.name}: sequence {k} has {len(seq)} rows; {n} steps with taps "
+                    f"{self.name}: sequence {k} has {seq.shape[0]} rows; {n} steps with taps "
                     f"{list(info.seq_taps[k])} need {n + info.span(k)}"
                 )
         stores = []
         for k, init in enumerate(outer["inits"]):
             depth = info.depth(k)
-            init = np.asarray(init)
-            if len(init) != depth:
+            init = rows.value(init)
+            if init.shape[0] != depth:
                 raise ShapeError(
-                    f"{self.name}: the initial value of output {k} has {len(init)} rows, its taps need {depth}"
+                    f"{self.name}: the initial value of output {k} has {init.shape[0]} rows, its taps need {depth}"
                 )
-            store = np.empty((depth + n, *init.shape[1:]), dtype=node.outputs[k].dtype)
-            store[:depth] = init
+            store = rows.empty((depth + n, *init.shape[1:]), node.outputs[k].dtype, k)
+            rows.set_rows(store, 0, init)
             stores.append(store)
         nits: list[Any] = [None] * info.n_nit
-        thunk = self.inner_thunk()
         done = n
         for t in range(n):
             args = []
             for seq, taps in zip(seqs, info.seq_taps):
                 low = min(taps)
-                args += [seq[t + tap - low] for tap in taps]
+                args += [rows.row(seq, t + tap - low) for tap in taps]
             for k, (store, taps) in enumerate(zip(stores, info.state_taps)):
                 depth = info.depth(k)
-                args += [store[depth + t + tap] for tap in taps]
+                args += [rows.row(store, depth + t + tap) for tap in taps]
             args += list(outer["invariants"])
-            results = thunk(args)
+            results = body(args)
             for k, (store, value) in enumerate(zip(stores, results[: info.n_states])):
-                value = np.asarray(value)
-                if value.shape != store.shape[1:]:
+                if tuple(np.shape(value)) != tuple(store.shape[1:]):
                     raise ShapeError(
-                        f"{self.name}: step {t} returned output {k} of shape {value.shape}, but the "
-                        f"output's initial value has shape {store.shape[1:]} (a recurrent output keeps its shape)"
+                        f"{self.name}: step {t} returned output {k} of shape {np.shape(value)}, but the "
+                        f"output's initial value has shape {tuple(store.shape[1:])} (a recurrent output keeps its shape)"
                     )
-                store[info.depth(k) + t] = value
+                rows.set_row(store, info.depth(k) + t, value)
             rest = results[info.n_states :]
             for k, value in enumerate(rest[: info.n_nit]):
-                value = np.asarray(value)
+                shape = tuple(np.shape(value))
                 if nits[k] is None:
-                    nits[k] = np.empty((n, *value.shape), dtype=node.outputs[info.n_states + k].dtype)
-                elif value.shape != nits[k].shape[1:]:
+                    nits[k] = rows.empty((n, *shape), node.outputs[info.n_states + k].dtype, info.n_states + k)
+                elif shape != tuple(nits[k].shape[1:]):
                     raise ShapeError(
-                        f"{self.name}: step {t} returned output {info.n_states + k} of shape {value.shape}, "
-                        f"step 0 of shape {nits[k].shape[1:]}"
+                        f"{self.name}: step {t} returned output {info.n_states + k} of shape {shape}, "
+                        f"step 0 of shape {tuple(nits[k].shape[1:])}"
                     )
-                nits[k][t] = value
-            if info.as_while and bool(np.asarray(rest[info.n_nit])):
+                rows.set_row(nits[k], t, value)
+            if info.as_while and bool(rows.scalar(rest[info.n_nit])):
                 done = t + 1
                 break
         outputs = []
         for k, store in enumerate(stores):
             depth, keep = info.depth(k), info.kept_rows(k)
             end = depth + done
-            outputs.append(store[depth:end] if keep is None else store[max(end - keep, 0) : end].copy())
+            outputs.append(
+                rows.rows(store, depth, end) if keep is None else rows.rows(store, max(end - keep, 0), end, copy=True)
+            )
         for k, values in enumerate(nits):
-            out = node.outputs[info.n_states + k]
             if values is None:  # no step ran: a row's shape follows from the inputs' shapes
+                out = node.outputs[info.n_states + k]
                 row = self._row_shape(k, outer, seqs, stores)
-                values = np.empty((0, *row), dtype=out.dtype)
-            outputs.append(values[:done])
+                values = rows.empty((0, *row), out.dtype, info.n_states + k)
+            outputs.append(rows.rows(values, 0, done))
         return outputs
 
     def _row_shape(self, k: int, outer: dict, seqs: list, stores: list) -> tuple[int, ...]:
@@ -307,3 +313,39 @@ def _check_rows(opname: str, what: str, outer: Variable, inner: Variable) -> Non
         raise TypeMismatch(
             f"{opname}: {what} is {outer.type}; the body reads rows of type {inner.type} ({describe(outer)})"
         )
+
+
+class HostRows:
+    """How ``Scan.run_with`` handles NumPy values; the CUDA backend passes one for device arrays."""
+
+    @staticmethod
+    def scalar(value: Any) -> Any:
+        return np.asarray(value)
+
+    @staticmethod
+    def value(value: Any) -> np.ndarray:
+        return np.asarray(value)
+
+    @staticmethod
+    def empty(shape: tuple[int, ...], dtype: str, output: int) -> np.ndarray:
+        """An array for the rows of the node's output ``output``."""
+        return np.empty(shape, dtype=dtype)
+
+    @staticmethod
+    def row(array: np.ndarray, i: int) -> np.ndarray:
+        return array[i]
+
+    @staticmethod
+    def set_row(array: np.ndarray, i: int, value: Any) -> None:
+        array[i] = value
+
+    @staticmethod
+    def set_rows(array: np.ndarray, start: int, values: np.ndarray) -> None:
+        array[start : start + len(values)] = values
+
+    @staticmethod
+    def rows(array: np.ndarray, start: int, stop: int, copy: bool = False) -> np.ndarray:
+        return array[start:stop].copy() if copy else array[start:stop]
+
+
+HOST_ROWS = HostRows()

@@ -703,6 +703,16 @@ def _reshape_in_cuda(node: Apply, cuda: Any) -> Any:
     return cuda.view(node, "reshape")
 
 
+@register_impl("cuda", Join)
+def _join_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.write(node, "join")
+
+
+@register_impl("cuda", Split)
+def _split_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.view(node, "split")
+
+
 @register_impl("cuda", Shape)
 def _shape_in_cuda(node: Apply, cuda: Any) -> Any:
     return cuda.shape(node)

@@ -424,3 +424,18 @@ def _inc_subtensor_in_c(node: Apply, c: Any) -> str | None:
         "inc_subtensor", c.slot(x), c.slot(y), c.slot(node.outputs[0]), len(op.template), c.int64s(entries),
         c.ints(args), int(op.set_instead_of_inc),
     )  # fmt: skip
+
+
+@register_impl("cuda", Subtensor)
+def _subtensor_in_cuda(node: Apply, cuda: Any) -> Any:
+    if node.op.advanced or any(i.dtype == "bool" for i in node.inputs[1:]):
+        return None
+    return cuda.view(node, "subtensor")
+
+
+@register_impl("cuda", IncSubtensor)
+def _inc_subtensor_in_cuda(node: Apply, cuda: Any) -> Any:
+    op = node.op
+    if op.advanced or any(i.dtype == "bool" for i in node.inputs[2:]):
+        return None
+    return cuda.write(node, "set" if op.set_instead_of_inc else "inc")

@@ -62,6 +62,7 @@ from symdl.graph.impl import find_impl
 SHAPE_FMT = f"{8 * (MAXDIM + 1)}s"  # struct symdl_shape: nd and MAXDIM dims, int64
 STRIDES_FMT = f"{8 * MAXDIM}s"  # struct symdl_strides: MAXDIM strides, int64
 MAX_PARAM_BYTES = 4000  # kernel parameters must fit in 4 KiB
+ADD_INTO_DTYPES = ("float32", "float64", "int32", "int64")  # kernels/cuda/copy.cuh: symdl_add_into_*
 
 
 def _shape_bytes(n_arrays: int) -> int:
@@ -161,12 +162,21 @@ class RandomStep(Step):
 @dataclass
 class ViewStep(Step):
     """A new view of the same memory: ``how`` is 'dimshuffle', 'reshape' (which copies a
-    non-contiguous input) or 'check_shape'."""
+    non-contiguous input), 'subtensor' (basic indexing), 'split' or 'check_shape'."""
 
     how: str = ""
 
     def describe(self) -> str:
         return "view"
+
+
+@dataclass
+class WriteStep(Step):
+    """A new array written piece by piece with strided copies: ``how`` is 'join' (the inputs
+    side by side along ``node.op.axis``), 'set' or 'inc' (a copy of the first input with a
+    basic-indexed sub-tensor set to, or incremented by, the second)."""
+
+    how: str = ""
 
 
 @dataclass
@@ -180,6 +190,19 @@ class ShapeStep(Step):
 
     def describe(self) -> str:
         return "host"
+
+
+@dataclass
+class InnerGraphStep(Step):
+    """A node whose op holds a graph of its own (``Scan``): the graph is compiled into ``body``
+    (its kernels in the same module) and the op's ``run_with`` drives it on device arrays.
+    ``out_host[j]`` says whether the node's output ``j`` lives on the host."""
+
+    body: Program | None = None
+    out_host: list[bool] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "cuda inner graph"
 
 
 @dataclass
@@ -221,6 +244,8 @@ class Program:
                 how = "cuda im2col + cuBLAS gemm"
             elif isinstance(step, AllocStep):
                 how = "cuda symdl_copy"
+            elif isinstance(step, WriteStep):
+                how = f"cuda {step.how} (strided copies)"
             lines.append(
                 f"{k:4d}: {step.label:<40s} {how}" + (f"  ({step.reason})" if getattr(step, "reason", "") else "")
             )
@@ -610,17 +635,18 @@ class CudaBuilder:
     ``softmax_crossentropy``, ``conv``, ``pool``, ``random`` and ``shape`` return the step that runs
     the node on the device, or None where this node cannot (it then runs on the host)."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, parent: CudaBuilder | None = None):
         self.plan = plan
         self.fgraph = plan.fgraph
         self.n_inputs = plan.n_inputs
         self.slot: dict[Variable, int] = {}
         self.on_host: list[bool] = []
         self.constants: list[tuple[int, np.ndarray]] = []
-        self.parts: list[str] = []
-        self.kernels: dict[str, str] = {}
-        self.dedupe: dict[Any, Any] = {}
-        self.headers: set[str] = set()
+        # an inner graph's builder has slots of its own and adds its kernels to its parent's module
+        self.parts: list[str] = parent.parts if parent else []
+        self.kernels: dict[str, str] = parent.kernels if parent else {}
+        self.dedupe: dict[Any, Any] = parent.dedupe if parent else {}
+        self.headers: set[str] = parent.headers if parent else set()
 
     def index(self, var: Variable, host: bool = False) -> int:
         if var not in self.slot:
@@ -757,9 +783,17 @@ class CudaBuilder:
 
     def view(self, node: Apply, how: str) -> ViewStep:
         """A view of the first input: ``how`` is 'dimshuffle' (with ``node.op.new_order``),
-        'reshape' (to the second input, a shape) or 'check_shape' (the input as it is, once its
-        shape matches ``node.op.shape``)."""
+        'reshape' (to the second input, a shape), 'subtensor' (basic indexing with
+        ``node.op.template`` and the other inputs), 'split' (pieces along ``node.op.axis`` of
+        the sizes in the second input) or 'check_shape' (the input as it is, once its shape
+        matches ``node.op.shape``)."""
         return ViewStep(node, self.ins(node), self.outputs(node), how=how)
+
+    def write(self, node: Apply, how: str) -> WriteStep | None:
+        """'join', 'set' or 'inc' (see ``WriteStep``); None where no kernel adds this dtype."""
+        if how == "inc" and node.outputs[0].dtype not in ADD_INTO_DTYPES:
+            return None
+        return WriteStep(node, self.ins(node), self.outputs(node), how=how)
 
     def alloc(self, node: Apply) -> AllocStep:
         return AllocStep(node, self.ins(node), self.outputs(node))
@@ -857,18 +891,34 @@ class CudaBuilder:
         self.kernels[name] = _SCE_LABELS_FMT if labels else _SCE_PROBS_FMT
         return SceStep(node, self.ins(node), self.outputs(node), kernel=name, labels=labels)
 
+    def inner_graph(
+        self, node: Apply, plan: Plan, input_host: Sequence[bool], out_host: dict[int, bool]
+    ) -> InnerGraphStep:
+        """A node whose op drives its inner graph (``plan``) with ``run_with``: the graph's
+        inputs live on the host where ``input_host`` says; the node's output ``j`` where
+        ``out_host[j]`` says, else where the graph leaves its output ``j``."""
+        body = CudaBuilder(plan, parent=self).build(input_host)
+        hosts = [out_host.get(j, body.on_host[body.output_slots[j]]) for j in range(len(node.outputs))]
+        outs = [self.index(v, host=h) for v, h in zip(node.outputs, hosts)]
+        return InnerGraphStep(node, self.ins(node), outs, body=body, out_host=hosts)
+
     # -------------------------------------------------------------- whole graph
-    def build(self) -> Program:
+    def build(self, input_host: Sequence[bool] | None = None) -> Program:
+        """The program of the plan; ``input_host`` (for an inner graph) says which inputs live on
+        the host, else the function's 0-d inputs do."""
         plan, fgraph = self.plan, self.fgraph
         input_slots = []
         for k, var in enumerate(fgraph.inputs):
             user_scalar = k < self.n_inputs and var.type.ndim == 0
-            input_slots.append(self.index(var, host=user_scalar))
+            input_slots.append(self.index(var, host=input_host[k] if input_host is not None else user_scalar))
         steps = [self.step(node) for node in plan.order]
         output_slots = [self.index(v) for v in fgraph.outputs]
         frees = [[self.index(v) for v in free] for free in plan.frees]
         for size in (1, 2, 4, 8):
             self.kernels[f"symdl_copy_{size}"] = SHAPE_FMT + STRIDES_FMT + "qPP"
+            self.kernels[f"symdl_scatter_{size}"] = SHAPE_FMT + 2 * STRIDES_FMT + "qPP"
+        for dtype in ADD_INTO_DTYPES:
+            self.kernels[f"symdl_add_into_{dtype}"] = SHAPE_FMT + 2 * STRIDES_FMT + "qPP"
         source = self.source(steps)
         return Program(
             source=source,

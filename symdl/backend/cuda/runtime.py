@@ -138,14 +138,16 @@ class CudaThunk(Thunk):
     the rest are new values of shared variables, which stay on the device.
     """
 
-    def __init__(self, plan: Plan, device: Any):
+    def __init__(self, plan: Plan, device: Any, program: cg.Program | None = None, functions: Any = None):
+        """``program`` and ``functions`` are given for an inner graph, whose kernels are in the
+        module of the function that holds it."""
         self.plan = plan
         self.fgraph = fgraph = plan.fgraph
         self.n_inputs = n_inputs = plan.n_inputs
         self.device = device
-        self.program = program = cg.generate(plan)
+        self.program = program = program or cg.generate(plan)
         start = time.perf_counter()
-        self.functions = device.module(program.source, program.kernels)
+        self.functions = functions or device.module(program.source, program.kernels)
         self.compile_seconds = time.perf_counter() - start
         self.shared = list(fgraph.inputs[n_inputs:])
         self.device_constants: dict[int, Any] = {}
@@ -188,10 +190,7 @@ class CudaThunk(Thunk):
                 for s in free:
                     storage[s] = None
         else:
-            for run, free in zip(self.runners, program.frees):
-                run(storage)
-                for s in free:
-                    storage[s] = None
+            self._run(storage)
         start = clock()
         n_results = program.n_results
         outputs = []
@@ -209,6 +208,24 @@ class CudaThunk(Thunk):
             self.timed_calls += 1
         self.calls += 1
         return outputs
+
+    def _run(self, storage: list[Any]) -> None:
+        for run, free in zip(self.runners, self.program.frees):
+            run(storage)
+            for s in free:
+                storage[s] = None
+
+    def run_on_device(self, values: Sequence[Any]) -> list[Any]:
+        """Run an inner graph on values where they are (device arrays, host values in host
+        slots): no transfer at the boundary, outputs left where the program computed them."""
+        program = self.program
+        storage: list[Any] = [None] * program.n_slots
+        for slot, data in program.constants:
+            storage[slot] = data
+        for slot, value in zip(program.input_slots, values):
+            storage[slot] = value
+        self._run(storage)
+        return [storage[slot] for slot in program.output_slots]
 
     def _step_events(self) -> list:
         if self._events is None:
@@ -285,6 +302,25 @@ class CudaThunk(Thunk):
             fn(grid_for(n, self.device.sm_count), (BLOCK, 1, 1), pack_shape(piece), pack_strides(st), n,
                dst + flat * size, src_ptr + moved * size)  # fmt: skip
 
+    def scatter(
+        self, dst: Any, dst_strides: Sequence[int], offset: int, src: Any, src_strides: Sequence[int], add: bool = False
+    ) -> None:
+        """Write (``add``: add) ``src``, read with element ``src_strides`` (0 where it
+        broadcasts), into the elements of ``dst`` from element ``offset`` with element
+        ``dst_strides``, over ``src``'s shape."""
+        shape = list(src.shape)
+        if not math.prod(shape):
+            return
+        dims, (dst_st, src_st) = collapse(shape, [dst_strides, src_strides])
+        size = dst.dtype.itemsize
+        fn = self.functions[f"symdl_add_into_{dst.dtype}" if add else f"symdl_scatter_{size}"]
+        dst_ptr = self.device.ptr(dst) + offset * size
+        src_ptr = self.device.ptr(src)
+        for piece, (dst_p, src_p), (dst_moved, src_moved), _ in split_launch(dims, [dst_st, src_st]):
+            n = math.prod(piece)
+            fn(grid_for(n, self.device.sm_count), (BLOCK, 1, 1), pack_shape(piece), pack_strides(dst_p),
+               pack_strides(src_p), n, dst_ptr + dst_moved * size, src_ptr + src_moved * size)  # fmt: skip
+
     # -------------------------------------------------------------- runners
     def _runner(self, step: cg.Step, k: int) -> Callable[[list[Any]], None]:
         make = {
@@ -298,8 +334,10 @@ class CudaThunk(Thunk):
             cg.RandomStep: self._random,
             cg.PoolStep: self._pool,
             cg.AllocStep: self._alloc,
+            cg.WriteStep: self._write,
             cg.ShapeStep: self._shape,
             cg.HostStep: self._host,
+            cg.InnerGraphStep: self._inner_graph,
         }[type(step)]
         run = make(step, k)
 
@@ -651,13 +689,85 @@ class CudaThunk(Thunk):
             x = self.contiguous(x)
             storage[step.outs[0]] = device.view(x, tuple(shape), c_strides(shape, x.dtype.itemsize))
 
+        def subtensor(storage: list[Any]) -> None:
+            x = storage[step.ins[0]]
+            values = [self.to_host(storage[s]) for s in step.ins[1:]]
+            if isinstance(x, np.ndarray | np.generic):
+                storage[step.outs[0]] = perform(node, [x, *values])[0]
+                return
+            shape, strides, offset = basic_view(x.shape, elem_strides(x), op.template, values)
+            size = x.dtype.itemsize
+            storage[step.outs[0]] = device.view(x, shape, tuple(s * size for s in strides), offset * size)
+
+        def split(storage: list[Any]) -> None:
+            x = storage[step.ins[0]]
+            sizes = [int(d) for d in self.to_host(storage[step.ins[1]])]
+            if isinstance(x, np.ndarray | np.generic):
+                for s, r in zip(step.outs, perform(node, [x, np.asarray(sizes)])):
+                    storage[s] = r
+                return
+            axis = op.axis
+            if len(sizes) != op.n or sum(sizes) != x.shape[axis] or min(sizes, default=0) < 0:
+                raise ShapeError(f"split: sizes {sizes} do not split axis {axis} of shape {x.shape}")
+            start = 0
+            for s, size in zip(step.outs, sizes):
+                shape = x.shape[:axis] + (size,) + x.shape[axis + 1 :]
+                storage[s] = device.view(x, shape, x.strides, start * x.strides[axis])
+                start += size
+
         def shape_hint(storage: list[Any]) -> None:
             x = storage[step.ins[0]]
             if any(h is not None and h != d for h, d in zip(op.shape, x.shape)):
                 raise ShapeError(f"a value of shape {x.shape} does not have the declared shape {op.shape}")
             storage[step.outs[0]] = x
 
-        return {"dimshuffle": dimshuffle, "reshape": reshape, "check_shape": shape_hint}[step.how]
+        views = {"dimshuffle": dimshuffle, "reshape": reshape, "subtensor": subtensor, "split": split}
+        return views[step.how] if step.how in views else {"check_shape": shape_hint}[step.how]
+
+    def _write(self, step: cg.WriteStep, k: int) -> Callable:
+        device = self.device
+        op = step.node.op
+        out_dtype = np.dtype(step.node.outputs[0].dtype)
+
+        def join(storage: list[Any]) -> None:
+            parts = [self.on_device(storage, s, k) for s in step.ins]
+            axis = op.axis
+            first = parts[0].shape
+            for part in parts:
+                if len(part.shape) != len(first) or any(
+                    a != b for i, (a, b) in enumerate(zip(part.shape, first)) if i != axis
+                ):
+                    raise ShapeError(
+                        f"concatenate: inputs of shapes {', '.join(str(p.shape) for p in parts)} differ "
+                        f"outside axis {axis}"
+                    )
+            shape = list(first)
+            shape[axis] = sum(p.shape[axis] for p in parts)
+            out = device.empty(tuple(shape), out_dtype)
+            storage[step.outs[0]] = out
+            out_strides = elem_strides(out)
+            start = 0
+            for part in parts:
+                self.scatter(out, out_strides, start * out_strides[axis], part, elem_strides(part))
+                start += part.shape[axis]
+
+        def write(storage: list[Any]) -> None:
+            x = self.on_device(storage, step.ins[0], k)
+            y = self.on_device(storage, step.ins[1], k)
+            values = [self.to_host(storage[s]) for s in step.ins[2:]]
+            out = self.contiguous(x, copy=True)
+            storage[step.outs[0]] = out
+            shape, strides, offset = basic_view(out.shape, elem_strides(out), op.template, values)
+            lead = len(shape) - len(y.shape)
+            if lead < 0 or any(d != 1 and d != o for d, o in zip(y.shape, shape[lead:])):
+                raise ShapeError(
+                    f"{op}: a value of shape {y.shape} does not fit the sub-tensor of shape {tuple(shape)}"
+                )
+            y_strides = broadcast_strides(y.shape, elem_strides(y), shape)
+            view = device.view(y, tuple(shape), tuple(s * y.dtype.itemsize for s in y_strides))
+            self.scatter(out, strides, offset, view, y_strides, add=step.how == "inc")
+
+        return join if step.how == "join" else write
 
     def _conv(self, step: cg.ConvStep, k: int) -> Callable:
         from symdl.tensor.nnet.conv import _Geometry
@@ -867,6 +977,22 @@ class CudaThunk(Thunk):
 
         return run
 
+    def _inner_graph(self, step: cg.InnerGraphStep, k: int) -> Callable:
+        node = step.node
+        body = CudaThunk(node.op.inner_plan(), self.device, program=step.body, functions=self.functions)
+        rows = DeviceRows(self, step.out_host)
+
+        def run(storage: list[Any]) -> None:
+            values = [storage[s] for s in step.ins]
+            if int(rows.scalar(values[0])) <= 0:
+                # no step: the rows' shapes come from the body's shape rules (NumPy), or errors
+                self.host_fallback(step, storage, k)
+                return
+            for s, r in zip(step.outs, node.op.run_with(node, values, body.run_on_device, rows)):
+                storage[s] = r
+
+        return run
+
     def _host(self, step: cg.HostStep, k: int) -> Callable:
         node = step.node
         perform = node.op.perform
@@ -915,6 +1041,93 @@ class CudaThunk(Thunk):
         for label, seconds in self.boundary.items():
             rows.append((label, "xfer", seconds, self.calls))
         return ProfileReport(rows, self.calls)
+
+
+def basic_view(
+    shape: Sequence[int], strides: Sequence[int], template: Sequence[Any], values: Sequence[Any]
+) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """The (shape, element strides, element offset) of an array's basic-indexed view
+    (``symdl.tensor.subtensor`` templates; ``values`` are the index inputs), as NumPy gives it."""
+
+    def value(bound: Any) -> Any:
+        return int(values[bound[1]]) if isinstance(bound, tuple) else bound
+
+    out_shape: list[int] = []
+    out_strides: list[int] = []
+    offset, axis = 0, 0
+    for entry in template:
+        kind = entry[0]
+        if kind == "new":
+            out_shape.append(1)
+            out_strides.append(0)
+            continue
+        dim, stride = shape[axis], strides[axis]
+        if kind == "int":
+            i = value(entry[1])
+            if not -dim <= i < dim:
+                raise IndexError(
+                    f"index {i} is out of bounds for axis {axis} with size {dim} (indexing an array of shape {tuple(shape)})"
+                )
+            offset += (i % dim) * stride
+        else:
+            step = value(entry[3])
+            if step == 0:
+                raise ValueError("slice step cannot be zero")
+            start, stop, step = slice(value(entry[1]), value(entry[2]), step).indices(dim)
+            n = len(range(start, stop, step))
+            if n:
+                offset += start * stride
+            out_shape.append(n)
+            out_strides.append(stride * step)
+        axis += 1
+    return tuple(out_shape), tuple(out_strides), offset
+
+
+class DeviceRows:
+    """Rows of device arrays for ``Scan.run_with`` (see ``symdl.scan_module.op.HostRows``):
+    views for reads, copy kernels for writes; values in host slots stay NumPy arrays."""
+
+    def __init__(self, thunk: CudaThunk, out_host: Sequence[bool]):
+        self.thunk, self.device, self.out_host = thunk, thunk.device, out_host
+
+    def scalar(self, value: Any) -> np.ndarray:
+        return np.asarray(self.thunk.to_host(value))
+
+    @staticmethod
+    def value(value: Any) -> Any:
+        return value
+
+    def empty(self, shape: tuple[int, ...], dtype: str, output: int) -> Any:
+        return np.empty(shape, dtype) if self.out_host[output] else self.device.empty(shape, np.dtype(dtype))
+
+    def row(self, array: Any, i: int) -> Any:
+        if isinstance(array, np.ndarray):
+            return array[i]
+        return self.device.view(array, tuple(array.shape[1:]), tuple(array.strides[1:]), i * array.strides[0])
+
+    def set_row(self, array: Any, i: int, value: Any) -> None:
+        self.set_rows(array, i, value, one=True)
+
+    def set_rows(self, array: Any, start: int, values: Any, one: bool = False) -> None:
+        """Write ``values`` (one row with ``one``) into ``array``'s rows from ``start``."""
+        if isinstance(array, np.ndarray):
+            values = self.thunk.to_host(values)
+            if one:
+                array[start] = values
+            else:
+                array[start : start + len(values)] = values
+            return
+        if isinstance(values, np.ndarray | np.generic):
+            values = self.device.to_device(np.asarray(values, dtype=array.dtype))
+        shape = tuple(values.shape)
+        self.thunk.copy_into(self.device.ptr(array) + start * array.strides[0], shape, values, elem_strides(values))
+
+    def rows(self, array: Any, start: int, stop: int, copy: bool = False) -> Any:
+        if isinstance(array, np.ndarray):
+            return array[start:stop].copy() if copy else array[start:stop]
+        shape = (stop - start, *array.shape[1:])
+        view = self.device.view(array, shape, tuple(array.strides), start * array.strides[0])
+        return self.thunk.contiguous(view, copy=True) if copy else view
 
 
 def _row_block(n: int) -> int:

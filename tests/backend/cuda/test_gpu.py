@@ -110,3 +110,17 @@ def test_profile_times_kernels_with_cuda_events(rng):
         fn(rng.normal(size=(256, 512)).astype("float32"))
     report = fn.profile()
     assert report.calls == 20 and report.total_seconds > 0
+
+
+def test_a_tanh_rnn_its_gradient_and_slices_on_the_gpu(rng):
+    x, h0 = T.tensor3("x"), T.matrix("h0")
+    w = symdl.shared(rng.normal(size=(16, 16)).astype("float32") * 0.3, name="w")
+    hs, _ = symdl.scan(lambda x_t, h: T.tanh(x_t + T.dot(h, w)), sequences=x, outputs_info=h0)
+    cost = (hs[-1] ** 2).sum() + T.concatenate([hs[0], hs[1:, ::2].sum(axis=0)], axis=1).sum()
+    (gw,) = symdl.grad(cost, [w])
+    values = [rng.normal(size=(50, 8, 16)).astype("float32"), rng.normal(size=(8, 16)).astype("float32")]
+    fn, got, expected = both([x, h0], [hs, cost, gw], values)
+    check(got, expected, rtol=1e-4)
+    steps = list(fn.thunk.program.steps)
+    steps += [b for s in steps if type(s).__name__ == "InnerGraphStep" for b in s.body.steps]
+    assert [s.label for s in steps if s.describe() == "host+xfer"] == []

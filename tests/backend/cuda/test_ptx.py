@@ -74,11 +74,25 @@ def cnn(graphs):
     return program_for(inputs, [loss], updates)
 
 
+def lstm_step(graphs):
+    """A masked LSTM's training step: a loop whose body and whose gradient's body are kernels too,
+    with slices, writes into sub-tensors and concatenations."""
+    from symdl import layers as L
+    from symdl.updates import sgd
+
+    x, m, y = T.tensor3("x"), T.matrix("m"), T.matrix("y")
+    lstm = L.LSTMLayer(L.InputLayer((None, None, 3), x), 5, mask_input=L.InputLayer((None, None), m))
+    out = L.get_output(lstm)
+    loss = ((out[:, -1] - y) ** 2).mean() + T.concatenate([out[:, 0], out[:, -1]], axis=1).sum()
+    return program_for([x, m, y], [loss], list(sgd(loss, L.get_all_params(lstm, trainable=True), 0.1).items()))
+
+
 GRAPHS = {
     "scalar_ops": scalar_ops,
     "fusion_reductions_softmax": fusion_reductions_softmax,
     "mlp_step": mlp,
     "cnn_step": cnn,
+    "lstm_step": lstm_step,
 }
 
 
@@ -105,6 +119,11 @@ def test_generated_cuda_compiles_to_ptx(nvcc, graphs, tmp_path, graph, arch):
     ptx = (tmp_path / "out.ptx").read_text()
     for name in program.kernels:
         assert f".entry {name}(" in ptx, f"kernel {name} missing from the PTX"
+    if graph == "lstm_step":
+        bodies = [s.body for s in program.steps if type(s).__name__ == "InnerGraphStep"]
+        assert len(bodies) == 2  # the loop and its gradient's loop, in the same module
+        body_kernels = {s.kernel for b in bodies for s in b.steps if getattr(s, "kernel", "")}
+        assert body_kernels and all(any(name.startswith(k) for name in program.kernels) for k in body_kernels)
 
 
 def test_mlp_step_runs_entirely_in_cuda_kernels_and_cublas(graphs):
