@@ -81,12 +81,29 @@ class IfElse(InnerGraphOp):
         return Apply(self, [condition, *inputs], types)
 
     def perform(self, node: Apply, inputs: Sequence[Any]) -> list:
-        taken = bool(inputs[0])
-        if taken not in self._branch_thunks:
-            from symdl.backend.py.vm import PyThunk
+        return self.run_with(node, inputs, [self._branch_thunk(True), self._branch_thunk(False)], None)
 
-            self._branch_thunks[taken] = PyThunk(self.branch_plan(taken))
-        return self._branch_thunks[taken](list(inputs[1:]))
+    def _branch_thunk(self, taken: bool) -> Any:
+        """A branch on the ``py`` backend, compiled when first run."""
+
+        def run(args: list) -> list:
+            if taken not in self._branch_thunks:
+                from symdl.backend.py.vm import PyThunk
+
+                self._branch_thunks[taken] = PyThunk(self.branch_plan(taken))
+            return self._branch_thunks[taken](args)
+
+        return run
+
+    def run_with(self, node: Apply, inputs: Sequence[Any], bodies: Sequence[Any], rows: Any) -> list:
+        """Run the branch the condition takes: ``bodies`` run the then and the else branch;
+        ``rows`` (None for NumPy values) brings the condition to the host."""
+        condition = inputs[0] if rows is None else rows.scalar(inputs[0])
+        return list(bodies[0 if bool(condition) else 1](list(inputs[1:])))
+
+    def inner_plans(self) -> list:
+        """The plans ``run_with`` runs: the then branch's and the else branch's."""
+        return [self.branch_plan(True), self.branch_plan(False)]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], output_grads: Sequence[Any]) -> list:
         from symdl.gradient import grad
@@ -179,6 +196,11 @@ def _ancestors(ends: Sequence[Variable]) -> set[Variable]:
         found.update(node.inputs)
         found.update(node.outputs)
     return found
+
+
+@register_impl("cuda", IfElse)
+def _ifelse_on_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.inner_graph(node, node.op.inner_plans(), [cuda.host(v) for v in node.inputs[1:]], {})
 
 
 @register_impl("c", IfElse)

@@ -40,6 +40,10 @@ class InnerGraphOp(Op):
 
     Two such ops are equal when their graphs have the same structure and their ``info`` (what
     else defines them) is equal; the graph is rewritten once, on the first ``inner_plan()``.
+
+    ``run_with(node, inputs, bodies, rows)`` runs the node with ``bodies``, callables running
+    the ``inner_plans()`` in order: ``perform`` passes ``py`` thunks, the CUDA backend the
+    programs it compiled (with ``rows`` for the device arrays' rows, see ``Scan``).
     """
 
     view_map = None  # an inner output may be an inner input as it is
@@ -69,6 +73,10 @@ class InnerGraphOp(Op):
             rewrite_graph(fgraph, config.optimizer)
             self._plan = make_plan(fgraph)
         return self._plan
+
+    def inner_plans(self) -> list:
+        """The plans ``run_with`` runs (a CUDA function compiles them into its module)."""
+        return [self.inner_plan()]
 
     def inner_thunk(self) -> Any:
         """The inner plan on the ``py`` backend (what ``perform`` runs)."""
@@ -147,7 +155,11 @@ class OpFromGraph(InnerGraphOp):
         return Apply(self, variables, [out.type for out in self.fgraph.outputs])
 
     def perform(self, node: Apply, inputs: Sequence[Any]) -> list:
-        return self.inner_thunk()(list(inputs))
+        return self.run_with(node, inputs, [self.inner_thunk()], None)
+
+    def run_with(self, node: Apply, inputs: Sequence[Any], bodies: Sequence[Any], rows: Any) -> list:
+        """Run the graph once with ``bodies[0]`` (the ``py`` thunk, or the CUDA program)."""
+        return list(bodies[0](list(inputs)))
 
     def infer_shape(self, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list:
         from symdl.rewrite.shapes import dim_key
@@ -208,6 +220,11 @@ class OpFromGraph(InnerGraphOp):
 
 
 # ---------------------------------------------------------------- C implementation
+@register_impl("cuda", OpFromGraph)
+def _graph_on_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.inner_graph(node, node.op.inner_plans(), [cuda.host(v) for v in node.inputs], {})
+
+
 @register_impl("c", OpFromGraph)
 def _op_from_graph_in_c(node: Apply, c: Any) -> str | None:
     return c.inline_graph(node, node.op.inner_plan())

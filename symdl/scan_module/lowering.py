@@ -170,7 +170,7 @@ def _scan_on_cuda(node: Apply, cuda: Any) -> Any:
     input_host = [cuda.host(seq) for seq, taps in zip(outer["seqs"], info.seq_taps) for _ in taps]
     input_host += [host for host, taps in zip(state_host, info.state_taps) for _ in taps]
     input_host += [cuda.host(v) for v in outer["invariants"]]
-    return cuda.inner_graph(node, op.inner_plan(), input_host, dict(enumerate(state_host)))
+    return cuda.inner_graph(node, op.inner_plans(), input_host, dict(enumerate(state_host)))
 
 
 register_impl("c", Scan)(_scan_in_c)

@@ -149,13 +149,14 @@ class Scan(InnerGraphOp):
         return Apply(self, inputs, out_types)
 
     def perform(self, node: Apply, inputs: Sequence[Any]) -> list:
-        return self.run_with(node, inputs, self.inner_thunk(), HOST_ROWS)
+        return self.run_with(node, inputs, [self.inner_thunk()], HOST_ROWS)
 
-    def run_with(self, node: Apply, inputs: Sequence[Any], body: Any, rows: Any) -> list:
-        """Run the loop on the node's input values: ``body(args) -> outputs`` runs one step and
-        ``rows`` (see ``HostRows``) allocates, reads and writes the values' rows, so that the
+    def run_with(self, node: Apply, inputs: Sequence[Any], bodies: Sequence[Any], rows: Any) -> list:
+        """Run the loop on the node's input values: ``bodies[0](args) -> outputs`` runs one step
+        and ``rows`` (see ``HostRows``) allocates, reads and writes the values' rows, so that the
         same driver runs on NumPy arrays (``perform``) and on device arrays (CUDA)."""
         info = self.info
+        (body,) = bodies
         outer = self.outer_groups(inputs)
         n = int(rows.scalar(outer["n_steps"]))
         if n < 0:
@@ -221,12 +222,12 @@ class Scan(InnerGraphOp):
         for k, values in enumerate(nits):
             if values is None:  # no step ran: a row's shape follows from the inputs' shapes
                 out = node.outputs[info.n_states + k]
-                row = self._row_shape(k, outer, seqs, stores)
+                row = self._row_shape(k, outer, seqs, stores, rows)
                 values = rows.empty((0, *row), out.dtype, info.n_states + k)
             outputs.append(rows.rows(values, 0, done))
         return outputs
 
-    def _row_shape(self, k: int, outer: dict, seqs: list, stores: list) -> tuple[int, ...]:
+    def _row_shape(self, k: int, outer: dict, seqs: list, stores: list, rows: Any) -> tuple[int, ...]:
         """The shape of a row of output not fed back ``k``, for a loop of no steps: from the
         inputs' shapes where the shape rules tell, else from one evaluation of the body on rows
         of zeros (whose values are discarded)."""
@@ -252,7 +253,7 @@ class Scan(InnerGraphOp):
         else:
             return tuple(row)
         args = [np.zeros(shapes[v], dtype=v.dtype) for v in self.fgraph.inputs[: -info.n_invariants or None]]
-        args += list(outer["invariants"])
+        args += [rows.host(v) for v in outer["invariants"]]
         try:
             with np.errstate(all="ignore"):
                 value = self.inner_thunk()(args)[info.n_states + k]
@@ -324,6 +325,11 @@ class HostRows:
 
     @staticmethod
     def value(value: Any) -> np.ndarray:
+        return np.asarray(value)
+
+    @staticmethod
+    def host(value: Any) -> np.ndarray:
+        """A value as a NumPy array (for a NumPy evaluation of the body)."""
         return np.asarray(value)
 
     @staticmethod

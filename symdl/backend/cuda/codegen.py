@@ -194,11 +194,13 @@ class ShapeStep(Step):
 
 @dataclass
 class InnerGraphStep(Step):
-    """A node whose op holds a graph of its own (``Scan``): the graph is compiled into ``body``
-    (its kernels in the same module) and the op's ``run_with`` drives it on device arrays.
-    ``out_host[j]`` says whether the node's output ``j`` lives on the host."""
+    """A node whose op holds graphs of its own (``Scan``, ``IfElse``, ``OpFromGraph``): each of
+    its ``plans`` is compiled into a program of ``bodies`` (their kernels in the same module) and
+    the op's ``run_with`` drives them on device arrays. ``out_host[j]`` says whether the node's
+    output ``j`` lives on the host."""
 
-    body: Program | None = None
+    plans: list[Plan] = field(default_factory=list)
+    bodies: list[Program] = field(default_factory=list)
     out_host: list[bool] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -892,15 +894,15 @@ class CudaBuilder:
         return SceStep(node, self.ins(node), self.outputs(node), kernel=name, labels=labels)
 
     def inner_graph(
-        self, node: Apply, plan: Plan, input_host: Sequence[bool], out_host: dict[int, bool]
+        self, node: Apply, plans: Sequence[Plan], input_host: Sequence[bool], out_host: dict[int, bool]
     ) -> InnerGraphStep:
-        """A node whose op drives its inner graph (``plan``) with ``run_with``: the graph's
+        """A node whose op drives its inner graphs (``plans``) with ``run_with``: the graphs'
         inputs live on the host where ``input_host`` says; the node's output ``j`` where
-        ``out_host[j]`` says, else where the graph leaves its output ``j``."""
-        body = CudaBuilder(plan, parent=self).build(input_host)
-        hosts = [out_host.get(j, body.on_host[body.output_slots[j]]) for j in range(len(node.outputs))]
+        ``out_host[j]`` says, else on the host only where every graph leaves its output ``j``."""
+        bodies = [CudaBuilder(plan, parent=self).build(input_host) for plan in plans]
+        hosts = [out_host.get(j, all(b.on_host[b.output_slots[j]] for b in bodies)) for j in range(len(node.outputs))]
         outs = [self.index(v, host=h) for v, h in zip(node.outputs, hosts)]
-        return InnerGraphStep(node, self.ins(node), outs, body=body, out_host=hosts)
+        return InnerGraphStep(node, self.ins(node), outs, plans=list(plans), bodies=bodies, out_host=hosts)
 
     # -------------------------------------------------------------- whole graph
     def build(self, input_host: Sequence[bool] | None = None) -> Program:

@@ -979,16 +979,20 @@ class CudaThunk(Thunk):
 
     def _inner_graph(self, step: cg.InnerGraphStep, k: int) -> Callable:
         node = step.node
-        body = CudaThunk(node.op.inner_plan(), self.device, program=step.body, functions=self.functions)
+        bodies = [
+            CudaThunk(plan, self.device, program=body, functions=self.functions).run_on_device
+            for plan, body in zip(step.plans, step.bodies)
+        ]
         rows = DeviceRows(self, step.out_host)
 
         def run(storage: list[Any]) -> None:
-            values = [storage[s] for s in step.ins]
-            if int(rows.scalar(values[0])) <= 0:
-                # no step: the rows' shapes come from the body's shape rules (NumPy), or errors
-                self.host_fallback(step, storage, k)
-                return
-            for s, r in zip(step.outs, node.op.run_with(node, values, body.run_on_device, rows)):
+            results = node.op.run_with(node, [storage[s] for s in step.ins], bodies, rows)
+            for s, r, host in zip(step.outs, results, step.out_host):
+                on_host = isinstance(r, np.ndarray | np.generic)
+                if host and not on_host:
+                    r = self.to_host(r)
+                elif on_host and not host:
+                    r = self.device.to_device(np.asarray(r))
                 storage[s] = r
 
         return run
@@ -1096,6 +1100,9 @@ class DeviceRows:
     @staticmethod
     def value(value: Any) -> Any:
         return value
+
+    def host(self, value: Any) -> np.ndarray:
+        return np.asarray(self.thunk.to_host(value))
 
     def empty(self, shape: tuple[int, ...], dtype: str, output: int) -> Any:
         return np.empty(shape, dtype) if self.out_host[output] else self.device.empty(shape, np.dtype(dtype))

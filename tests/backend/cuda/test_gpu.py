@@ -122,5 +122,5 @@ def test_a_tanh_rnn_its_gradient_and_slices_on_the_gpu(rng):
     fn, got, expected = both([x, h0], [hs, cost, gw], values)
     check(got, expected, rtol=1e-4)
     steps = list(fn.thunk.program.steps)
-    steps += [b for s in steps if type(s).__name__ == "InnerGraphStep" for b in s.body.steps]
+    steps += [b for s in steps if type(s).__name__ == "InnerGraphStep" for body in s.bodies for b in body.steps]
     assert [s.label for s in steps if s.describe() == "host+xfer"] == []

@@ -36,7 +36,11 @@ def test_a_tanh_rnn_and_its_gradient_run_as_inner_graphs_on_the_device(emulated,
         np.testing.assert_allclose(g, e, rtol=2e-5, atol=2e-6)
     assert "InnerGraphStep" in steps_of(fn)
     body_steps = [
-        s for step in fn.thunk.program.steps if type(step).__name__ == "InnerGraphStep" for s in step.body.steps
+        s
+        for step in fn.thunk.program.steps
+        if type(step).__name__ == "InnerGraphStep"
+        for body in step.bodies
+        for s in body.steps
     ]
     assert body_steps and all(s.describe() != "host+xfer" for s in body_steps), [s.label for s in body_steps]
 
@@ -143,5 +147,40 @@ def test_an_lstm_layer_trains_on_the_device_like_the_py_backend(emulated, rng):
     np.testing.assert_allclose(losses["cuda"], losses["py"], rtol=1e-5)
     assert losses["cuda"][-1] < losses["cuda"][0]
     steps = list(fn.thunk.program.steps)
-    steps += [b for s in fn.thunk.program.steps if type(s).__name__ == "InnerGraphStep" for b in s.body.steps]
+    steps += [
+        b
+        for s in fn.thunk.program.steps
+        if type(s).__name__ == "InnerGraphStep"
+        for body in s.bodies
+        for b in body.steps
+    ]
     assert [s.label for s in steps if s.describe() == "host+xfer"] == []
+
+
+def test_ifelse_runs_only_the_taken_branch_on_the_device(emulated, rng, monkeypatch):
+    from symdl.ifelse import ifelse
+
+    a, x = T.scalar("a"), T.matrix("x")
+    out = ifelse(T.gt(a, 0), T.exp(x).sum(axis=0), T.dot(x, x.T)[0])
+    (gx,) = symdl.grad(out.sum(), [x])
+    value = rng.normal(size=(3, 3)).astype("float32")
+    for cond in (1.0, -1.0):
+        fn, got, expected = both([a, x], [out, gx], [np.float32(cond), value])
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    steps = [s for s in fn.thunk.program.steps if type(s).__name__ == "InnerGraphStep"]
+    assert steps and all(len(s.bodies) == 2 for s in steps)
+    launched = []
+    gemm = emulated.gemm
+    monkeypatch.setattr(emulated, "gemm", lambda *args: launched.append(args) or gemm(*args))
+    fn(np.float32(1.0), value)
+    assert launched == []  # the else branch's products never ran
+
+
+def test_a_jacobian_maps_a_graph_op_over_rows_on_the_device(emulated, rng):
+    x = T.vector("x")
+    w = symdl.shared(rng.normal(size=(4, 4)).astype("float32"), name="w")
+    jac = symdl.jacobian(T.tanh(T.dot(w, x)), x)
+    fn, got, expected = both([x], [jac], [rng.normal(size=4).astype("float32")])
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
+    assert [s.label for s in fn.thunk.program.steps if s.describe() == "host+xfer"] == []
