@@ -35,7 +35,7 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
     plan = op.inner_plan()
     body = plan.fgraph
     # the rewritten body has the op's grouping (its inputs and outputs in the same order)
-    groups = _groups(op, body)
+    groups = op.inner_groups(body)
     outer = op.outer_groups(node.inputs)
     ok = all(c.has_ctype(v.dtype) for v in node.inputs + node.outputs)
     if not ok or outer["n_steps"].dtype != "int64":
@@ -138,23 +138,6 @@ def _row(index: str, depth: int, keep: int | None) -> str:
     """The store's row of step-relative index ``index`` (a ring of ``depth + keep`` rows when
     only the last ``keep`` steps are kept)."""
     return index if keep is None else f"(({index}) % {depth + keep})"
-
-
-def _groups(op: Scan, body: Any) -> dict[str, list]:
-    """The rewritten body's inputs and outputs, grouped as the op's (same order and counts)."""
-    info, ins, outs = op.info, list(body.inputs), list(body.outputs)
-    groups: dict[str, list] = {"seqs": [], "states": []}
-    for taps in info.seq_taps:
-        groups["seqs"].append(ins[: len(taps)])
-        ins = ins[len(taps) :]
-    for taps in info.state_taps:
-        groups["states"].append(ins[: len(taps)])
-        ins = ins[len(taps) :]
-    groups["invariants"] = ins
-    groups["state_out"], outs = outs[: info.n_states], outs[info.n_states :]
-    groups["nit_out"], outs = outs[: info.n_nit], outs[info.n_nit :]
-    groups["until"] = outs
-    return groups
 
 
 def _scan_on_cuda(node: Apply, cuda: Any) -> Any:

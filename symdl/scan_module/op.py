@@ -93,9 +93,11 @@ class Scan(InnerGraphOp):
         return self.name
 
     # -------------------------------------------------------------- groups
-    def inner_groups(self) -> dict[str, list]:
-        """The body's inputs and outputs by group (see the module docstring)."""
-        info, ins, outs = self.info, list(self.fgraph.inputs), list(self.fgraph.outputs)
+    def inner_groups(self, body: Any = None) -> dict[str, list]:
+        """The body's inputs and outputs by group (see the module docstring); ``body``: a
+        rewritten copy of the body (same order and counts) to group instead."""
+        body = body if body is not None else self.fgraph
+        info, ins, outs = self.info, list(body.inputs), list(body.outputs)
         groups: dict[str, list] = {"seqs": [], "states": []}
         for taps in info.seq_taps:
             groups["seqs"].append(ins[: len(taps)])
