@@ -60,7 +60,7 @@ def __getattr__(name: str):
         return value
     if name in ("tensor", "printing", "testing", "layers", "init", "nonlinearities", "objectives", "losses",
                 "updates", "regularization", "datasets", "gradient", "rewrite", "graph", "utils", "random", "scan_module",
-                "ifelse", "models", "data", "distributed"):  # fmt: skip
+                "ifelse", "models", "data", "distributed", "sparse"):  # fmt: skip
         module = importlib.import_module(f"symdl.{name}")
         globals()[name] = module
         return module

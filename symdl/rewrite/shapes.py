@@ -90,8 +90,16 @@ def scalar_key(fgraph: FunctionGraph, s: Variable, depth: int = 0) -> tuple:
                 if vec is not None:
                     return scalar_key(fgraph, vec, depth + 1)
         if isinstance(op, Elemwise) and op.scalar_op.name == "maximum" and s.ndim == 0:
-            # Sizes combined by broadcasting are built as maximum (see dim_expr).
-            return combine_broadcast([scalar_key(fgraph, i, depth + 1) for i in node.inputs])
+            # Sizes combined by broadcasting are built as a maximum of sizes that are not known
+            # (see dim_expr), and then the two agree. A maximum with a known size is a real
+            # maximum (``bincount``'s ``max(x) + 1`` against ``minlength``): 0 drops out, other
+            # sizes leave it opaque.
+            keys = [scalar_key(fgraph, i, depth + 1) for i in node.inputs]
+            keys = [k for k in keys if k != ("c", 0)]
+            if len(keys) == 1:
+                return keys[0]
+            if keys and not any(k[0] == "c" for k in keys):
+                return combine_broadcast(keys)
         if isinstance(op, Elemwise) and op.scalar_op.name.startswith("cast_") and s.dtype.startswith("int"):
             inner = node.inputs[0]
             if inner.dtype.startswith(("int", "uint")):

@@ -54,6 +54,8 @@ class SparseVariable:
     array([  1., 200.])
     """
 
+    is_sparse = True  # tensors hand their arithmetic with it over to it (symdl.tensor.var)
+
     __array_ufunc__ = None  # NumPy arrays on the left defer to our reflected operators
 
     def __init__(

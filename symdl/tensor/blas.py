@@ -158,6 +158,10 @@ def dot(a: Any, b: Any) -> Variable:
     >>> T.dot(a, b).eval({a: np.eye(2), b: np.array([1.0, 2.0])})
     array([1., 2.])
     """
+    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
+        from symdl.sparse import dot as sparse_dot
+
+        return sparse_dot(a, b)
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b

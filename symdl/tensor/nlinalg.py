@@ -634,6 +634,8 @@ def qr(a: Any, mode: str = "reduced") -> Any:
     >>> bool(np.allclose((q @ r).eval({x: np.arange(6.0).reshape(3, 2)}), np.arange(6.0).reshape(3, 2)))
     True
     """
+    if mode == "full":  # Theano's (and old NumPy's) name of 'reduced'
+        mode = "reduced"
     out = QRFull(mode)(a)
     return tuple(out) if isinstance(out, list) else out
 

@@ -77,19 +77,19 @@ class _TensorOps:
 
     # arithmetic
     def __add__(self, o):
-        return _m().add(self, o)  # noqa: E704
+        return NotImplemented if _sparse(o) else _m().add(self, o)  # noqa: E704
 
     def __radd__(self, o):
         return _m().add(o, self)  # noqa: E704
 
     def __sub__(self, o):
-        return _m().sub(self, o)  # noqa: E704
+        return NotImplemented if _sparse(o) else _m().sub(self, o)  # noqa: E704
 
     def __rsub__(self, o):
         return _m().sub(o, self)  # noqa: E704
 
     def __mul__(self, o):
-        return _m().mul(self, o)  # noqa: E704
+        return NotImplemented if _sparse(o) else _m().mul(self, o)  # noqa: E704
 
     def __rmul__(self, o):
         return _m().mul(o, self)  # noqa: E704
@@ -161,7 +161,7 @@ class _TensorOps:
         return _m().ge(self, o)  # noqa: E704
 
     def __matmul__(self, o):
-        return _blas().matmul(self, o)  # noqa: E704
+        return NotImplemented if _sparse(o) else _blas().matmul(self, o)  # noqa: E704
 
     def __rmatmul__(self, o):
         return _blas().matmul(o, self)  # noqa: E704
@@ -280,6 +280,12 @@ class _TensorOps:
 
     def nonzero(self):
         raise NotImplementedError("nonzero has a data-dependent shape; index with a boolean mask")  # noqa: E501, E704
+
+
+def _sparse(o: Any) -> bool:
+    """A sparse matrix takes over the arithmetic it is an operand of (``dense * sparse`` keeps
+    the sparsity, ``dense @ sparse`` is a sparse product), as in Theano."""
+    return getattr(o, "is_sparse", False) is True
 
 
 def _m():

@@ -293,3 +293,23 @@ def test_infer_shape_of_the_sparse_ops_matches_the_computed_shapes():
     dims = iter(values[len(outputs) :])
     for out, dims_of_out in zip(values[: len(outputs)], inferred):
         assert tuple(int(next(dims)) for _ in dims_of_out) == out.shape
+
+
+def test_theano_spellings_of_sparse_products_with_dense_tensors(backend):
+    x, w, v = sp.csr_matrix("x", dtype="float64"), T.dmatrix("w"), T.dmatrix("v")
+    outputs = [T.dot(x, w), T.dot(v, x), v @ x, x @ w, w.T + x]
+    scaled = w.T * x  # dense * sparse keeps the pattern
+    assert sp.is_sparse_variable(scaled)
+    fn = symdl.function([x, w, v], [*outputs, scaled.toarray()], mode=backend)
+    value = random_sparse((3, 4), seed=5)
+    wv, vv = np.arange(12.0).reshape(4, 3), np.arange(6.0).reshape(2, 3)
+    dense = value.toarray()
+    expected = [dense @ wv, vv @ dense, vv @ dense, dense @ wv, wv.T + dense, wv.T * dense]
+    for got, want in zip(fn(value, wv, vv), expected):
+        np.testing.assert_allclose(got, want)
+
+
+def test_symdl_sparse_loads_on_first_use():
+    code = "import symdl; x = symdl.sparse.csr_matrix('x'); print(type(x).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "SparseVariable", result.stderr

@@ -81,6 +81,21 @@ def test_bincount_matches_numpy(backend):
     )
 
 
+def test_bincount_sizes_survive_the_rewrites_and_its_weights_have_a_gradient(backend):
+    # regression: a maximum against a known size was read as a broadcast (size minlength)
+    i, v = T.lvector("i"), T.dvector("v")
+    counts = extra_ops.bincount(i)
+    f = symdl.function([i], [counts.shape, extra_ops.bincount(i, minlength=2).shape, counts + T.ones_like(counts)],
+                       mode=backend)  # fmt: skip
+    shape, shape_min, plus_one = f(np.array([0, 4, 4]))
+    assert list(shape) == [5] and list(shape_min) == [5]
+    np.testing.assert_array_equal(plus_one, np.bincount([0, 4, 4]) + 1)
+    ids = np.array([0, 2, 2])
+    verify_grad(lambda w: (extra_ops.bincount(T.constant(ids), weights=w) ** 2).sum(), [np.array([1.0, 2.0, 3.0])])
+    grad = symdl.function([i, v], symdl.grad((extra_ops.bincount(i, weights=v) ** 2).sum(), v), mode=backend)
+    np.testing.assert_allclose(grad(ids, np.array([1.0, 2.0, 3.0])), [2.0, 10.0, 10.0])
+
+
 def test_bincount_refuses_negative_values_when_run(backend):
     x = T.lvector("x")
     f = symdl.function([x], extra_ops.bincount(x), mode=backend)

@@ -341,3 +341,13 @@ def test_eigh_gradient_of_the_eigenvalues_is_finite_for_repeated_eigenvalues(ref
     x = T.dmatrix("x")
     g = symdl.grad(nlinalg.eigh(x)[0].sum() + (nlinalg.eigh(x)[1] ** 2).sum(), x)
     np.testing.assert_allclose(symdl.function([x], g)(np.eye(3)), np.eye(3), atol=1e-12)
+
+
+def test_qr_accepts_theanos_mode_name_full():
+    a = T.dmatrix("a")
+    q, r = nlinalg.qr(a, mode="full")
+    value = np.arange(6.0).reshape(3, 2)
+    got_q, got_r = symdl.function([a], [q, r])(value)
+    want_q, want_r = np.linalg.qr(value)
+    np.testing.assert_allclose(got_q, want_q)
+    np.testing.assert_allclose(got_r, want_r)
