@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 9
+#define SD_ABI_VERSION 10
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -93,17 +93,28 @@ typedef struct {
     int (*row_view)(sd_ctx *c, int node, int dst, int src, int64_t index);
     int (*rows_view)(sd_ctx *c, int node, int dst, int src, int64_t start, int64_t count);
     int (*set_rows)(sd_ctx *c, int node, int dst, int64_t start, int src, int src_is_rows);
-    /* for the C code of ops written outside symdl: a new value of `slot`, and an error (kind
-     * SD_ERROR_*) naming the node and the user's line */
+    /* for the C code of ops written outside symdl (docs/extending.md): a new C-contiguous value
+     * of `slot`, and an error of kind SD_ERROR_*, its message formatted as by printf, naming the
+     * node and the user's line (it returns -1, for the function to return) */
     int (*value)(sd_ctx *c, int node, int slot, int dtype, int ndim, const int64_t *shape);
-    int (*error)(sd_ctx *c, int node, int kind, const char *message);
+    int (*error)(sd_ctx *c, int node, int kind, const char *format, ...);
     /* a copy of `in` with its part selected as by subtensor set to `value` (`set`) or incremented by it */
     int (*inc_subtensor)(sd_ctx *c, int node, int in, int value, int out, int nentries, const int64_t *entries,
                          const int *args, int set);
+    /* symdl.tensor.nlinalg's and slinalg's ops through LAPACK (kernels/c/runtime_linalg.h): op
+     * SD_LINALG_*, the node's input and output slots, params (lower, option, option2, b_ndim) */
+    int (*linalg)(sd_ctx *c, int node, int op, const int *ins, const int *outs, const int64_t *params);
 } sd_api;
 
-/* kinds of api->error */
-enum { SD_ERROR_SHAPE = 0, SD_ERROR_VALUE = 1, SD_ERROR_INDEX = 2, SD_ERROR_TYPE = 3 };
+/* kinds of api->error: symdl's ShapeError, ValueError, IndexError, TypeError, LinAlgError */
+enum { SD_ERROR_SHAPE = 0, SD_ERROR_VALUE = 1, SD_ERROR_INDEX = 2, SD_ERROR_TYPE = 3, SD_ERROR_LINALG = 4 };
+
+/* ops of api->linalg */
+enum {
+    SD_LINALG_CHOLESKY = 0, SD_LINALG_SOLVE = 1, SD_LINALG_SOLVE_TRIANGULAR = 2, SD_LINALG_CHO_SOLVE = 3,
+    SD_LINALG_INV = 4, SD_LINALG_DET = 5, SD_LINALG_SLOGDET = 6, SD_LINALG_EIGH = 7, SD_LINALG_SVD = 8,
+    SD_LINALG_QR = 9, SD_LINALG_PINV = 10, SD_LINALG_EXPM = 11
+};
 
 struct sd_ctx {
     const sd_api *api;

@@ -24,6 +24,8 @@ RUNTIME_SOURCES = (
     "runtime_inputs.h",
     "runtime_random.h",
     "runtime_loops.h",
+    "runtime_linalg.h",
+    "lapack_ops.h",
     "philox.h",
     "symdl_rt.h",
     "symdl_math.h",
