@@ -104,6 +104,15 @@ typedef struct {
     /* symdl.tensor.nlinalg's and slinalg's ops through LAPACK (kernels/c/runtime_linalg.h): op
      * SD_LINALG_*, the node's input and output slots, params (lower, option, option2, b_ndim) */
     int (*linalg)(sd_ctx *c, int node, int op, const int *ins, const int *outs, const int64_t *params);
+    /* ops along one axis and batched lookups (kernels/c/runtime_along_axis.h): the window sum of
+     * local response normalization, cumsum (mul 0) and cumprod (1), the spatial transformer's
+     * gather and its adjoint */
+    int (*window_sum)(sd_ctx *c, int node, int in, int out, int axis, int64_t size);
+    int (*cumulate)(sd_ctx *c, int node, int in, int out, int axis, int mul, int out_dtype);
+    int (*batch_gather)(sd_ctx *c, int node, int x, int idx, int out);
+    int (*batch_scatter_add)(sd_ctx *c, int node, int g, int idx, int n, int out);
+    /* outs[k]: a view of piece k of `in` along `axis`, whose lengths the integer vector `sizes` gives */
+    int (*split)(sd_ctx *c, int node, int in, int sizes, int axis, int n, const int *outs);
 } sd_api;
 
 /* kinds of api->error: symdl's ShapeError, ValueError, IndexError, TypeError, LinAlgError */

@@ -17,6 +17,7 @@
  *   runtime_random.h   random draws (philox.h)
  *   runtime_loops.h    loops' stores; values and errors for the C code of ops written outside symdl
  *   runtime_linalg.h   linear algebra through LAPACK (lapack_ops.h)
+ *   runtime_along_axis.h  window sums, cumulative sums and products, batched gathers and scatter-adds
  *   nnet_api.h         convolution and pooling (conv.h, pool.h)
  */
 #include "runtime_core.h"
@@ -31,6 +32,7 @@
 #include "runtime_random.h"
 #include "runtime_loops.h"
 #include "runtime_linalg.h"
+#include "runtime_along_axis.h"
 #include "nnet_api.h"
 
 #include <dlfcn.h>
@@ -42,7 +44,8 @@
     X(elemwise) X(reduce) X(argreduce) X(dot) X(matmul) X(dimshuffle) X(reshape) X(shape) X(alloc)         \
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
     X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows)      \
-    X(value) X(error) X(inc_subtensor) X(linalg)
+    X(value) X(error) X(inc_subtensor) X(linalg) X(window_sum) X(cumulate) X(batch_gather) X(batch_scatter_add)    \
+    X(split)
 
 enum {
 #define SD_API_INDEX(name) sd_api_index_##name,

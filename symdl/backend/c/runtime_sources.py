@@ -26,6 +26,7 @@ RUNTIME_SOURCES = (
     "runtime_loops.h",
     "runtime_linalg.h",
     "lapack_ops.h",
+    "runtime_along_axis.h",
     "philox.h",
     "symdl_rt.h",
     "symdl_math.h",
