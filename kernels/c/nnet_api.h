@@ -1,5 +1,6 @@
 /* symdl: the C runtime's entry points for convolution and pooling (symdl.tensor.nnet's Conv2d,
- * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad), on top of conv.h and pool.h.
+ * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad; Pool, PoolGrad and MaxPoolGradGrad
+ * over any number of axes), on top of conv.h, pool.h and pool_nd.h.
  *
  * A part of the runtime extension (symdl_runtime.c includes it), on the runtime's values
  * (runtime_values.h) and BLAS glue (runtime_blas.h). The generated code calls them through the
@@ -14,6 +15,10 @@
  *   api_pool2d(ctx, node, backward, x, gz, out, params)
  *       out = pooled x, or (backward) the gradient of x given the output gradient gz
  *       params: window rows, cols, stride rows, cols, pad rows, cols, ignore_border, mode (pool.h's)
+ *   api_pool_nd(ctx, node, kind, x, g, ws, stride, pad, out, params)
+ *       kind 0: out = x pooled over its last nd axes; 1: the gradient of x given the output
+ *       gradient g; 2: g (of x's shape) at each 'max' window's maximum; ws, stride and pad: slots
+ *       of integer vectors of nd entries; params: nd, ignore_border, mode (pool.h's)
  *
  * Errors (channel mismatch, filter larger than the padded input, window larger than the input)
  * say the same as the Python implementations.
@@ -25,6 +30,7 @@
 
 #include "conv.h"
 #include "pool.h"
+#include "pool_nd.h"
 
 static void nnet_gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                           int64_t ldb, float beta, float *C, int64_t ldc)
@@ -253,6 +259,124 @@ static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int ou
     if (gz && own_g)
         Py_DECREF(tg.obj);
     return status;
+}
+
+/* The pooling parameters of api_pool_nd, checked as symdl.tensor.nnet.pool_nd's _check_params. */
+static int nnet_pool_params(Program *P, int node, sd_ctx *c, const int *slots, int nd, int ignore_border,
+                            sd_poolnd_geom *g)
+{
+    static const char *what[3] = {"window", "stride", "padding"};
+    int64_t *dst[3] = {g->ws, g->stride, g->pad};
+    for (int k = 0; k < 3; k++) {
+        const sd_arr *v = &c->v[slots[k]];
+        if (v->ndim != 1 || v->shape[0] != nd)
+            return fail(P, node, ShapeError, "pool: the %s must be a vector of %d integers", what[k], nd);
+        for (int a = 0; a < nd; a++)
+            if (read_int(v, a, &dst[k][a]))
+                return fail(P, node, PyExc_TypeError, "pool: the %s must be a vector of %d integers", what[k], nd);
+    }
+    char ws[256], stride[256], pad[256];
+    shape_text(ws, sizeof ws, nd, g->ws);
+    shape_text(stride, sizeof stride, nd, g->stride);
+    shape_text(pad, sizeof pad, nd, g->pad);
+    int any_pad = 0, positive = 1, non_negative = 1, smaller = 1;
+    for (int a = 0; a < nd; a++) {
+        positive &= g->ws[a] >= 1 && g->stride[a] >= 1;
+        non_negative &= g->pad[a] >= 0;
+        any_pad |= g->pad[a] != 0;
+        smaller &= g->pad[a] < g->ws[a];
+    }
+    if (!positive)
+        return fail(P, node, PyExc_ValueError, "pool: window %s and stride %s must be positive", ws, stride);
+    if (!non_negative)
+        return fail(P, node, PyExc_ValueError, "pool: padding %s must be non-negative", pad);
+    if (any_pad && !ignore_border)
+        return fail(P, node, PyExc_ValueError, "pool: padding needs ignore_border=True (as Theano)");
+    if (any_pad && !smaller)
+        return fail(P, node, PyExc_ValueError, "pool: padding %s must be smaller than the window %s", pad, ws);
+    return 0;
+}
+
+static int api_pool_nd(sd_ctx *c, int node, int kind, int ix, int ig, int iws, int istride, int ipad, int out,
+                       const int64_t *params)
+{
+    Program *P = PROG(c);
+    const int nd = (int)params[0], ignore_border = (int)params[1];
+    const sd_arr *X = &c->v[ix], *G = kind ? &c->v[ig] : NULL;
+    int dtype = X->dtype;
+    if ((dtype != NPY_FLOAT32 && dtype != NPY_FLOAT64) || (G && G->dtype != dtype))
+        return fail(P, node, PyExc_TypeError, "pool: C code needs float32 or float64 arrays of one dtype");
+    if (nd < 1 || nd > SD_POOLND_MAXDIM || X->ndim < nd)
+        return fail(P, node, ShapeError, "pool: %d pooled axes of a %d-d value", nd, X->ndim);
+    sd_poolnd_geom g;
+    g.nd = nd;
+    g.mode = (int)params[2];
+    int slots[3] = {iws, istride, ipad};
+    if (nnet_pool_params(P, node, c, slots, nd, ignore_border, &g))
+        return -1;
+    int lead = X->ndim - nd, small = 0;
+    g.planes = 1;
+    for (int d = 0; d < lead; d++)
+        g.planes *= X->shape[d];
+    int64_t pooled[SD_MAXDIM];
+    memcpy(pooled, X->shape, sizeof(int64_t) * lead);
+    for (int a = 0; a < nd; a++) {
+        g.size[a] = X->shape[lead + a];
+        g.out[a] = nnet_pool_out(g.size[a], g.ws[a], g.stride[a], g.pad[a], ignore_border);
+        pooled[lead + a] = g.out[a];
+        small |= g.out[a] < 1;
+    }
+    if (small) {
+        char ws[256], size[256], pad[256];
+        shape_text(ws, sizeof ws, nd, g.ws);
+        shape_text(size, sizeof size, nd, g.size);
+        shape_text(pad, sizeof pad, nd, g.pad);
+        return fail(P, node, ShapeError, "pool: window %s is larger than the input %s (padded by %s) with ignore_border=True",
+                    ws, size, pad);
+    }
+    if (G) { /* the output gradient has the pooled shape; ggx that of x */
+        const int64_t *want = kind == 1 ? pooled : X->shape;
+        int fits = G->ndim == X->ndim;
+        for (int d = 0; fits && d < X->ndim; d++)
+            fits = G->shape[d] == want[d];
+        if (!fits) {
+            char got[256], expected[256];
+            shape_text(got, sizeof got, G->ndim, G->shape);
+            shape_text(expected, sizeof expected, X->ndim, want);
+            return fail(P, node, ShapeError, "pool: %s of shape %s, expected %s",
+                        kind == 1 ? "the output gradient" : "the gradient of the input gradient", got, expected);
+        }
+    }
+    sd_arr tx, tg;
+    int own_x = 0, own_g = 0, status = -1;
+    const sd_arr *x = nnet_contiguous(X, &tx, &own_x), *gv = NULL;
+    if (x && G)
+        gv = nnet_contiguous(G, &tg, &own_g);
+    if (x && (!G || gv) && !new_value(P, node, out, dtype, X->ndim, kind == 1 ? X->shape : pooled)) {
+        char *y = c->v[out].data;
+        const int64_t work = g.planes * sd_poolnd_count(nd, g.out) * sd_poolnd_count(nd, g.ws);
+        const int threads = work >= sd_par_threshold && g.planes > 1 ? sd_nthreads : 1;
+        PyThreadState *gil = sd_release_gil(work);
+        if (dtype == NPY_FLOAT32) {
+            const float *xd = (const float *)x->data, *gd = gv ? (const float *)gv->data : NULL;
+            status = kind == 0   ? sd_poolnd_forward_f32(&g, xd, (float *)y, threads)
+                     : kind == 1 ? sd_poolnd_backward_f32(&g, xd, gd, (float *)y, threads)
+                                 : sd_poolnd_select_f32(&g, xd, gd, (float *)y, threads);
+        } else {
+            const double *xd = (const double *)x->data, *gd = gv ? (const double *)gv->data : NULL;
+            status = kind == 0   ? sd_poolnd_forward_f64(&g, xd, (double *)y, threads)
+                     : kind == 1 ? sd_poolnd_backward_f64(&g, xd, gd, (double *)y, threads)
+                                 : sd_poolnd_select_f64(&g, xd, gd, (double *)y, threads);
+        }
+        sd_restore_gil(gil);
+        if (status)
+            fail(P, node, PyExc_MemoryError, "pool: out of memory for the work buffers");
+    }
+    if (own_x)
+        Py_DECREF(tx.obj);
+    if (own_g)
+        Py_DECREF(tg.obj);
+    return status ? -1 : 0;
 }
 
 #endif

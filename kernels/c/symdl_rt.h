@@ -78,6 +78,9 @@ typedef struct {
     /* symdl.tensor.nnet's convolution and pooling (kernels/c/nnet_api.h) */
     int (*conv2d)(sd_ctx *c, int node, int kind, int a, int b, int hw, int out, const int64_t *params);
     int (*pool2d)(sd_ctx *c, int node, int backward, int x, int gz, int out, const int64_t *params);
+    /* pooling over the last params[0] axes with run-time window, stride and padding (nnet_api.h) */
+    int (*pool_nd)(sd_ctx *c, int node, int kind, int x, int g, int ws, int stride, int pad, int out,
+                   const int64_t *params);
     /* np.arange(start, stop, step) for an integer dtype: 0-d inputs of the output's dtype */
     int (*arange)(sd_ctx *c, int node, int start, int stop, int step, int out);
     /* before the node computing `out`, the update of the shared variable in slot `src`: let it

@@ -33,6 +33,7 @@ RUNTIME_SOURCES = (
     "nnet_api.h",
     "conv.h",
     "pool.h",
+    "pool_nd.h",
     "sgemm_avx512.h",
 )
 # gcc flags of all C that symdl builds (-march=native: built where it runs), and of the runtime

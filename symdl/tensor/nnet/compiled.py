@@ -24,6 +24,7 @@ from symdl.tensor.nnet.basic import LogSoftmax, Softmax, SoftmaxCrossentropyWith
 from symdl.tensor.nnet.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, ShapeHint
 from symdl.tensor.nnet.lrn import WindowSum
 from symdl.tensor.nnet.pool import MODES, Pool2d, Pool2dGrad
+from symdl.tensor.nnet.pool_nd import MaxPoolGradGrad, Pool, PoolGrad
 from symdl.tensor.nnet.sampling import BatchGather, BatchScatterAdd
 
 _FLOATS = ("float32", "float64")
@@ -93,6 +94,25 @@ def _pool_in_c(node: Apply, c: Any) -> str | None:
     params = [*op.ws, *op.stride, *op.pad, int(op.ignore_border), MODES.index(op.mode)]
     gz = c.slot(node.inputs[1]) if backward else -1
     return c.call("pool2d", int(backward), c.slot(x), gz, c.slot(node.outputs[0]), c.int64s(params))
+
+
+_POOL_ND_KINDS = {Pool: 0, PoolGrad: 1, MaxPoolGradGrad: 2}
+
+
+@register_impl("c", Pool, PoolGrad, MaxPoolGradGrad)
+def _pool_nd_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    kind = _POOL_ND_KINDS[type(op)]
+    arrays, params = node.inputs[: 1 + (kind > 0)], node.inputs[-3:]
+    if any(v.dtype not in _FLOATS or v.dtype != node.outputs[0].dtype for v in arrays):
+        return None
+    if any(p.dtype not in ("int32", "int64") for p in params):
+        return None
+    g = c.slot(arrays[1]) if kind else -1
+    settings = c.int64s([op.ndim, int(op.ignore_border), MODES.index(op.mode)])
+    return c.call(
+        "pool_nd", kind, c.slot(arrays[0]), g, *(c.slot(p) for p in params), c.slot(node.outputs[0]), settings
+    )
 
 
 _WINDOW_SUM_DTYPES = ("float32", "float64", "int32", "int64")
