@@ -78,6 +78,8 @@ typedef struct {
     /* symdl.tensor.nnet's convolution and pooling (kernels/c/nnet_api.h) */
     int (*conv2d)(sd_ctx *c, int node, int kind, int a, int b, int hw, int out, const int64_t *params);
     int (*pool2d)(sd_ctx *c, int node, int backward, int x, int gz, int out, const int64_t *params);
+    /* 3-d convolution and its gradients (nnet_api.h, conv3d.h) */
+    int (*conv3d)(sd_ctx *c, int node, int kind, int a, int b, int size, int out, const int64_t *params);
     /* pooling over the last params[0] axes with run-time window, stride and padding (nnet_api.h) */
     int (*pool_nd)(sd_ctx *c, int node, int kind, int x, int g, int ws, int stride, int pad, int out,
                    const int64_t *params);

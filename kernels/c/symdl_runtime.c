@@ -18,7 +18,7 @@
  *   runtime_loops.h    loops' stores; values and errors for the C code of ops written outside symdl
  *   runtime_linalg.h   linear algebra through LAPACK (lapack_ops.h)
  *   runtime_along_axis.h  window sums, cumulative sums and products, batched gathers and scatter-adds
- *   nnet_api.h         convolution and pooling (conv.h, pool.h, pool_nd.h)
+ *   nnet_api.h         convolution and pooling (conv.h, conv3d.h, pool.h, pool_nd.h)
  */
 #include "runtime_core.h"
 #include "runtime_values.h"
@@ -45,7 +45,7 @@
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
     X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows)      \
     X(value) X(error) X(inc_subtensor) X(linalg) X(window_sum) X(cumulate) X(batch_gather) X(batch_scatter_add)    \
-    X(split) X(pool_nd)
+    X(split) X(pool_nd) X(conv3d)
 
 enum {
 #define SD_API_INDEX(name) sd_api_index_##name,

@@ -32,6 +32,7 @@ RUNTIME_SOURCES = (
     "symdl_math.h",
     "nnet_api.h",
     "conv.h",
+    "conv3d.h",
     "pool.h",
     "pool_nd.h",
     "sgemm_avx512.h",

@@ -22,6 +22,7 @@ from symdl.graph.basic import Apply
 from symdl.graph.impl import register_impl
 from symdl.tensor.nnet.basic import LogSoftmax, Softmax, SoftmaxCrossentropyWithLogits
 from symdl.tensor.nnet.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, ShapeHint
+from symdl.tensor.nnet.conv_nd import Conv3d, Conv3dGradInputs, Conv3dGradWeights
 from symdl.tensor.nnet.lrn import WindowSum
 from symdl.tensor.nnet.pool import MODES, Pool2d, Pool2dGrad
 from symdl.tensor.nnet.pool_nd import MaxPoolGradGrad, Pool, PoolGrad
@@ -94,6 +95,27 @@ def _pool_in_c(node: Apply, c: Any) -> str | None:
     params = [*op.ws, *op.stride, *op.pad, int(op.ignore_border), MODES.index(op.mode)]
     gz = c.slot(node.inputs[1]) if backward else -1
     return c.call("pool2d", int(backward), c.slot(x), gz, c.slot(node.outputs[0]), c.int64s(params))
+
+
+_CONV3D_KINDS = {Conv3d: 0, Conv3dGradInputs: 1, Conv3dGradWeights: 2}
+
+
+@register_impl("c", Conv3d, Conv3dGradInputs, Conv3dGradWeights)
+def _conv3d_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    kind = _CONV3D_KINDS[type(op)]
+    a, b = node.inputs[:2]
+    if a.dtype not in _FLOATS or b.dtype != a.dtype or node.outputs[0].dtype != a.dtype:
+        return None
+    size = -1
+    if kind:
+        if node.inputs[2].dtype not in ("int32", "int64"):
+            return None
+        size = c.slot(node.inputs[2])
+    mode = op.border_mode
+    border, pads = (_BORDERS[mode], (0, 0, 0)) if isinstance(mode, str) else (0, mode)
+    params = [border, *pads, *op.subsample, *op.filter_dilation, op.num_groups, int(op.filter_flip)]
+    return c.call("conv3d", kind, c.slot(a), c.slot(b), size, c.slot(node.outputs[0]), c.int64s(params))
 
 
 _POOL_ND_KINDS = {Pool: 0, PoolGrad: 1, MaxPoolGradGrad: 2}

@@ -223,7 +223,7 @@ def conv_grad_weights(x: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, dt
     g, cg, og = geo.g, geo.cg, geo.o // geo.g
     kk = cg * math.prod(geo.k)
     gw = np.zeros((geo.o, kk), dtype=dtype)
-    gy = gy.reshape(geo.n, geo.o, -1)
+    gy = gy.reshape(geo.n, geo.o, math.prod(geo.out))  # not -1: an empty batch has no size to infer
     # Windows laid out (kk, samples, positions): one product over a slice of the batch per group.
     order = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))
     for batch in _batches(geo, gw.itemsize):
