@@ -14,7 +14,7 @@
  *   sd_la_solve_{f32,f64}(batch, n, k, a, b, x, assume, lower, failed)   assume: SD_LA_GENERAL/SYMMETRIC/POSITIVE
  *   sd_la_solve_triangular_{f32,f64}(batch, n, k, a, b, x, lower, trans, unit_diagonal, failed)
  *   sd_la_cho_solve_{f32,f64}(batch, n, k, c, b, x, lower, failed)
- *   sd_la_inv_{f32,f64}(batch, n, a, out, failed)
+ *   sd_la_inv_{f32,f64}(batch, n, a, out, failed)                     by LU with the identity as right-hand side
  *   sd_la_slogdet_{f32,f64}(batch, n, a, sign, logabsdet, failed)     a singular matrix gives sign 0, -inf
  *   sd_la_det_{f32,f64}(batch, n, a, det, failed)                     sign * exp(logabsdet), as NumPy
  *   sd_la_eigh_{f32,f64}(batch, n, a, w, v, lower, failed)            w ascending (n), v columns (n, n)
@@ -94,8 +94,6 @@ static inline void sd_la_fail(int64_t *failed, int64_t index, int *status, int c
                           sd_la_int *, T *, const sd_la_int *, T *, const sd_la_int *, sd_la_int *, size_t);     \
     void scipy_##P##getrf_(const sd_la_int *, const sd_la_int *, T *, const sd_la_int *, sd_la_int *,             \
                            sd_la_int *);                                                                         \
-    void scipy_##P##getri_(const sd_la_int *, T *, const sd_la_int *, const sd_la_int *, T *, const sd_la_int *,  \
-                           sd_la_int *);                                                                         \
     void scipy_##P##syevd_(const char *, const char *, const sd_la_int *, T *, const sd_la_int *, T *, T *,       \
                            const sd_la_int *, sd_la_int *, const sd_la_int *, sd_la_int *, size_t, size_t);      \
     void scipy_##P##gesdd_(const char *, const sd_la_int *, const sd_la_int *, T *, const sd_la_int *, T *, T *,  \
@@ -145,6 +143,14 @@ static inline void FN(sd_la_transpose)(int64_t rows, int64_t cols, const T *src,
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++)
             dst[j * rows + i] = src[i * cols + j];
+}
+
+/* The n x n identity. */
+static inline void FN(sd_la_identity)(int64_t n, T *a)
+{
+    memset(a, 0, sizeof(T) * (size_t)(n * n));
+    for (int64_t i = 0; i < n; i++)
+        a[i * n + i] = 1;
 }
 
 /* Zero the strict upper (zero_upper) or lower triangle of a row-major n x n matrix. */
@@ -272,37 +278,28 @@ SD_LA_API int FN(sd_la_cho_solve)(int64_t batch, int64_t n, int64_t k, const T *
     return status;
 }
 
+/* As numpy.linalg.inv: the system a x = I solved by LU (gesv), so results and signed zeros agree. */
 SD_LA_API int FN(sd_la_inv)(int64_t batch, int64_t n, const T *a, T *out, int64_t *failed)
 {
     if (!sd_la_fits(n))
         return SD_LA_BAD_ARGUMENT;
-    sd_la_int nn = (sd_la_int)n, lda = nn > 1 ? nn : 1, info = 0, lwork = -1;
-    T *wa = calloc((size_t)(n * n + 1), sizeof(T)); /* zeroed: the workspace query reads them */
-    sd_la_int *ipiv = calloc((size_t)(n + 1), sizeof(sd_la_int));
-    T *work = NULL, query = 0;
-    int status = (wa && ipiv) ? SD_LA_OK : SD_LA_NO_MEMORY;
-    if (status == SD_LA_OK && n) {
-        LA(getri)(&nn, wa, &lda, ipiv, &query, &lwork, &info);
-        lwork = (sd_la_int)query > nn ? (sd_la_int)query : nn;
-        work = malloc(sizeof(T) * (size_t)lwork);
-        if (!work)
-            status = SD_LA_NO_MEMORY;
-    }
+    sd_la_int nn = (sd_la_int)n, lda = nn > 1 ? nn : 1, info = 0;
+    T *wa = malloc(sizeof(T) * (size_t)(n * n + 1)), *wb = malloc(sizeof(T) * (size_t)(n * n + 1));
+    sd_la_int *ipiv = malloc(sizeof(sd_la_int) * (size_t)(n + 1));
+    int status = (wa && wb && ipiv) ? SD_LA_OK : SD_LA_NO_MEMORY;
     for (int64_t s = 0; status != SD_LA_NO_MEMORY && s < batch; s++) {
         FN(sd_la_transpose)(n, n, a + s * n * n, wa);
+        FN(sd_la_identity)(n, wb);
         info = 0;
-        if (n) {
-            LA(getrf)(&nn, &nn, wa, &lda, ipiv, &info);
-            if (info == 0)
-                LA(getri)(&nn, wa, &lda, ipiv, work, &lwork, &info);
-        }
-        FN(sd_la_transpose)(n, n, wa, out + s * n * n);
+        if (n)
+            LA(gesv)(&nn, &nn, wa, &lda, ipiv, wb, &lda, &info);
+        FN(sd_la_transpose)(n, n, wb, out + s * n * n);
         if (info > 0)
             sd_la_fail(failed, s, &status, SD_LA_SINGULAR);
     }
     free(wa);
+    free(wb);
     free(ipiv);
-    free(work);
     return status;
 }
 
@@ -413,12 +410,6 @@ static inline int FN(sd_la_gesdd)(char jobz, int64_t m, int64_t n, T *wa, T *s, 
     return info > 0 ? SD_LA_NO_CONVERGENCE : SD_LA_OK;
 }
 
-static inline void FN(sd_la_identity)(int64_t n, T *a)
-{
-    memset(a, 0, sizeof(T) * (size_t)(n * n));
-    for (int64_t i = 0; i < n; i++)
-        a[i * n + i] = 1;
-}
 
 SD_LA_API int FN(sd_la_svd)(int64_t batch, int64_t m, int64_t n, const T *a, T *u, T *s, T *vt, int full_matrices,
                             int compute_uv, int64_t *failed)

@@ -1,5 +1,7 @@
 /* symdl: the C runtime's entry points for convolution and pooling (symdl.tensor.nnet's Conv2d,
- * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad), on top of conv.h and pool.h.
+ * Conv2dGradInputs, Conv2dGradWeights, Pool2d and Pool2dGrad; Conv3d and its gradients; Pool,
+ * PoolGrad and MaxPoolGradGrad over any number of axes), on top of conv.h, conv3d.h, pool.h and
+ * pool_nd.h.
  *
  * A part of the runtime extension (symdl_runtime.c includes it), on the runtime's values
  * (runtime_values.h) and BLAS glue (runtime_blas.h). The generated code calls them through the
@@ -11,9 +13,17 @@
  *       kind 2: out = grad wrt filters (a = input, b = output grad, hw = slot of (kh, kw))
  *       params: border (0 explicit, 1 full, 2 half, 3 same), pad rows, pad cols, stride rows,
  *               stride cols, dilation rows, dilation cols, groups, flip
+ *   api_conv3d(ctx, node, kind, a, b, size, out, params)
+ *       as api_conv2d with three spatial axes (size: the slot of the input's (D, H, W), or of the
+ *       filters' (kd, kh, kw)); params: border (0 explicit, 1 full, 2 half, 3 same), 3 pads,
+ *       3 strides, 3 dilations, groups, flip
  *   api_pool2d(ctx, node, backward, x, gz, out, params)
  *       out = pooled x, or (backward) the gradient of x given the output gradient gz
  *       params: window rows, cols, stride rows, cols, pad rows, cols, ignore_border, mode (pool.h's)
+ *   api_pool_nd(ctx, node, kind, x, g, ws, stride, pad, out, params)
+ *       kind 0: out = x pooled over its last nd axes; 1: the gradient of x given the output
+ *       gradient g; 2: g (of x's shape) at each 'max' window's maximum; ws, stride and pad: slots
+ *       of integer vectors of nd entries; params: nd, ignore_border, mode (pool.h's)
  *
  * Errors (channel mismatch, filter larger than the padded input, window larger than the input)
  * say the same as the Python implementations.
@@ -24,7 +34,9 @@
 #include "runtime_blas.h"
 
 #include "conv.h"
+#include "conv3d.h"
 #include "pool.h"
+#include "pool_nd.h"
 
 static void nnet_gemm_f32(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                           int64_t ldb, float beta, float *C, int64_t ldc)
@@ -171,6 +183,154 @@ static int api_conv2d(sd_ctx *c, int node, int kind, int ia, int ib, int ihw, in
     return status ? -1 : 0;
 }
 
+/* The tuple text of a few sizes: "(3, 3, 3)". */
+static const char *nnet_tuple(char *buf, size_t cap, int n, const int64_t *values)
+{
+    shape_text(buf, cap, n, values);
+    return buf;
+}
+
+/* The geometry of a 3-d convolution, checked as symdl.tensor.nnet.conv_nd._Geometry. */
+static int nnet_conv3d_geometry(Program *P, int node, const char *name, const int64_t *params, int64_t cg,
+                                sd_conv3d_geom *g)
+{
+    char t1[128], t2[128], t3[128], t4[128];
+    int64_t wshape[5] = {g->o, cg, g->k[0], g->k[1], g->k[2]};
+    if (g->groups < 1 || g->c != cg * g->groups)
+        return fail(P, node, ShapeError,
+                    "%s: the input has %lld channels but the filters %s expect %lld (%lld per group x %lld groups)",
+                    name, (long long)g->c, nnet_tuple(t1, sizeof t1, 5, wshape), (long long)(cg * g->groups),
+                    (long long)cg, (long long)g->groups);
+    if (g->o % g->groups)
+        return fail(P, node, ShapeError, "%s: %lld output channels do not split into %lld groups", name,
+                    (long long)g->o, (long long)g->groups);
+    int64_t dilated[3], padded[3];
+    int larger = 0;
+    for (int a = 0; a < 3; a++) {
+        dilated[a] = (g->k[a] - 1) * g->dilation[a] + 1;
+        int64_t before, after;
+        switch (params[0]) {
+        case 1: before = after = dilated[a] - 1; break;
+        case 2: before = after = dilated[a] / 2; break;
+        case 3: before = (dilated[a] - 1) / 2, after = dilated[a] - 1 - before; break;
+        default: before = after = params[1 + a]; break;
+        }
+        g->pad[a] = before;
+        padded[a] = g->size[a] + before + after;
+        larger |= dilated[a] > padded[a];
+        g->out[a] = (padded[a] - dilated[a]) / g->stride[a] + 1;
+    }
+    if (larger)
+        return fail(P, node, ShapeError, "%s: the filter %s (%s dilated) is larger than the padded input %s (from %s)",
+                    name, nnet_tuple(t1, sizeof t1, 3, g->k), nnet_tuple(t2, sizeof t2, 3, dilated),
+                    nnet_tuple(t3, sizeof t3, 3, padded), nnet_tuple(t4, sizeof t4, 3, g->size));
+    return 0;
+}
+
+static int nnet_read_triple(Program *P, int node, const sd_arr *v, const char *name, const char *what, int64_t *out)
+{
+    if (v->ndim != 1 || v->shape[0] != 3 || read_int(v, 0, &out[0]) || read_int(v, 1, &out[1]) ||
+        read_int(v, 2, &out[2]))
+        return fail(P, node, PyExc_TypeError, "%s: %s must be an integer vector of 3 entries", name, what);
+    return 0;
+}
+
+static int api_conv3d(sd_ctx *c, int node, int kind, int ia, int ib, int isize, int out, const int64_t *params)
+{
+    static const char *names[3] = {"conv3d", "conv3d_grad_inputs", "conv3d_grad_weights"};
+    Program *P = PROG(c);
+    const char *name = names[kind];
+    sd_arr *A = &c->v[ia], *B = &c->v[ib];
+    int dtype = A->dtype;
+    if ((dtype != NPY_FLOAT32 && dtype != NPY_FLOAT64) || B->dtype != dtype)
+        return fail(P, node, PyExc_TypeError, "%s: C code needs two float32 or two float64 arrays", name);
+    if (A->ndim != 5 || B->ndim != 5)
+        return fail(P, node, ShapeError, "%s needs 5-d arrays", name);
+    sd_conv3d_geom g;
+    g.groups = params[10];
+    g.flip = (int)params[11];
+    for (int a = 0; a < 3; a++)
+        g.stride[a] = params[4 + a], g.dilation[a] = params[7 + a];
+    int64_t cg;
+    char t1[128], t2[128], t3[128], t4[128];
+    if (kind == 0) { /* input, filters */
+        g.n = A->shape[0], g.c = A->shape[1], g.o = B->shape[0], cg = B->shape[1];
+        for (int a = 0; a < 3; a++)
+            g.size[a] = A->shape[2 + a], g.k[a] = B->shape[2 + a];
+    } else if (kind == 1) { /* filters, output gradient, the input's (D, H, W) */
+        g.o = A->shape[0], cg = A->shape[1], g.n = B->shape[0], g.c = cg * g.groups;
+        for (int a = 0; a < 3; a++)
+            g.k[a] = A->shape[2 + a];
+        if (nnet_read_triple(P, node, &c->v[isize], name, "the input's spatial shape", g.size))
+            return -1;
+    } else { /* input, output gradient, the filters' (kd, kh, kw) */
+        g.n = A->shape[0], g.c = A->shape[1], g.o = B->shape[1];
+        if (g.groups < 1 || g.c % g.groups || g.o % g.groups)
+            return fail(P, node, ShapeError, "%s: channels %lld -> %lld do not split into %lld groups", name,
+                        (long long)g.c, (long long)g.o, (long long)g.groups);
+        cg = g.c / g.groups;
+        for (int a = 0; a < 3; a++)
+            g.size[a] = A->shape[2 + a];
+        if (nnet_read_triple(P, node, &c->v[isize], name, "the filter shape", g.k))
+            return -1;
+    }
+    if (nnet_conv3d_geometry(P, node, name, params, cg, &g))
+        return -1;
+    if (kind != 0 && (B->shape[1] != g.o || B->shape[2] != g.out[0] || B->shape[3] != g.out[1] ||
+                      B->shape[4] != g.out[2] || (kind == 2 && B->shape[0] != g.n))) {
+        shape_text(t3, sizeof t3, 5, B->shape);
+        if (kind == 1)
+            return fail(P, node, ShapeError,
+                        "%s: an input of spatial size %s gives outputs of size %s, but the output gradient has shape %s",
+                        name, nnet_tuple(t1, sizeof t1, 3, g.size), nnet_tuple(t2, sizeof t2, 3, g.out), t3);
+        return fail(P, node, ShapeError,
+                    "%s: input %s and filters of size %s give outputs of size %s, but the output gradient has shape %s",
+                    name, nnet_tuple(t1, sizeof t1, 5, A->shape), nnet_tuple(t2, sizeof t2, 3, g.k),
+                    nnet_tuple(t4, sizeof t4, 3, g.out), t3);
+    }
+    int64_t shape[5];
+    if (kind == 0)
+        shape[0] = g.n, shape[1] = g.o, memcpy(shape + 2, g.out, sizeof(int64_t) * 3);
+    else if (kind == 1)
+        shape[0] = g.n, shape[1] = g.c, memcpy(shape + 2, g.size, sizeof(int64_t) * 3);
+    else
+        shape[0] = g.o, shape[1] = cg, memcpy(shape + 2, g.k, sizeof(int64_t) * 3);
+    sd_arr ta, tb;
+    int own_a = 0, own_b = 0, status = -1;
+    const sd_arr *a = nnet_contiguous(A, &ta, &own_a), *b = a ? nnet_contiguous(B, &tb, &own_b) : NULL;
+    if (a && b && !new_value(P, node, out, dtype, 5, shape)) {
+        char *y = c->v[out].data;
+        const int64_t K = cg * g.k[0] * g.k[1] * g.k[2];
+        const int64_t work = g.n * g.o * g.out[0] * g.out[1] * g.out[2] * K;
+        if (K == 0 || work == 0) { /* no products: the result is zeros (or empty) */
+            memset(y, 0, (size_t)(size_of(&c->v[out]) * itemsize_of(dtype)));
+            status = 0;
+        } else {
+            const int threads = g.n >= sd_nthreads ? sd_nthreads : 1;
+            PyThreadState *gil = sd_release_gil(work / 8);
+            if (dtype == NPY_FLOAT32) {
+                const float *p = (const float *)a->data, *q = (const float *)b->data;
+                status = kind == 0   ? sd_conv3d_forward_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads)
+                         : kind == 1 ? sd_conv3d_grad_input_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads)
+                                     : sd_conv3d_grad_weights_f32(&g, p, q, (float *)y, nnet_gemm_f32, threads);
+            } else {
+                const double *p = (const double *)a->data, *q = (const double *)b->data;
+                status = kind == 0   ? sd_conv3d_forward_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads)
+                         : kind == 1 ? sd_conv3d_grad_input_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads)
+                                     : sd_conv3d_grad_weights_f64(&g, p, q, (double *)y, nnet_gemm_f64, threads);
+            }
+            sd_restore_gil(gil);
+            if (status)
+                fail(P, node, PyExc_MemoryError, "%s: out of memory for the work buffers", name);
+        }
+    }
+    if (own_a)
+        Py_DECREF(ta.obj);
+    if (own_b)
+        Py_DECREF(tb.obj);
+    return status ? -1 : 0;
+}
+
 /* Output length of one pooled axis, as symdl.tensor.nnet.pool.pool_output_size. */
 static int64_t nnet_pool_out(int64_t size, int64_t ws, int64_t stride, int64_t pad, int ignore_border)
 {
@@ -253,6 +413,124 @@ static int api_pool2d(sd_ctx *c, int node, int backward, int ix, int igz, int ou
     if (gz && own_g)
         Py_DECREF(tg.obj);
     return status;
+}
+
+/* The pooling parameters of api_pool_nd, checked as symdl.tensor.nnet.pool_nd's _check_params. */
+static int nnet_pool_params(Program *P, int node, sd_ctx *c, const int *slots, int nd, int ignore_border,
+                            sd_poolnd_geom *g)
+{
+    static const char *what[3] = {"window", "stride", "padding"};
+    int64_t *dst[3] = {g->ws, g->stride, g->pad};
+    for (int k = 0; k < 3; k++) {
+        const sd_arr *v = &c->v[slots[k]];
+        if (v->ndim != 1 || v->shape[0] != nd)
+            return fail(P, node, ShapeError, "pool: the %s must be a vector of %d integers", what[k], nd);
+        for (int a = 0; a < nd; a++)
+            if (read_int(v, a, &dst[k][a]))
+                return fail(P, node, PyExc_TypeError, "pool: the %s must be a vector of %d integers", what[k], nd);
+    }
+    char ws[256], stride[256], pad[256];
+    shape_text(ws, sizeof ws, nd, g->ws);
+    shape_text(stride, sizeof stride, nd, g->stride);
+    shape_text(pad, sizeof pad, nd, g->pad);
+    int any_pad = 0, positive = 1, non_negative = 1, smaller = 1;
+    for (int a = 0; a < nd; a++) {
+        positive &= g->ws[a] >= 1 && g->stride[a] >= 1;
+        non_negative &= g->pad[a] >= 0;
+        any_pad |= g->pad[a] != 0;
+        smaller &= g->pad[a] < g->ws[a];
+    }
+    if (!positive)
+        return fail(P, node, PyExc_ValueError, "pool: window %s and stride %s must be positive", ws, stride);
+    if (!non_negative)
+        return fail(P, node, PyExc_ValueError, "pool: padding %s must be non-negative", pad);
+    if (any_pad && !ignore_border)
+        return fail(P, node, PyExc_ValueError, "pool: padding needs ignore_border=True (as Theano)");
+    if (any_pad && !smaller)
+        return fail(P, node, PyExc_ValueError, "pool: padding %s must be smaller than the window %s", pad, ws);
+    return 0;
+}
+
+static int api_pool_nd(sd_ctx *c, int node, int kind, int ix, int ig, int iws, int istride, int ipad, int out,
+                       const int64_t *params)
+{
+    Program *P = PROG(c);
+    const int nd = (int)params[0], ignore_border = (int)params[1];
+    const sd_arr *X = &c->v[ix], *G = kind ? &c->v[ig] : NULL;
+    int dtype = X->dtype;
+    if ((dtype != NPY_FLOAT32 && dtype != NPY_FLOAT64) || (G && G->dtype != dtype))
+        return fail(P, node, PyExc_TypeError, "pool: C code needs float32 or float64 arrays of one dtype");
+    if (nd < 1 || nd > SD_POOLND_MAXDIM || X->ndim < nd)
+        return fail(P, node, ShapeError, "pool: %d pooled axes of a %d-d value", nd, X->ndim);
+    sd_poolnd_geom g;
+    g.nd = nd;
+    g.mode = (int)params[2];
+    int slots[3] = {iws, istride, ipad};
+    if (nnet_pool_params(P, node, c, slots, nd, ignore_border, &g))
+        return -1;
+    int lead = X->ndim - nd, small = 0;
+    g.planes = 1;
+    for (int d = 0; d < lead; d++)
+        g.planes *= X->shape[d];
+    int64_t pooled[SD_MAXDIM];
+    memcpy(pooled, X->shape, sizeof(int64_t) * lead);
+    for (int a = 0; a < nd; a++) {
+        g.size[a] = X->shape[lead + a];
+        g.out[a] = nnet_pool_out(g.size[a], g.ws[a], g.stride[a], g.pad[a], ignore_border);
+        pooled[lead + a] = g.out[a];
+        small |= g.out[a] < 1;
+    }
+    if (small) {
+        char ws[256], size[256], pad[256];
+        shape_text(ws, sizeof ws, nd, g.ws);
+        shape_text(size, sizeof size, nd, g.size);
+        shape_text(pad, sizeof pad, nd, g.pad);
+        return fail(P, node, ShapeError, "pool: window %s is larger than the input %s (padded by %s) with ignore_border=True",
+                    ws, size, pad);
+    }
+    if (G) { /* the output gradient has the pooled shape; ggx that of x */
+        const int64_t *want = kind == 1 ? pooled : X->shape;
+        int fits = G->ndim == X->ndim;
+        for (int d = 0; fits && d < X->ndim; d++)
+            fits = G->shape[d] == want[d];
+        if (!fits) {
+            char got[256], expected[256];
+            shape_text(got, sizeof got, G->ndim, G->shape);
+            shape_text(expected, sizeof expected, X->ndim, want);
+            return fail(P, node, ShapeError, "pool: %s of shape %s, expected %s",
+                        kind == 1 ? "the output gradient" : "the gradient of the input gradient", got, expected);
+        }
+    }
+    sd_arr tx, tg;
+    int own_x = 0, own_g = 0, status = -1;
+    const sd_arr *x = nnet_contiguous(X, &tx, &own_x), *gv = NULL;
+    if (x && G)
+        gv = nnet_contiguous(G, &tg, &own_g);
+    if (x && (!G || gv) && !new_value(P, node, out, dtype, X->ndim, kind == 1 ? X->shape : pooled)) {
+        char *y = c->v[out].data;
+        const int64_t work = g.planes * sd_poolnd_count(nd, g.out) * sd_poolnd_count(nd, g.ws);
+        const int threads = work >= sd_par_threshold && g.planes > 1 ? sd_nthreads : 1;
+        PyThreadState *gil = sd_release_gil(work);
+        if (dtype == NPY_FLOAT32) {
+            const float *xd = (const float *)x->data, *gd = gv ? (const float *)gv->data : NULL;
+            status = kind == 0   ? sd_poolnd_forward_f32(&g, xd, (float *)y, threads)
+                     : kind == 1 ? sd_poolnd_backward_f32(&g, xd, gd, (float *)y, threads)
+                                 : sd_poolnd_select_f32(&g, xd, gd, (float *)y, threads);
+        } else {
+            const double *xd = (const double *)x->data, *gd = gv ? (const double *)gv->data : NULL;
+            status = kind == 0   ? sd_poolnd_forward_f64(&g, xd, (double *)y, threads)
+                     : kind == 1 ? sd_poolnd_backward_f64(&g, xd, gd, (double *)y, threads)
+                                 : sd_poolnd_select_f64(&g, xd, gd, (double *)y, threads);
+        }
+        sd_restore_gil(gil);
+        if (status)
+            fail(P, node, PyExc_MemoryError, "pool: out of memory for the work buffers");
+    }
+    if (own_x)
+        Py_DECREF(tx.obj);
+    if (own_g)
+        Py_DECREF(tg.obj);
+    return status ? -1 : 0;
 }
 
 #endif

@@ -19,7 +19,7 @@
 
 #include "symdl_rt.h"
 
-static PyObject *ShapeError, *InputError, *NanGuardError;
+static PyObject *ShapeError, *InputError, *NanGuardError, *LinAlgError;
 static int sd_nthreads = 1;
 /* work units (elements x cost) worth a parallel loop: below about 100 us of serial work, waking a
  * second thread costs more than it gains, and far more when the cores are shared */

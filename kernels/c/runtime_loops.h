@@ -110,11 +110,17 @@ static int api_value(sd_ctx *c, int node, int slot, int dtype, int ndim, const i
     return new_value(P, node, slot, dtype, ndim, shape);
 }
 
-/* ... and its errors: kind SD_ERROR_SHAPE, _VALUE, _INDEX or _TYPE, with a message */
-static int api_error(sd_ctx *c, int node, int kind, const char *message)
+/* ... and its errors: kind SD_ERROR_SHAPE, _VALUE, _INDEX, _TYPE or _LINALG, with a message
+ * formatted as by printf */
+static int api_error(sd_ctx *c, int node, int kind, const char *format, ...)
 {
-    PyObject *types[] = {ShapeError, PyExc_ValueError, PyExc_IndexError, PyExc_TypeError};
-    PyObject *type = kind >= 0 && kind < 4 ? types[kind] : PyExc_RuntimeError;
+    PyObject *types[] = {ShapeError, PyExc_ValueError, PyExc_IndexError, PyExc_TypeError, LinAlgError};
+    PyObject *type = kind >= 0 && kind < 5 ? types[kind] : PyExc_RuntimeError;
+    char message[1024];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(message, sizeof message, format, ap);
+    va_end(ap);
     return fail(PROG(c), node, type, "%s", message);
 }
 

@@ -1,4 +1,4 @@
-/* symdl C runtime: views and shapes (dimshuffle, reshape, shape, subtensor), and the ops that
+/* symdl C runtime: views and shapes (dimshuffle, reshape, shape, subtensor, split), and the ops that
  * build arrays from others (alloc, join, the sum of a broadcast gradient back to its input's
  * shape, arange).
  */
@@ -306,6 +306,47 @@ static int api_inc_subtensor(sd_ctx *c, int node, int in, int value, int out, in
     iter_operand(&it, 1, &part);
     coalesce(&it);
     iter_run(&it, kernel, 1);
+    return 0;
+}
+
+/* outs[k]: a view of piece k of `in` along `axis`, the pieces' lengths the integer vector `sizes` */
+static int api_split(sd_ctx *c, int node, int in, int sizes, int axis, int n, const int *outs)
+{
+    Program *P = PROG(c);
+    const sd_arr x = c->v[in], *s = &c->v[sizes];
+    int ok = axis >= 0 && axis < x.ndim && s->ndim == 1 && s->shape[0] == n;
+    int64_t total = 0, length;
+    for (int k = 0; ok && k < n; k++) {
+        ok = !read_int(s, k, &length) && length >= 0;
+        total += length;
+    }
+    if (!ok || total != x.shape[axis]) {
+        char text[256], shape[256];
+        size_t used = 0;
+        used += snprintf(text, sizeof text, "[");
+        for (int64_t k = 0; s->ndim == 1 && k < s->shape[0] && used < sizeof text; k++)
+            used += read_int(s, k, &length) ? snprintf(text + used, sizeof text - used, "%s?", k ? ", " : "")
+                                            : snprintf(text + used, sizeof text - used, "%s%lld", k ? ", " : "",
+                                                       (long long)length);
+        if (used < sizeof text)
+            snprintf(text + used, sizeof text - used, "]");
+        shape_text(shape, sizeof shape, x.ndim, x.shape);
+        return fail(P, node, ShapeError, "split: sizes %s do not split axis %d of shape %s into %d pieces", text, axis,
+                    shape, n);
+    }
+    int64_t start = 0;
+    for (int k = 0; k < n; k++) {
+        read_int(s, k, &length);
+        sd_arr *o = &c->v[outs[k]];
+        make_view(o, &x);
+        o->ndim = x.ndim;
+        memcpy(o->shape, x.shape, sizeof(int64_t) * x.ndim);
+        memcpy(o->strides, x.strides, sizeof(int64_t) * x.ndim);
+        o->shape[axis] = length;
+        if (length) /* an empty piece past the end keeps a pointer inside the array */
+            o->data += start * x.strides[axis] * itemsize_of(x.dtype);
+        start += length;
+    }
     return 0;
 }
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 9
+#define SD_ABI_VERSION 10
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -78,6 +78,11 @@ typedef struct {
     /* symdl.tensor.nnet's convolution and pooling (kernels/c/nnet_api.h) */
     int (*conv2d)(sd_ctx *c, int node, int kind, int a, int b, int hw, int out, const int64_t *params);
     int (*pool2d)(sd_ctx *c, int node, int backward, int x, int gz, int out, const int64_t *params);
+    /* 3-d convolution and its gradients (nnet_api.h, conv3d.h) */
+    int (*conv3d)(sd_ctx *c, int node, int kind, int a, int b, int size, int out, const int64_t *params);
+    /* pooling over the last params[0] axes with run-time window, stride and padding (nnet_api.h) */
+    int (*pool_nd)(sd_ctx *c, int node, int kind, int x, int g, int ws, int stride, int pad, int out,
+                   const int64_t *params);
     /* np.arange(start, stop, step) for an integer dtype: 0-d inputs of the output's dtype */
     int (*arange)(sd_ctx *c, int node, int start, int stop, int step, int out);
     /* before the node computing `out`, the update of the shared variable in slot `src`: let it
@@ -93,17 +98,37 @@ typedef struct {
     int (*row_view)(sd_ctx *c, int node, int dst, int src, int64_t index);
     int (*rows_view)(sd_ctx *c, int node, int dst, int src, int64_t start, int64_t count);
     int (*set_rows)(sd_ctx *c, int node, int dst, int64_t start, int src, int src_is_rows);
-    /* for the C code of ops written outside symdl: a new value of `slot`, and an error (kind
-     * SD_ERROR_*) naming the node and the user's line */
+    /* for the C code of ops written outside symdl (docs/extending.md): a new C-contiguous value
+     * of `slot`, and an error of kind SD_ERROR_*, its message formatted as by printf, naming the
+     * node and the user's line (it returns -1, for the function to return) */
     int (*value)(sd_ctx *c, int node, int slot, int dtype, int ndim, const int64_t *shape);
-    int (*error)(sd_ctx *c, int node, int kind, const char *message);
+    int (*error)(sd_ctx *c, int node, int kind, const char *format, ...);
     /* a copy of `in` with its part selected as by subtensor set to `value` (`set`) or incremented by it */
     int (*inc_subtensor)(sd_ctx *c, int node, int in, int value, int out, int nentries, const int64_t *entries,
                          const int *args, int set);
+    /* symdl.tensor.nlinalg's and slinalg's ops through LAPACK (kernels/c/runtime_linalg.h): op
+     * SD_LINALG_*, the node's input and output slots, params (lower, option, option2, b_ndim) */
+    int (*linalg)(sd_ctx *c, int node, int op, const int *ins, const int *outs, const int64_t *params);
+    /* ops along one axis and batched lookups (kernels/c/runtime_along_axis.h): the window sum of
+     * local response normalization, cumsum (mul 0) and cumprod (1), the spatial transformer's
+     * gather and its adjoint */
+    int (*window_sum)(sd_ctx *c, int node, int in, int out, int axis, int64_t size);
+    int (*cumulate)(sd_ctx *c, int node, int in, int out, int axis, int mul, int out_dtype);
+    int (*batch_gather)(sd_ctx *c, int node, int x, int idx, int out);
+    int (*batch_scatter_add)(sd_ctx *c, int node, int g, int idx, int n, int out);
+    /* outs[k]: a view of piece k of `in` along `axis`, whose lengths the integer vector `sizes` gives */
+    int (*split)(sd_ctx *c, int node, int in, int sizes, int axis, int n, const int *outs);
 } sd_api;
 
-/* kinds of api->error */
-enum { SD_ERROR_SHAPE = 0, SD_ERROR_VALUE = 1, SD_ERROR_INDEX = 2, SD_ERROR_TYPE = 3 };
+/* kinds of api->error: symdl's ShapeError, ValueError, IndexError, TypeError, LinAlgError */
+enum { SD_ERROR_SHAPE = 0, SD_ERROR_VALUE = 1, SD_ERROR_INDEX = 2, SD_ERROR_TYPE = 3, SD_ERROR_LINALG = 4 };
+
+/* ops of api->linalg */
+enum {
+    SD_LINALG_CHOLESKY = 0, SD_LINALG_SOLVE = 1, SD_LINALG_SOLVE_TRIANGULAR = 2, SD_LINALG_CHO_SOLVE = 3,
+    SD_LINALG_INV = 4, SD_LINALG_DET = 5, SD_LINALG_SLOGDET = 6, SD_LINALG_EIGH = 7, SD_LINALG_SVD = 8,
+    SD_LINALG_QR = 9, SD_LINALG_PINV = 10, SD_LINALG_EXPM = 11
+};
 
 struct sd_ctx {
     const sd_api *api;

@@ -15,7 +15,10 @@
  *   runtime_views.h    views, reshape, subtensor, alloc, join, arange
  *   runtime_python.h   the Python fallback, DEBUG mode's checks, nan_guard
  *   runtime_random.h   random draws (philox.h)
- *   nnet_api.h         convolution and pooling (conv.h, pool.h)
+ *   runtime_loops.h    loops' stores; values and errors for the C code of ops written outside symdl
+ *   runtime_linalg.h   linear algebra through LAPACK (lapack_ops.h)
+ *   runtime_along_axis.h  window sums, cumulative sums and products, batched gathers and scatter-adds
+ *   nnet_api.h         convolution and pooling (conv.h, conv3d.h, pool.h, pool_nd.h)
  */
 #include "runtime_core.h"
 #include "runtime_values.h"
@@ -28,6 +31,8 @@
 #include "runtime_inputs.h"
 #include "runtime_random.h"
 #include "runtime_loops.h"
+#include "runtime_linalg.h"
+#include "runtime_along_axis.h"
 #include "nnet_api.h"
 
 #include <dlfcn.h>
@@ -39,7 +44,8 @@
     X(elemwise) X(reduce) X(argreduce) X(dot) X(matmul) X(dimshuffle) X(reshape) X(shape) X(alloc)         \
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
     X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows)      \
-    X(value) X(error) X(inc_subtensor)
+    X(value) X(error) X(inc_subtensor) X(linalg) X(window_sum) X(cumulate) X(batch_gather) X(batch_scatter_add)    \
+    X(split) X(pool_nd) X(conv3d)
 
 enum {
 #define SD_API_INDEX(name) sd_api_index_##name,
@@ -377,12 +383,14 @@ static PyTypeObject ProgramType = {
 /* ------------------------------------------------------------------ module */
 static PyObject *mod_configure(PyObject *self, PyObject *args)
 {
-    PyObject *shape_error, *input_error, *nan_error;
-    if (!PyArg_ParseTuple(args, "OOO", &shape_error, &input_error, &nan_error))
+    PyObject *shape_error, *input_error, *nan_error, *linalg_error = NULL;
+    if (!PyArg_ParseTuple(args, "OOO|O", &shape_error, &input_error, &nan_error, &linalg_error))
         return NULL;
     Py_XSETREF(ShapeError, Py_NewRef(shape_error));
     Py_XSETREF(InputError, Py_NewRef(input_error));
     Py_XSETREF(NanGuardError, Py_NewRef(nan_error));
+    if (linalg_error)
+        Py_XSETREF(LinAlgError, Py_NewRef(linalg_error));
     Py_RETURN_NONE;
 }
 
@@ -407,7 +415,7 @@ static PyObject *mod_blas_config(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef mod_methods[] = {
-    {"configure", mod_configure, METH_VARARGS, "configure(ShapeError, InputError, NanGuardError)"},
+    {"configure", mod_configure, METH_VARARGS, "configure(ShapeError, InputError, NanGuardError[, LinAlgError])"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for OpenMP loops and BLAS (0: all cores)"},
     {"blas_config", mod_blas_config, METH_NOARGS, "the BLAS library in use and its thread count"},
     {NULL, NULL, 0, NULL},
@@ -437,6 +445,7 @@ PyMODINIT_FUNC PyInit_symdl_crt(void)
     ShapeError = Py_NewRef(PyExc_ValueError);
     InputError = Py_NewRef(PyExc_TypeError);
     NanGuardError = Py_NewRef(PyExc_FloatingPointError);
+    LinAlgError = Py_NewRef(PyExc_ArithmeticError);
     sd_nthreads = 0; /* unknown: the first set_num_threads call sets OpenMP and BLAS alike */
     return m;
 }

@@ -21,6 +21,7 @@ import numpy as np
 
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.creation import to_one_hot
 from symdl.tensor.shape import repeat, squeeze
 from symdl.tensor.type import INT_DTYPES, TensorType
@@ -54,6 +55,7 @@ class CumOp(Op):
     """
 
     __props__ = ("axis", "mode")
+    view_map: dict = {}  # a new array (read by the execution planner)
 
     def __init__(self, axis: int, mode: str = "add"):
         if mode not in ("add", "mul"):
@@ -559,3 +561,17 @@ __all__ = [
     "unique",
     "unravel_index",
 ]
+
+
+# ---------------------------------------------------------------- C implementations
+# input dtype -> the accumulator dtype the runtime's cumulate entry takes it to
+_CUMULATE_C = {"float32": "float32", "float64": "float64", "int64": "int64", "int32": "int64"}
+
+
+@register_impl("c", CumOp)
+def _cumulative_in_c(node: Apply, c: Any) -> str | None:
+    x, out = node.inputs[0], node.outputs[0]
+    if _CUMULATE_C.get(x.dtype) != out.dtype:
+        return None
+    mul = int(node.op.mode == "mul")
+    return c.call("cumulate", c.slot(x), c.slot(out), node.op.axis, mul, c.dtype_code(out.dtype))

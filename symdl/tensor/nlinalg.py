@@ -26,6 +26,7 @@ import numpy as np
 
 from symdl.errors import ShapeError, SymdlError, TypeMismatch
 from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import as_tensor_variable
 from symdl.utils import describe
@@ -1061,3 +1062,56 @@ __all__ = [
     "tril",
     "triu",
 ]
+
+
+# ---------------------------------------------------------------- C implementations
+# The runtime's linear algebra (kernels/c/runtime_linalg.h: LAPACK from scipy-openblas32): its
+# op codes (SD_LINALG_* in symdl_rt.h), and its parameters (lower, option, option2, b_ndim).
+LINALG_CODES = {"cholesky": 0, "solve": 1, "solve_triangular": 2, "cho_solve": 3, "inv": 4, "det": 5, "slogdet": 6,
+                "eigh": 7, "svd": 8, "qr": 9, "pinv": 10, "expm": 11}  # fmt: skip
+_QR_MODES = {"reduced": 0, "complete": 1, "r": 2}
+
+
+def linalg_in_c(node: Apply, c: Any, op: str, params: Sequence[int] = (0, 0, 0, 0)) -> str | None:
+    """The runtime's call running ``node`` (LAPACK), or None unless every value is float32, or
+    every one float64."""
+    dtypes = {v.dtype for v in node.inputs + node.outputs}
+    if len(dtypes) != 1 or dtypes.pop() not in ("float32", "float64"):
+        return None
+    ins, outs = [c.slot(v) for v in node.inputs], [c.slot(v) for v in node.outputs]
+    return c.call("linalg", LINALG_CODES[op], c.ints(ins), c.ints(outs), c.int64s(params))
+
+
+@register_impl("c", MatrixInverse)
+def _matrix_inverse_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "inv")
+
+
+@register_impl("c", Det)
+def _det_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "det")
+
+
+@register_impl("c", SLogDet)
+def _slogdet_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "slogdet")
+
+
+@register_impl("c", Eigh)
+def _eigh_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "eigh", (int(node.op.UPLO == "L"), 0, 0, 0))
+
+
+@register_impl("c", SVD)
+def _svd_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "svd", (0, int(node.op.full_matrices), int(node.op.compute_uv), 0))
+
+
+@register_impl("c", QRFull)
+def _qr_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "qr", (0, _QR_MODES[node.op.mode], 0, 0))
+
+
+@register_impl("c", PInv)
+def _pinv_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "pinv")

@@ -685,6 +685,15 @@ def _join_in_c(node: Apply, c: Any) -> str | None:
     return c.call("join", node.op.axis, len(ins), c.ints(ins), c.slot(node.outputs[0]))
 
 
+@register_impl("c", Split)
+def _split_in_c(node: Apply, c: Any) -> str | None:
+    x, sizes = node.inputs
+    if not c.has_ctype(sizes.dtype) or sizes.dtype == "bool":
+        return None
+    outs = [c.slot(o) for o in node.outputs]
+    return c.call("split", c.slot(x), c.slot(sizes), node.op.axis, len(outs), c.ints(outs))
+
+
 @register_impl("c", ReduceToShape)
 def _reduce_to_shape_in_c(node: Apply, c: Any) -> str | None:
     g, shape = node.inputs

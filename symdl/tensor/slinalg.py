@@ -28,11 +28,13 @@ import numpy as np
 
 from symdl.errors import ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.impl import register_impl
 from symdl.tensor.nlinalg import (
     LinAlgError,
     as_float_matrix,
     fold_to_triangle,
     kron,
+    linalg_in_c,
     matrix_transpose,
     run_linalg,
     square_dim,
@@ -602,3 +604,37 @@ __all__ = [
     "solve_triangular",
     "solve_upper_triangular",
 ]
+
+
+# ---------------------------------------------------------------- C implementations
+# LAPACK through the runtime (see symdl.tensor.nlinalg.linalg_in_c); parameters: lower, option,
+# option2, b_ndim.
+_ASSUME = {"gen": 0, "sym": 1, "pos": 2}
+
+
+@register_impl("c", Cholesky)
+def _cholesky_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    return linalg_in_c(node, c, "cholesky", (int(op.lower), int(op.on_error == "nan"), 0, 0))
+
+
+@register_impl("c", Solve)
+def _solve_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    return linalg_in_c(node, c, "solve", (int(op.lower), _ASSUME[op.assume_a], 0, op.b_ndim))
+
+
+@register_impl("c", SolveTriangular)
+def _solve_triangular_in_c(node: Apply, c: Any) -> str | None:
+    op = node.op
+    return linalg_in_c(node, c, "solve_triangular", (int(op.lower), op.trans, int(op.unit_diagonal), op.b_ndim))
+
+
+@register_impl("c", CholeskySolve)
+def _cho_solve_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "cho_solve", (int(node.op.lower), 0, 0, node.op.b_ndim))
+
+
+@register_impl("c", Expm)
+def _expm_in_c(node: Apply, c: Any) -> str | None:
+    return linalg_in_c(node, c, "expm")

@@ -263,3 +263,15 @@ GRAD_CASES = [
 @pytest.mark.parametrize("name,build,shape", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
 def test_gradient(reference_backend, name, build, shape):
     verify_grad(build, [positive(shape, seed=6)], rng=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "uint8"])
+def test_cumsum_and_cumprod_run_in_c_where_the_runtime_has_their_dtypes(dtype):
+    x = T.tensor3("x", dtype=dtype)
+    f = symdl.function([x], [extra_ops.cumsum(x, 1), extra_ops.cumprod(x, 2)], mode="c")
+    v = data((2, 5, 3), dtype, seed=4)[:, ::-1]  # a reversed view
+    got = f(v)
+    # the same products and sums in the same order as NumPy: equal to the last bit
+    np.testing.assert_array_equal(got[0], np.cumsum(v, 1))
+    np.testing.assert_array_equal(got[1], np.cumprod(v, 2))
+    assert [backend for _, backend, _, _ in f.profile().rows] == ["py" if dtype == "uint8" else "c"] * 2

@@ -351,3 +351,60 @@ def test_qr_accepts_theanos_mode_name_full():
     want_q, want_r = np.linalg.qr(value)
     np.testing.assert_allclose(got_q, want_q)
     np.testing.assert_allclose(got_r, want_r)
+
+
+def _runs_in_c(fn):
+    """Every node of a function compiled for the C backend runs in C: none calls back into Python."""
+    return "A->py(" not in fn.source() and all(backend == "c" for _, backend, _, _ in fn.profile().rows)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_op_runs_in_c_through_lapack(dtype):
+    a = T.tensor3("a", dtype=dtype)
+    sign, logdet = nlinalg.slogdet(a)
+    outputs = [nlinalg.matrix_inverse(a), nlinalg.det(a), sign, logdet, *nlinalg.eigh(a, "U"), *nlinalg.svd(a),
+               nlinalg.svd(a, compute_uv=False), *nlinalg.qr(a, "complete"), nlinalg.qr(a, "r"), nlinalg.pinv(a)]  # fmt: skip
+    f = symdl.function([a], outputs, mode="c")
+    x = strided(spd((2, 3, 3), dtype, seed=4))
+    got = f(x)
+    assert _runs_in_c(f), f.profile()
+    assert "A->linalg(" in f.source()
+    reference = [np.linalg.inv(x), np.linalg.det(x), *np.linalg.slogdet(x), *np.linalg.eigh(x, "U"),
+                 *np.linalg.svd(x), np.linalg.svd(x, compute_uv=False), *np.linalg.qr(x, "complete"),
+                 np.linalg.qr(x, "r"), np.linalg.pinv(x)]  # fmt: skip
+    for g, want in zip(got, reference):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, want, rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-5)
+
+
+def _errors_on_both_backends(build, *values):
+    """The exceptions a function raises on py and on c for ``values``."""
+    raised = []
+    for backend in ("py", "c"):
+        inputs = symbolic_inputs_like(values)
+        f = symdl.function(inputs, build(*inputs), mode=backend)
+        with pytest.raises(Exception) as info:
+            f(*values)
+        raised.append(info.value)
+    return raised
+
+
+def test_a_singular_matrix_raises_the_same_error_in_c_as_in_python():
+    singular = np.stack([np.eye(2), np.ones((2, 2))])
+    py_error, c_error = _errors_on_both_backends(nlinalg.matrix_inverse, singular)
+    assert type(c_error) is type(py_error) is LinAlgError
+    assert str(py_error) in str(c_error)
+    # its determinant is 0, its log-determinant (0, -inf), its pseudo-inverse exists: no error, as NumPy
+    x = T.dtensor3()
+    f = symdl.function([x], [nlinalg.det(x), *nlinalg.slogdet(x), nlinalg.pinv(x)], mode="c")
+    det, sign, logdet, pinv = f(singular)
+    np.testing.assert_array_equal(det, [1.0, 0.0])
+    np.testing.assert_array_equal(sign, [1.0, 0.0])
+    np.testing.assert_array_equal(logdet, [0.0, -np.inf])
+    np.testing.assert_allclose(pinv, np.linalg.pinv(singular), atol=1e-12)
+
+
+def test_a_matrix_that_is_not_square_at_run_time_raises_in_c_as_in_python():
+    py_error, c_error = _errors_on_both_backends(nlinalg.matrix_inverse, np.ones((2, 3)))
+    assert type(c_error) is type(py_error) is LinAlgError
+    assert "matrix_inverse: Last 2 dimensions of the array must be square (input of shape (2, 3))" in str(c_error)

@@ -318,6 +318,18 @@ def test_split_with_symbolic_sizes(backend):
     assert [p.shape for p in f(data((3, 5)), 2)] == [(3, 2), (3, 3)]
 
 
+def test_split_runs_in_c_as_views_and_names_itself_in_errors():
+    x, s = T.fmatrix("x"), T.lvector("s")
+    f = symdl.function([x, s], [p * 1 for p in T.split(x, s, 3, axis=0)], mode="c")
+    a, b, c = f(data((5, 2)), [2, 0, 3])
+    assert "A->split(" in f.source() and all(backend == "c" for _, backend, _, _ in f.profile().rows)
+    np.testing.assert_array_equal(a, data((5, 2))[:2])
+    assert b.shape == (0, 2)
+    np.testing.assert_array_equal(c, data((5, 2))[2:])
+    with pytest.raises(ShapeError, match=r"^Split.*: split: sizes \[2, -1, 4\] do not split axis 0 of shape \(5, 2\)"):
+        f(data((5, 2)), [2, -1, 4])
+
+
 def test_split_sizes_that_do_not_add_up_raise_at_build_time():
     with pytest.raises(ShapeError, match="add up"):
         T.split(T.matrix(shape=(5, 3)), [2, 2], 2)

@@ -322,3 +322,80 @@ def test_gradient(reference_backend, name, build, shapes):
 def test_gradient_in_float32(reference_backend):
     a, b = gaussian((3, 3), "float32", seed=11), gaussian((3,), "float32", seed=12)
     verify_grad(lambda a_, b_: slinalg.cho_solve((slinalg.cholesky(_spd_of(a_)), True), b_), [a, b], rng=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_op_runs_in_c_through_lapack(dtype):
+    a, b, v = T.tensor3("a", dtype=dtype), T.tensor3("b", dtype=dtype), T.vector("v", dtype=dtype)
+    outputs = [
+        slinalg.cholesky(a),
+        slinalg.cholesky(a, lower=False, on_error="nan"),
+        slinalg.solve(a, b),
+        slinalg.solve(a, v, assume_a="sym", lower=True),
+        slinalg.solve(a[:1], b, assume_a="pos"),  # a stack of one matrix broadcast against three systems
+        slinalg.solve_triangular(a, b, lower=True, trans=1, unit_diagonal=True),
+        slinalg.cho_solve((slinalg.cholesky(a), True), v),
+        slinalg.expm(a * 0.1),
+    ]
+    f = symdl.function([a, b, v], outputs, mode="c")
+    x, rhs, vec = strided(spd((3, 4, 4), dtype, seed=5)), gaussian((3, 4, 2), dtype, seed=6), gaussian((4,), dtype)
+    got = f(x, rhs, vec)
+    assert "A->py(" not in f.source() and all(backend == "c" for _, backend, _, _ in f.profile().rows), f.profile()
+    unit = np.tril(x, -1) + np.eye(4, dtype=dtype)
+    reference = [
+        np.linalg.cholesky(x),
+        mT(np.linalg.cholesky(mT(x))),
+        np.linalg.solve(x, rhs),
+        np.linalg.solve(x, vec[:, None])[..., 0],
+        np.linalg.solve(x[:1], rhs),
+        np.linalg.solve(mT(unit), rhs),
+        np.linalg.solve(x, vec[:, None])[..., 0],
+        np.stack([scipy.linalg.expm(m.astype("float64") * 0.1) for m in x]).astype(dtype),
+    ]
+    for g, want in zip(got, reference):
+        assert g.dtype == dtype and g.shape == want.shape
+        np.testing.assert_allclose(g, want, rtol=tol(dtype), atol=tol(dtype))
+
+
+def _errors(build, *values):
+    """The exceptions that one function raises for ``values`` on py, then on c."""
+    raised = []
+    for backend in ("py", "c"):
+        inputs = symbolic_inputs_like(values)
+        f = symdl.function(inputs, build(*inputs), mode=backend)
+        with pytest.raises(Exception) as info:
+            f(*values)
+        raised.append(info.value)
+    return raised
+
+
+NOT_PD = np.array([[1.0, 2.0], [2.0, 1.0]])
+ZERO_ON_DIAGONAL = [[1.0, 0.0], [3.0, 0.0]]
+BAD_MATRIX_CASES = [
+    ("cholesky", lambda a: slinalg.cholesky(a), [np.stack([np.eye(2), NOT_PD])]),
+    ("cholesky_upper", lambda a: slinalg.cholesky(a, lower=False), [NOT_PD]),
+    ("solve_pos", lambda a, b: slinalg.solve(a, b, assume_a="pos"), [NOT_PD, np.ones(2)]),
+    ("solve", lambda a, b: slinalg.solve(a, b), [np.ones((2, 2)), np.ones((2, 3))]),
+    ("solve_vector", lambda a, b: slinalg.solve(a, b), [np.ones((3, 2, 2)), np.ones(2)]),
+    ("solve_sym", lambda a, b: slinalg.solve(a, b, assume_a="sym"), [np.zeros((2, 2)), np.ones(2)]),
+    ("solve_triangular", lambda a, b: slinalg.solve_triangular(a, b, lower=True), [ZERO_ON_DIAGONAL, [1.0, 1.0]]),
+    ("cho_solve", lambda c, b: slinalg.cho_solve((c, True), b), [ZERO_ON_DIAGONAL, [1.0, 1.0]]),
+]
+
+
+@pytest.mark.parametrize("name,build,values", BAD_MATRIX_CASES, ids=[c[0] for c in BAD_MATRIX_CASES])
+def test_bad_matrices_raise_the_same_errors_in_c_as_in_python(name, build, values):
+    py_error, c_error = _errors(build, *[np.asarray(v, dtype="float64") for v in values])
+    assert type(c_error) is type(py_error) is LinAlgError
+    assert str(py_error) in str(c_error)
+
+
+def test_mismatched_systems_at_run_time_raise_shape_errors_in_c():
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = symdl.function([a, b], slinalg.solve(a, b), mode="c")
+    with pytest.raises(ShapeError, match=r"solve: a \(3, 3\) and b \(2, 1\) do not fit: 3 equations, 2 rows in b"):
+        f(np.eye(3), np.ones((2, 1)))
+    x, y = T.dtensor3("x"), T.dtensor3("y")
+    g = symdl.function([x, y], slinalg.solve(x, y), mode="c")
+    with pytest.raises(ShapeError, match="do not broadcast"):
+        g(np.ones((2, 3, 3)) + np.eye(3), np.ones((3, 3, 1)))

@@ -289,8 +289,9 @@ def runtime() -> Any:
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     module = _installed_runtime(kdir) or _build_runtime(kdir, np)
     from symdl.errors import InputError, NanGuardError
+    from symdl.tensor.nlinalg import LinAlgError
 
-    module.configure(ShapeError, InputError, NanGuardError)
+    module.configure(ShapeError, InputError, NanGuardError, LinAlgError)
     module.set_num_threads(config.num_threads)
     module.load_seconds = time.perf_counter() - start
     _runtime = module

@@ -9,10 +9,12 @@ process with the same graph loads the module directly.
 A graph's fingerprint covers everything the rewritten graph and the generated code depend on:
 every node's op (with all its attributes), every variable's type, name and creation line (error
 messages name them), constants' bytes, the rewrite settings, the symdl configuration, symdl's
-own sources (size and date of each file), the C headers, compiler, flags and CPU. A graph with
+own sources (size and date of each file), those of the files defining ops from outside symdl and
+their C implementations (docs/extending.md), the C headers, compiler, flags and CPU. A graph with
 anything the fingerprint cannot describe faithfully (an op holding a Python function or another
-graph, a scalar op that is not registered by name) is simply not remembered, and graphs with
-nodes that fall back to Python are not either (their callbacks need the rewritten nodes).
+graph, a scalar op that is not registered by name, an op defined in no file) is simply not
+remembered, and graphs with nodes that fall back to Python are not either (their callbacks need
+the rewritten nodes).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import functools
 import hashlib
 import os
 import pickle
+import sys
 from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +33,7 @@ from symdl.backend.c import build
 from symdl.config import _DEFAULTS, config
 from symdl.graph.fg import FunctionGraph
 from symdl.graph.fingerprint import Unstable, graph_lines
+from symdl.graph.impl import find_impl
 
 MEMO_FORMAT = 1  # bump when the pickled payload changes shape
 
@@ -52,6 +56,23 @@ def _symdl_sources() -> str:
     return h.hexdigest()
 
 
+def _outside_sources(fgraph: FunctionGraph) -> list[str]:
+    """Size and date of the files defining the graph's ops from outside symdl, and their C code:
+    a user's edit of one changes the key. Unstable when such an op was defined in no file."""
+    seen: set[str] = set()
+    for node in fgraph.apply_nodes:
+        for defined in (type(node.op), find_impl("c", node.op)):
+            module = getattr(defined, "__module__", None) or ""
+            if defined is None or module == "symdl" or module.startswith("symdl."):
+                continue
+            path = getattr(sys.modules.get(module), "__file__", None)
+            if not path:
+                raise Unstable(f"{module} has no file")
+            st = os.stat(path)
+            seen.add(f"{path}|{st.st_size}|{st.st_mtime_ns}")
+    return sorted(seen)
+
+
 def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
     """The key of an unrewritten graph compiled with rewrite ``settings``, or None."""
     flags, libs = build.generated_flags()
@@ -67,7 +88,8 @@ def fingerprint(fgraph: FunctionGraph, settings: tuple) -> str | None:
     ]
     try:
         parts += graph_lines(fgraph.inputs, fgraph.outputs, names=True)
-    except Unstable:
+        parts += _outside_sources(fgraph)
+    except (Unstable, OSError):
         return None
     parts.append(f"updates {sorted(fgraph.update_mapping.items())}")
     return build.cache_key(*parts)

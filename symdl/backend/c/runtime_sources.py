@@ -24,12 +24,17 @@ RUNTIME_SOURCES = (
     "runtime_inputs.h",
     "runtime_random.h",
     "runtime_loops.h",
+    "runtime_linalg.h",
+    "lapack_ops.h",
+    "runtime_along_axis.h",
     "philox.h",
     "symdl_rt.h",
     "symdl_math.h",
     "nnet_api.h",
     "conv.h",
+    "conv3d.h",
     "pool.h",
+    "pool_nd.h",
     "sgemm_avx512.h",
 )
 # gcc flags of all C that symdl builds (-march=native: built where it runs), and of the runtime

@@ -35,9 +35,10 @@ batch normalization: ``batch_normalization_train``,
 ``batch_normalization_test``; ``dropout`` draws its mask from a ``symdl.tensor.random.RandomStream``.
 
 Every op runs everywhere through its NumPy ``perform``; the C backend runs the softmax family in
-its runtime and conv2d (forward and both gradients) and 2-d pooling with the kernels of
-``kernels/c/conv.h`` and ``kernels/c/pool.h`` (im2col + BLAS, OpenMP over the batch); the 3-d
-ops and ``Pool`` run their vectorized ``perform`` there for now.
+its runtime, conv2d and conv3d (forward and both gradients) and pooling with the kernels of
+``kernels/c/conv.h``, ``conv3d.h``, ``pool.h`` and ``pool_nd.h`` (im2col + BLAS, OpenMP over the
+batch), and local response normalization's window sum and the spatial transformer's lookups
+with those of ``kernels/c/runtime_along_axis.h`` (see ``symdl.tensor.nnet.compiled``).
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, y = T.dmatrix('x'), T.ivector('y')

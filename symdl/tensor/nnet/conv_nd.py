@@ -10,8 +10,8 @@ The NumPy implementation is the 2-d one with one more axis: the padded input is 
 as a ``(batch, channels, kd, kh, kw, out_d, out_h, out_w)`` array of windows, made contiguous
 a few samples at a time and multiplied by the filter matrix of each group. The input gradient
 multiplies the other way and adds each kernel offset's columns back into the input at once (one
-strided slice per offset). The C backend runs these ops through their ``perform`` until they
-get a C implementation.
+strided slice per offset). The C backend runs them with ``kernels/c/conv3d.h`` (the same
+method, tiled over output depth planes, with the runtime's GEMM).
 
 >>> import symdl.tensor as T
 >>> x = T.tensor5('x', shape=(None, 1, 16, 28, 28))
@@ -223,7 +223,7 @@ def conv_grad_weights(x: np.ndarray, gy: np.ndarray, op: Any, geo: _Geometry, dt
     g, cg, og = geo.g, geo.cg, geo.o // geo.g
     kk = cg * math.prod(geo.k)
     gw = np.zeros((geo.o, kk), dtype=dtype)
-    gy = gy.reshape(geo.n, geo.o, -1)
+    gy = gy.reshape(geo.n, geo.o, math.prod(geo.out))  # not -1: an empty batch has no size to infer
     # Windows laid out (kk, samples, positions): one product over a slice of the batch per group.
     order = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))
     for batch in _batches(geo, gw.itemsize):

@@ -54,6 +54,7 @@ class WindowSum(Op):
     """
 
     __props__ = ("size", "axis")
+    view_map: dict = {}  # a new array (read by the execution planner)
 
     def __init__(self, size: int, axis: int):
         if not isinstance(size, int | np.integer) or size < 1 or size % 2 == 0:

@@ -6,7 +6,8 @@ The modes, the padding rules and the routing of the 'max' gradient are those of
 :func:`symdl.tensor.nnet.pool.pool_2d`, whose NumPy kernels these ops share (they work on any
 number of axes: one strided slice of the whole input per window offset). A 2-d pooling with a
 window known when the graph is built stays a ``Pool2d`` node, which the C backend runs with
-its own kernel; these ops run their ``perform`` there until they get a C implementation.
+its own kernel; these ops run there with ``kernels/c/pool_nd.h``, which loops in the order of
+these kernels and so gives their results to the last bit.
 
 >>> import numpy as np, symdl.tensor as T
 >>> x = T.tensor5('x', shape=(None, 8, 16, 17, 13))

@@ -66,6 +66,7 @@ class BatchGather(Op):
     """
 
     __props__ = ()
+    view_map: dict = {}  # a new array (read by the execution planner)
 
     def make_node(self, x: Any, idx: Any) -> Apply:
         x, idx = as_tensor_variable(x), as_tensor_variable(idx)
@@ -108,6 +109,7 @@ class BatchScatterAdd(Op):
     """
 
     __props__ = ()
+    view_map: dict = {}  # a new array (read by the execution planner)
 
     def make_node(self, g: Any, idx: Any, n: Any) -> Apply:
         g, idx, n = as_tensor_variable(g), as_tensor_variable(idx), as_tensor_variable(n)

@@ -217,3 +217,40 @@ def test_columns_built_a_few_samples_at_a_time_give_the_same_results(monkeypatch
     monkeypatch.setattr(module, "COLUMN_BYTES", 1)  # one sample per product
     for got, want in zip(symdl.function([X, Wv], outputs, mode="py")(x, w), whole):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_conv3d_and_its_gradients_run_in_c_as_their_performs(case, dtype):
+    xs, ws, kw = case
+    rng = np.random.default_rng(6)
+    x, w = rng.normal(size=xs).astype(dtype), rng.normal(size=ws).astype(dtype)
+    X, Wv = T.tensor5("x", dtype=dtype), T.tensor5("w", dtype=dtype)
+    y = conv3d(X, Wv, **kw)
+    outputs = [y, *symdl.grad((y * y).sum(), [X, Wv])]
+    f = symdl.function([X, Wv], outputs, mode="c")
+    got = f(x, w)
+    ops = [(op, backend) for op, backend, _, _ in f.profile().rows if op.startswith("Conv3d")]
+    assert len(ops) == 3 and all(backend == "c" for _, backend in ops), f.profile()
+    want = symdl.function([X, Wv], outputs, mode="py")(x, w)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    for g, e in zip(got, want):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=tol, atol=tol * max(1.0, float(np.abs(e).max(initial=0))))
+
+
+def test_conv3d_errors_at_run_time_are_raised_in_c_with_the_perform_messages():
+    X, Wv = T.dtensor5("x"), T.dtensor5("w")
+    f = symdl.function([X, Wv], conv3d(X, Wv, border_mode=(0, 1, 0)), mode="c")
+    assert "A->conv3d(" in f.source()
+    with pytest.raises(ShapeError, match=r"^Conv3d\{.*\} \(output .*\): conv3d: the input has 3 channels but the filters "
+                       r"\(1, 2, 3, 3, 3\) expect 2 \(2 per group x 1 groups\)$"):  # fmt: skip
+        f(np.ones((1, 3, 4, 4, 4)), np.ones((1, 2, 3, 3, 3)))
+    with pytest.raises(ShapeError, match=r"conv3d: the filter \(3, 3, 3\) \(\(3, 3, 3\) dilated\) is larger than the "
+                       r"padded input \(2, 6, 4\) \(from \(2, 4, 4\)\)"):  # fmt: skip
+        f(np.ones((1, 2, 2, 4, 4)), np.ones((1, 2, 3, 3, 3)))
+    G, size = T.dtensor5("g"), T.lvector("size")
+    g = symdl.function([Wv, G, size], Conv3dGradInputs(subsample=2)(Wv, G, size), mode="c")
+    with pytest.raises(ShapeError, match=r"conv3d_grad_inputs: an input of spatial size \(9, 7, 9\) gives outputs of "
+                       r"size \(4, 3, 4\), but the output gradient has shape \(1, 2, 3, 3, 4\)"):  # fmt: skip
+        g(np.ones((2, 3, 2, 3, 3)), np.ones((1, 2, 3, 3, 4)), np.array([9, 7, 9]))

@@ -107,3 +107,21 @@ def test_window_sum_errors():
         WindowSum(3, 3)(T.tensor3("x"))
     with pytest.raises(ValueError, match="n must be odd"):
         local_response_normalization(T.tensor4("x"), n=2)
+
+
+def _backends_of(f):
+    return [backend for _, backend, _, _ in f.profile().rows]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+def test_window_sum_runs_in_c_and_adds_as_the_perform_does(dtype):
+    from symdl.tensor.nnet.lrn import window_sum_np
+
+    X = T.tensor3("x", dtype=dtype)
+    f = symdl.function([X], [window_sum(X, 5, 1), window_sum(X, 3, 2)], mode="c")
+    x = (np.random.default_rng(3).normal(size=(2, 7, 6)) * 100).astype(dtype)[:, :, ::-1]  # a reversed view
+    wide, last = f(x)
+    assert _backends_of(f) == ["c", "c"] and "A->window_sum(" in f.source()
+    # the same additions in the same order: equal to the last bit
+    np.testing.assert_array_equal(wide, window_sum_np(x, 5, 1))
+    np.testing.assert_array_equal(last, window_sum_np(x, 3, 2))

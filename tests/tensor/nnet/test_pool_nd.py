@@ -190,3 +190,39 @@ def test_pool_errors():
         f(np.zeros((1, 1, 4, 4)), np.array([1, 2]))
     with pytest.raises(ShapeError, match="larger than the input"):
         f(np.zeros((1, 1, 4, 4)), np.array([7, 2]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", MODES)
+def test_pooling_runs_in_c_equal_to_perform_to_the_last_bit(mode, dtype):
+    X, G = T.tensor5("x", dtype=dtype), T.tensor5("g", dtype=dtype)
+    params = [((2, 3, 2), True, (1, 2, 2), (1, 1, 0)), ((3, 2, 2), False, (2, 1, 3), (0, 0, 0))]
+    outputs = []
+    for ws, ignore_border, stride, pad in params:
+        pooled = pool_3d(X, ws, ignore_border, stride, pad, mode)
+        outputs += [pooled, symdl.grad((pooled * pooled).sum(), X)]
+        if mode == "max":
+            outputs.append(MaxPoolGradGrad(3, ignore_border, "max")(X, G, ws, stride, pad))
+    x = np.round(np.random.default_rng(5).normal(size=(2, 1, 5, 6, 7)), 1).astype(dtype)  # many ties
+    x[0, 0, 1, 2, 3] = np.nan
+    x = x[:, :, :, :, ::-1]  # a reversed view
+    g = np.random.default_rng(6).normal(size=x.shape).astype(dtype)
+    f = symdl.function([X, G], outputs, mode="c", on_unused_input="ignore")
+    got = f(x, g)
+    assert "A->pool_nd(" in f.source()
+    assert all(backend == "c" for op, backend, _, _ in f.profile().rows if "Pool" in op), f.profile()
+    want = symdl.function([X, G], outputs, mode="py", on_unused_input="ignore")(x, g)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_windows_at_run_time_raise_from_c_naming_the_node():
+    X, ws = T.dtensor4("x"), T.lvector("ws")
+    f = symdl.function([X, ws], pool_2d(X, ws, pad=(1, 1)), mode="c")
+    assert "A->pool_nd(" in f.source()
+    with pytest.raises(ValueError, match=r"^Pool\{2d, max\} \(output .*\): pool: padding \(1, 1\) must be smaller"):
+        f(np.zeros((1, 1, 4, 4)), np.array([1, 2]))
+    with pytest.raises(ShapeError, match=r"pool: window \(7, 2\) is larger than the input \(4, 4\) \(padded by"):
+        f(np.zeros((1, 1, 4, 4)), np.array([7, 2]))
+    with pytest.raises(ValueError, match=r"pool: window \(0, 2\) and stride \(0, 2\) must be positive"):
+        f(np.zeros((1, 1, 4, 4)), np.array([0, 2]))

@@ -224,3 +224,36 @@ def test_batch_size_mismatch_at_run_time_is_reported(backend):
     f = symdl.function([img, grid], bilinear_sample(img, grid), mode=backend)
     with pytest.raises(ShapeError, match="2 images but indices for 3"):
         f(np.zeros((2, 1, 3, 3)), np.zeros((3, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_spatial_transformer_runs_in_c_with_its_gradients(dtype):
+    img, grid = T.tensor4("img", dtype=dtype), T.tensor4("grid", dtype=dtype)
+    out = bilinear_sample(img, grid)
+    f = symdl.function([img, grid], [out, *symdl.grad(out.sum(), [img, grid])], mode="c")
+    rng = np.random.default_rng(8)
+    values = [rng.normal(size=(2, 3, 5, 4)).astype(dtype), rng.uniform(-1.2, 1.2, size=(2, 3, 6, 2)).astype(dtype)]
+    got = f(*values)
+    assert all(backend == "c" for _, backend, _, _ in f.profile().rows), f.profile()
+    assert "A->batch_gather(" in f.source() and "A->batch_scatter_add(" in f.source()
+    want = symdl.function([img, grid], [out, *symdl.grad(out.sum(), [img, grid])], mode="py")(*values)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
+
+
+def test_errors_raised_in_c_name_the_node():
+    x, idx = T.dtensor3("x"), T.lmatrix("idx")
+    f = symdl.function([x, idx], [batch_gather(x, idx), BatchScatterAdd()(x, idx, 4)], mode="c")
+    with pytest.raises(ShapeError, match=r"^batch_gather \(output .*\): batch_gather: 2 images but indices for 3$"):
+        f(np.zeros((2, 1, 4)), np.zeros((3, 1), "int64"))
+    g = symdl.function([x, idx], BatchScatterAdd()(x, idx, 4), mode="c")
+    with pytest.raises(
+        ShapeError,
+        match=r"^batch_scatter_add \(output .*\): batch_scatter_add: values of shape \(2, 1, 2\) for indices",
+    ):
+        g(np.zeros((2, 1, 2)), np.zeros((2, 3), "int64"))
+    with pytest.raises(
+        IndexError,
+        match=r"^batch_scatter_add \(output .*\): batch_scatter_add: indices must lie in \[0, 4\), got \[0, 4\]",
+    ):
+        g(np.zeros((1, 1, 2)), np.array([[0, 4]]))
