@@ -137,7 +137,7 @@ class Conv2DCCLayer(CCLayer, BaseConvLayer):
     def get_W_shape(self) -> tuple:
         if self.dimshuffle:
             return super().get_W_shape()
-        return (self.num_input_channels, *self.filter_size, self.num_filters)
+        return (self.num_input_channels // self.num_groups, *self.filter_size, self.num_filters)
 
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
         if self.dimshuffle:
