@@ -1,6 +1,6 @@
-"""What every example shares: the command line (--epochs, --quick, --plot, ...), the epoch loop
-with a tqdm progress bar, evaluation, and the loss/accuracy plot. The models live in the
-examples themselves."""
+"""What every example shares: the command line (--epochs, --quick, --plot, ...), the training and
+evaluation functions of a classifier, the epoch loop with a tqdm progress bar, evaluation, a few
+examples per class, and the plots. The models live in the examples themselves."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+import symdl
+from symdl import layers, objectives
 from symdl.datasets import iterate_minibatches
 
 QUICK_BATCHES = 5  # --quick: one epoch of this many minibatches, enough to see everything run
@@ -29,6 +31,27 @@ def make_parser(description: str, epochs: int, batch_size: int, learning_rate: f
     parser.add_argument("--plot", metavar="OUT.png", help="save loss and accuracy curves to this PNG file")
     parser.add_argument("--quick", action="store_true", help="one short epoch, to check that everything runs")
     return parser
+
+
+def compile_classifier(net: Any, x: Any, y: Any, update: Callable) -> tuple[Callable, Callable]:
+    """``train_fn(X, y) -> loss``, one step of ``update(loss, params)`` (``updates.adam`` with its
+    learning rate bound, say) on the parameters tagged trainable, with the training output
+    (dropout on, batch statistics); and ``eval_fn(X, y) -> (loss, accuracy)`` with the
+    deterministic one. The loss is the mean categorical cross-entropy."""
+    loss = objectives.categorical_crossentropy(layers.get_output(net), y).mean()
+    params = layers.get_all_params(net, trainable=True)
+    train_fn = symdl.function([x, y], loss, updates=update(loss, params))
+    out = layers.get_output(net, deterministic=True)
+    eval_fn = symdl.function(
+        [x, y], [objectives.categorical_crossentropy(out, y).mean(), objectives.categorical_accuracy(out, y).mean()]
+    )
+    return train_fn, eval_fn
+
+
+def few_per_class(X: np.ndarray, y: np.ndarray, per_class: int, rng: np.random.Generator) -> tuple:
+    """``per_class`` examples of every class in ``y``, drawn without replacement, class by class."""
+    chosen = np.concatenate([rng.choice(np.flatnonzero(y == k), per_class, replace=False) for k in np.unique(y)])
+    return X[chosen], y[chosen]
 
 
 def evaluate(eval_fn: Callable, X: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
@@ -88,13 +111,28 @@ def report_test(eval_fn: Callable, X_test: np.ndarray, y_test: np.ndarray, start
     return test_acc
 
 
-def plot_history(history: dict[str, list[float]], path: str, title: str) -> None:
-    """Save the loss curves and the validation accuracy side by side as a PNG."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` drawing to files (the Agg backend: no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Save ``fig`` as a PNG at ``path`` (its directory made if missing), close it, say where."""
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+    print(f"saved {path}")
+
+
+def plot_history(history: dict[str, list[float]], path: str, title: str) -> None:
+    """Save the loss curves and the validation accuracy side by side as a PNG."""
+    plt = pyplot()
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, history["train_loss"], "o-", label="train")
@@ -104,8 +142,14 @@ def plot_history(history: dict[str, list[float]], path: str, title: str) -> None
     ax_acc.plot(epochs, 100 * np.asarray(history["val_acc"]), "o-", color="tab:green")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="validation accuracy")
     fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
+    save_figure(fig, path)
+
+
+def plot_accuracy_curves(curves: dict[str, list[float]], path: str, xlabel: str, title: str) -> None:
+    """Save one held-out accuracy curve per label of ``curves`` (accuracies per epoch) as a PNG."""
+    fig, ax = pyplot().subplots(figsize=(7, 4))
+    for label, curve in curves.items():
+        ax.plot(np.arange(1, len(curve) + 1), 100 * np.asarray(curve), label=label)
+    ax.set(xlabel=xlabel, ylabel="held-out accuracy (%)", title=title)
+    ax.legend()
+    save_figure(fig, path)

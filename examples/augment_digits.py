@@ -9,15 +9,14 @@ another (6 and 9). The last line compares the two on the held-out digits.
 """
 
 import argparse
-import os
 import time
+from functools import partial
 
 import numpy as np
-from _common import evaluate
+from _common import compile_classifier, evaluate, few_per_class, plot_accuracy_curves
 
-import symdl
 import symdl.tensor as T
-from symdl import datasets, init, layers, nonlinearities, objectives, updates
+from symdl import datasets, init, layers, nonlinearities, updates
 from symdl.data import BackgroundLoader, RandomAffine
 
 LAST_EPOCHS = 10  # the accuracies compared are means over these last epochs
@@ -41,11 +40,6 @@ def parse_args(argv):
     return args
 
 
-def few_per_class(X, y, per_class, rng):
-    chosen = np.concatenate([rng.choice(np.flatnonzero(y == k), per_class, replace=False) for k in range(10)])
-    return X[chosen], y[chosen]
-
-
 def build_cnn(input_var):
     relu = nonlinearities.rectify
     net = layers.InputLayer((None, 1, 8, 8), input_var=input_var)
@@ -59,14 +53,7 @@ def build_cnn(input_var):
 def train_and_evaluate(loader, held_out, args, label):
     """A new network trained on what ``loader`` delivers; the held-out accuracy after each epoch."""
     x, y = T.tensor4("x"), T.ivector("y")
-    net = build_cnn(x)
-    loss = objectives.categorical_crossentropy(layers.get_output(net), y).mean()
-    params = layers.get_all_params(net, trainable=True)
-    train_fn = symdl.function([x, y], loss, updates=updates.adam(loss, params, args.learning_rate))
-    out = layers.get_output(net, deterministic=True)
-    eval_fn = symdl.function(
-        [x, y], [objectives.categorical_crossentropy(out, y).mean(), objectives.categorical_accuracy(out, y).mean()]
-    )
+    train_fn, eval_fn = compile_classifier(build_cnn(x), x, y, partial(updates.adam, learning_rate=args.learning_rate))
     curve = []
     for epoch in range(args.epochs):
         loader.progress = f"{label} {epoch + 1}/{args.epochs}"
@@ -75,24 +62,6 @@ def train_and_evaluate(loader, held_out, args, label):
         curve.append(evaluate(eval_fn, *held_out)[1])
     print(f"{label}: held-out accuracy {100 * curve[-1]:.2f} % after {args.epochs} epochs", flush=True)
     return curve
-
-
-def plot(curves, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, curve in curves.items():
-        ax.plot(np.arange(1, len(curve) + 1), 100 * np.asarray(curve), label=label)
-    ax.set(xlabel="epoch", ylabel="held-out accuracy (%)", title=title)
-    ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
 
 
 def main(argv=None):
@@ -114,7 +83,8 @@ def main(argv=None):
         curves[label] = train_and_evaluate(loader, held_out, args, label)
 
     if args.plot:
-        plot(curves, args.plot, f"{len(train_set[1])} training digits, with and without augmentation")
+        title = f"{len(train_set[1])} training digits, with and without augmentation"
+        plot_accuracy_curves(curves, args.plot, "epoch", title)
     print(f"total {time.perf_counter() - started:.1f} s")
     # The mean of the last epochs: a single epoch's accuracy on 600 digits moves by a few digits.
     last = min(LAST_EPOCHS, args.epochs)

@@ -21,6 +21,7 @@ import codecs
 import time
 
 import numpy as np
+from _common import pyplot, save_figure
 from tqdm import tqdm
 
 import symdl
@@ -173,20 +174,12 @@ def train(args: argparse.Namespace, text: str, verbose: bool = True) -> dict:
 
 
 def plot(history: dict, path: str, vocabulary: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = pyplot().subplots(figsize=(7, 4))
     ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], label="training loss (one batch)")
     ax.axhline(np.log(vocabulary), color="gray", linestyle="--", label="uniform guess")
     ax.set(xlabel="training step", ylabel="cross-entropy (nats per character)", title="character-level LSTM")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
+    save_figure(fig, path)
 
 
 def make_parser() -> argparse.ArgumentParser:

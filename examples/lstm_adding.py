@@ -16,6 +16,7 @@ import argparse
 import time
 
 import numpy as np
+from _common import pyplot, save_figure
 from tqdm import tqdm
 
 import symdl
@@ -92,12 +93,7 @@ def train(args: argparse.Namespace, verbose: bool = True) -> dict[str, list[floa
 
 def plot(history: dict[str, list[float]], path: str) -> None:
     """The training loss of every step and the test MSE, on a log scale, with the baseline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = pyplot().subplots(figsize=(7, 4))
     steps = np.arange(1, len(history["train_loss"]) + 1)
     ax.plot(steps, history["train_loss"], alpha=0.5, label="training loss (one batch)")
     ax.plot(history["test_step"], history["test_mse"], "o-", label="test MSE")
@@ -105,10 +101,7 @@ def plot(history: dict[str, list[float]], path: str) -> None:
     ax.axhline(0.01, color="tab:green", linestyle=":", label="0.01")
     ax.set(xlabel="training step", ylabel="mean squared error", yscale="log", title="LSTM on the adding problem")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
+    save_figure(fig, path)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -11,13 +11,13 @@ t10k-labels-idx1-ubyte, gzipped or not.
 
 import sys
 import time
+from functools import partial
 
 import numpy as np
-from _common import fit, make_parser, plot_history, report_test
+from _common import compile_classifier, fit, make_parser, plot_history, report_test
 
-import symdl
 import symdl.tensor as T
-from symdl import datasets, init, layers, nonlinearities, objectives, updates
+from symdl import datasets, init, layers, nonlinearities, updates
 
 
 def build_mlp(input_var=None, shape=(28, 28)):
@@ -54,17 +54,11 @@ def main(argv=None):
     x, y = T.tensor4("x"), T.ivector("y")
     net = (build_mlp if args.model == "mlp" else build_cnn)(x, data[0].shape[2:])
 
-    loss = objectives.categorical_crossentropy(layers.get_output(net), y).mean()
-    params = layers.get_all_params(net, trainable=True)
     if args.optimizer == "sgd":
-        step = updates.sgd(loss, params, args.learning_rate)
+        update = partial(updates.sgd, learning_rate=args.learning_rate)
     else:
-        step = updates.nesterov_momentum(loss, params, args.learning_rate / 10, momentum=0.9)
-    train_fn = symdl.function([x, y], loss, updates=step)
-    out = layers.get_output(net, deterministic=True)
-    eval_fn = symdl.function(
-        [x, y], [objectives.categorical_crossentropy(out, y).mean(), objectives.categorical_accuracy(out, y).mean()]
-    )
+        update = partial(updates.nesterov_momentum, learning_rate=args.learning_rate / 10, momentum=0.9)
+    train_fn, eval_fn = compile_classifier(net, x, y, update)
 
     print(f"{args.model.upper()} with {layers.count_params(net)} parameters on {len(data[0])} training images")
     history = fit(train_fn, eval_fn, data, args)

@@ -12,14 +12,14 @@ import argparse
 import os
 import tempfile
 import time
+from functools import partial
 
 import numpy as np
-from _common import evaluate
+from _common import compile_classifier, evaluate, few_per_class, plot_accuracy_curves
 from tqdm import tqdm
 
-import symdl
 import symdl.tensor as T
-from symdl import datasets, init, layers, nonlinearities, objectives, updates
+from symdl import datasets, init, layers, nonlinearities, updates
 from symdl.data import iterate_minibatches
 
 LAST_EPOCHS = 10  # the accuracies compared are means over these last epochs
@@ -52,11 +52,6 @@ def select(X, y, digits):
     return X[keep], (y[keep] - min(digits)).astype(np.int32)
 
 
-def few_per_class(X, y, per_class, rng):
-    chosen = np.concatenate([rng.choice(np.flatnonzero(y == k), per_class, replace=False) for k in np.unique(y)])
-    return X[chosen], y[chosen]
-
-
 def build_body(input_var):
     """The convolutional layers, named so that their parameters load by name into a new network."""
     relu = nonlinearities.rectify
@@ -72,15 +67,8 @@ def build_head(body, classes, name):
 
 
 def compile_fns(net, x, y, learning_rate):
-    """A training step that updates only the parameters tagged trainable, and an evaluation."""
-    loss = objectives.categorical_crossentropy(layers.get_output(net), y).mean()
-    params = layers.get_all_params(net, trainable=True)
-    train_fn = symdl.function([x, y], loss, updates=updates.adam(loss, params, learning_rate))
-    out = layers.get_output(net, deterministic=True)
-    eval_fn = symdl.function(
-        [x, y], [objectives.categorical_crossentropy(out, y).mean(), objectives.categorical_accuracy(out, y).mean()]
-    )
-    return train_fn, eval_fn
+    """Adam steps on the parameters tagged trainable only, and an evaluation."""
+    return compile_classifier(net, x, y, partial(updates.adam, learning_rate=learning_rate))
 
 
 def train(train_fn, eval_fn, train_set, held_out, epochs, args, rng, label):
@@ -92,24 +80,6 @@ def train(train_fn, eval_fn, train_set, held_out, epochs, args, rng, label):
         curve.append(evaluate(eval_fn, *held_out)[1])
     print(f"{label}: held-out accuracy {100 * curve[-1]:.2f} % after {epochs} epochs", flush=True)
     return curve
-
-
-def plot(curves, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, curve in curves.items():
-        ax.plot(np.arange(1, len(curve) + 1), 100 * np.asarray(curve), label=label)
-    ax.set(xlabel="epoch on the digits 5-9", ylabel="held-out accuracy (%)", title="20 examples per digit 5-9")
-    ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
 
 
 def main(argv=None):
@@ -164,7 +134,8 @@ def main(argv=None):
     transfer_curve += train(train_fn, eval_fn, few, held_out, args.finetune_epochs, args, rng, "fine-tuning all")
 
     if args.plot:
-        plot({"from scratch": scratch_curve, "pretrained on 0-4 (frozen, then fine-tuned)": transfer_curve}, args.plot)
+        curves = {"from scratch": scratch_curve, "pretrained on 0-4 (frozen, then fine-tuned)": transfer_curve}
+        plot_accuracy_curves(curves, args.plot, "epoch on the digits 5-9", f"{args.per_class} examples per digit 5-9")
     print(f"total {time.perf_counter() - started:.1f} s")
     # The mean of the last epochs: a single epoch's accuracy on 286 digits moves by a digit or two.
     last = min(LAST_EPOCHS, args.epochs)

@@ -8,13 +8,13 @@ At the end it checks that the frozen parameters did not move:
 import os
 import tempfile
 import time
+from functools import partial
 
 import numpy as np
-from _common import fit, make_parser, plot_history, report_test
+from _common import compile_classifier, fit, make_parser, plot_history, report_test
 
-import symdl
 import symdl.tensor as T
-from symdl import datasets, init, layers, nonlinearities, objectives, updates
+from symdl import datasets, init, layers, nonlinearities, updates
 
 
 def subset(data, digits):
@@ -35,15 +35,7 @@ def build_body(input_var):
 
 def compile_fns(net, x, y, learning_rate):
     """Training and evaluation functions; only parameters tagged trainable are updated."""
-    loss = objectives.categorical_crossentropy(layers.get_output(net), y).mean()
-    params = layers.get_all_params(net, trainable=True)
-    train_fn = symdl.function([x, y], loss, updates=updates.nesterov_momentum(loss, params, learning_rate))
-    out = layers.get_output(net, deterministic=True)
-    eval_fn = symdl.function(
-        [x, y],
-        [objectives.categorical_crossentropy(out, y).mean(), objectives.categorical_accuracy(out, y).mean()],
-    )
-    return train_fn, eval_fn
+    return compile_classifier(net, x, y, partial(updates.nesterov_momentum, learning_rate=learning_rate))
 
 
 def param_value(net, name):

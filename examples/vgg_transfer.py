@@ -16,11 +16,11 @@ suits them; turning them upside down would not).
 """
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import pyplot, save_figure
 from tqdm import tqdm
 
 import symdl
@@ -98,21 +98,12 @@ def evaluate(fn, X, y, batch_size):
 
 
 def plot(curve, head_epochs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = pyplot().subplots(figsize=(7, 4))
     ax.plot(np.arange(1, len(curve) + 1), 100 * np.asarray(curve), "o-")
     ax.axvline(head_epochs + 0.5, color="grey", linestyle="--", label="fine-tuning from here")
     ax.set(xlabel="epoch", ylabel="validation accuracy (%)", title="VGG19: new head, then fine-tuning")
     ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
+    save_figure(fig, path)
 
 
 def main(argv=None):

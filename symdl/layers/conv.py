@@ -24,6 +24,7 @@ import symdl.tensor as T
 from symdl import init, nonlinearities
 from symdl.graph.basic import Variable
 from symdl.layers.base import Layer
+from symdl.theano_extensions.conv import conv1d_mc0
 from symdl.utils import as_tuple, int_types
 
 __all__ = [
@@ -95,8 +96,9 @@ def _border_mode(pad: Any) -> Any:
 class BaseConvLayer(Layer):
     """Base of the ``n``-dimensional convolution layers: ``nonlinearity(convolve(input) + b)``.
 
-    Subclasses implement ``convolve(input)`` (the convolution without bias and nonlinearity)
-    and, when the filters are not ``(num_filters, channels // num_groups, *filter_size)``,
+    Subclasses set ``convolution``, a function called as Lasagne calls it (see ``convolve``),
+    or implement ``convolve(input)`` (the convolution without bias and nonlinearity) and,
+    when the filters are not ``(num_filters, channels // num_groups, *filter_size)``,
     ``get_W_shape()``.
 
     Parameters
@@ -132,6 +134,8 @@ class BaseConvLayer(Layer):
     >>> l.output_shape, l.W.get_value().shape
     ((None, 20, 24, 24), (20, 1, 5, 5))
     """
+
+    convolution: Callable | None = None
 
     def __init__(
         self,
@@ -198,14 +202,18 @@ class BaseConvLayer(Layer):
                 f"input of shape {self.input_shape} (output shape {self.output_shape})"
             )
 
-    def get_W_shape(self) -> tuple:
-        """The shape of the filters ``W``: ``(num_filters, channels // num_groups, *filter_size)``."""
+    def _input_channels(self) -> int:
+        """The number of input channels, which the filters' shape needs."""
         channels = self.input_shape[1]
         if channels is None:
             raise ValueError(
                 f"{type(self).__name__}: the number of input channels must be known, input shape {self.input_shape}"
             )
-        return (self.num_filters, channels // self.num_groups) + self.filter_size
+        return channels
+
+    def get_W_shape(self) -> tuple:
+        """The shape of the filters ``W``: ``(num_filters, channels // num_groups, *filter_size)``."""
+        return (self.num_filters, self._input_channels() // self.num_groups) + self.filter_size
 
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
         pads = self.pad if isinstance(self.pad, tuple) else (self.pad,) * self.n
@@ -226,11 +234,15 @@ class BaseConvLayer(Layer):
         return self.nonlinearity(activation)
 
     def convolve(self, input: Any, **kwargs: Any) -> Any:
-        """``input`` convolved with ``W`` (no bias, no nonlinearity), of shape ``output_shape``."""
-        raise NotImplementedError(
-            "BaseConvLayer does not implement the convolve() method. You will want to use a subclass "
-            "such as Conv2DLayer."
-        )
+        """``input`` convolved with ``W`` (no bias, no nonlinearity), of shape ``output_shape``:
+        ``self.convolution`` called as Lasagne calls it, ``convolution(input, W, input_shape,
+        W_shape, subsample=, border_mode=, filter_flip=)`` (and ``num_groups=`` when grouped)."""
+        if self.convolution is None:
+            raise NotImplementedError(
+                "BaseConvLayer does not implement the convolve() method. You will want to use a subclass "
+                "such as Conv2DLayer."
+            )
+        return self.convolution(input, self.W, self.input_shape, self.get_W_shape(), **self._convolution_kwargs())
 
     def _convolution_kwargs(self) -> dict:
         extra = {"num_groups": self.num_groups} if self.num_groups > 1 else {}
@@ -242,8 +254,8 @@ class Conv1DLayer(BaseConvLayer):
     channels // num_groups, filter_length)``. Parameters as :class:`BaseConvLayer`.
 
     ``convolution`` (Lasagne's) is called as ``convolution(input, W, input_shape, W_shape,
-    subsample=, border_mode=, filter_flip=)``; by default ``T.nnet.conv1d`` (a ``conv2d`` over a
-    height of 1).
+    subsample=, border_mode=, filter_flip=)``; None is Lasagne's default,
+    :func:`symdl.theano_extensions.conv.conv1d_mc0` (a ``conv2d`` over a height of 1).
 
     >>> from symdl import layers
     >>> layers.Conv1DLayer(layers.InputLayer((None, 4, 100)), 8, 5, stride=2, pad='same').output_shape
@@ -269,20 +281,7 @@ class Conv1DLayer(BaseConvLayer):
             incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity, flip_filters, n=1,
             **kwargs,
         )  # fmt: skip
-        self.convolution = convolution
-
-    def convolve(self, input: Any, **kwargs: Any) -> Any:
-        if self.convolution is not None:
-            return self.convolution(input, self.W, self.input_shape, self.get_W_shape(), **self._convolution_kwargs())
-        pad = self.pad if isinstance(self.pad, str) else self.pad[0]
-        return T.nnet.conv1d(
-            input,
-            self.W,
-            border_mode=_border_mode(pad),
-            subsample=self.stride[0],
-            filter_flip=self.flip_filters,
-            num_groups=self.num_groups,
-        )
+        self.convolution = convolution or conv1d_mc0
 
 
 class Conv2DLayer(BaseConvLayer):
@@ -320,9 +319,6 @@ class Conv2DLayer(BaseConvLayer):
         )  # fmt: skip
         self.convolution = convolution or T.nnet.conv2d
 
-    def convolve(self, input: Any, **kwargs: Any) -> Any:
-        return self.convolution(input, self.W, self.input_shape, self.get_W_shape(), **self._convolution_kwargs())
-
 
 class Conv3DLayer(BaseConvLayer):
     """3-d convolution over ``(batch, channels, depth, rows, columns)`` inputs; filters
@@ -354,9 +350,6 @@ class Conv3DLayer(BaseConvLayer):
             **kwargs,
         )  # fmt: skip
         self.convolution = convolution or T.nnet.conv3d
-
-    def convolve(self, input: Any, **kwargs: Any) -> Any:
-        return self.convolution(input, self.W, self.input_shape, self.get_W_shape(), **self._convolution_kwargs())
 
 
 class _TransposedConvLayer(BaseConvLayer):
@@ -393,12 +386,7 @@ class _TransposedConvLayer(BaseConvLayer):
     def get_W_shape(self) -> tuple:
         """``(channels, num_filters, *filter_size)``: the filters of the forward convolution
         that this layer transposes (first two sizes swapped)."""
-        channels = self.input_shape[1]
-        if channels is None:
-            raise ValueError(
-                f"{type(self).__name__}: the number of input channels must be known, input shape {self.input_shape}"
-            )
-        return (channels, self.num_filters) + self.filter_size
+        return (self._input_channels(), self.num_filters) + self.filter_size
 
     def _crops(self) -> tuple:
         # While the base constructor runs, the crop is still called `pad`.
@@ -561,10 +549,7 @@ class DilatedConv2DLayer(BaseConvLayer):
 
     def get_W_shape(self) -> tuple:
         """``(channels, num_filters, rows, cols)`` (first two sizes swapped, as Lasagne)."""
-        channels = self.input_shape[1]
-        if channels is None:
-            raise ValueError(f"DilatedConv2DLayer: the number of input channels must be known, got {self.input_shape}")
-        return (channels, self.num_filters) + self.filter_size
+        return (self._input_channels(), self.num_filters) + self.filter_size
 
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
         sizes = [

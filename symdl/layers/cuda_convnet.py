@@ -48,6 +48,19 @@ _C01B_TO_BC01 = (3, 0, 1, 2)
 _BC01_TO_C01B = (1, 2, 3, 0)
 
 
+def _permuted(shape: tuple, axes: tuple[int, ...]) -> tuple:
+    """``shape`` with its entries in the order ``axes`` (a shape's ``dimshuffle``)."""
+    return tuple(shape[a] for a in axes)
+
+
+def _plus_c01b_bias(out: Any, b: Any, untie_biases: bool) -> Any:
+    """``out``, a c01b tensor, plus the biases ``b``: one per channel, or with ``untie_biases``
+    one per channel and position, ``(channels, rows, cols)``; ``out`` itself when ``b`` is None."""
+    if b is None:
+        return out
+    return out + (b.dimshuffle(0, 1, 2, "x") if untie_biases else b.dimshuffle(0, "x", "x", "x"))
+
+
 class CCLayer(Layer):
     """Base class of Lasagne's cuda-convnet layers (for ``isinstance`` checks)."""
 
@@ -124,14 +137,12 @@ class Conv2DCCLayer(CCLayer, BaseConvLayer):
     def get_W_shape(self) -> tuple:
         if self.dimshuffle:
             return super().get_W_shape()
-        return (self.num_input_channels, *self.filter_size, self.num_filters)
-
-    def _bc01(self, shape: tuple) -> tuple:
-        return shape if self.dimshuffle else tuple(shape[a] for a in _C01B_TO_BC01)
+        return (self.num_input_channels // self.num_groups, *self.filter_size, self.num_filters)
 
     def get_output_shape_for(self, input_shape: tuple) -> tuple:
-        shape = super().get_output_shape_for(self._bc01(tuple(input_shape)))
-        return shape if self.dimshuffle else tuple(shape[a] for a in _BC01_TO_C01B)
+        if self.dimshuffle:
+            return super().get_output_shape_for(input_shape)
+        return _permuted(super().get_output_shape_for(_permuted(input_shape, _C01B_TO_BC01)), _BC01_TO_C01B)
 
     def add_param(self, spec: Any, shape: Any, name: str | None = None, **tags: bool) -> Any:
         # In c01b the base class's untied bias shape, (filters, *output_shape[2:]), would take the
@@ -144,19 +155,14 @@ class Conv2DCCLayer(CCLayer, BaseConvLayer):
         W = self.W
         if not self.dimshuffle:
             input, W = input.dimshuffle(*_C01B_TO_BC01), W.dimshuffle(*_C01B_TO_BC01)
-        conved = T.nnet.conv2d(input, W, subsample=self.stride, border_mode="half" if self.pad == "same" else self.pad,
-                               filter_flip=self.flip_filters)  # fmt: skip
+        conved = T.nnet.conv2d(input, W, **self._convolution_kwargs())
         return conved if self.dimshuffle else conved.dimshuffle(*_BC01_TO_C01B)
 
     def get_output_for(self, input: Any, **kwargs: Any) -> Any:
         if self.dimshuffle:
             return super().get_output_for(input, **kwargs)
         conved = self.convolve(T.as_tensor_variable(input), **kwargs)
-        if self.b is not None:
-            conved = conved + (
-                self.b.dimshuffle(0, 1, 2, "x") if self.untie_biases else self.b.dimshuffle(0, "x", "x", "x")
-            )
-        return self.nonlinearity(conved)
+        return self.nonlinearity(_plus_c01b_bias(conved, self.b, self.untie_biases))
 
 
 class MaxPool2DCCLayer(CCLayer):
@@ -220,7 +226,19 @@ class MaxPool2DCCLayer(CCLayer):
         return pooled if self.dimshuffle else pooled.dimshuffle(*_BC01_TO_C01B)
 
 
-class ShuffleBC01ToC01BLayer(Layer):
+class _LayoutShuffleLayer(Layer):
+    """Reorders the axes of 4-d inputs as ``_axes`` says (set by the subclass)."""
+
+    _axes: tuple[int, ...]
+
+    def get_output_shape_for(self, input_shape: tuple) -> tuple:
+        return _permuted(input_shape, self._axes)
+
+    def get_output_for(self, input: Any, **kwargs: Any) -> Any:
+        return T.as_tensor_variable(input).dimshuffle(*self._axes)
+
+
+class ShuffleBC01ToC01BLayer(_LayoutShuffleLayer):
     """Moves the batch axis last: bc01 to c01b.
 
     >>> from symdl import layers
@@ -228,14 +246,10 @@ class ShuffleBC01ToC01BLayer(Layer):
     (2, 3, 4, 1)
     """
 
-    def get_output_shape_for(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape[a] for a in _BC01_TO_C01B)
-
-    def get_output_for(self, input: Any, **kwargs: Any) -> Any:
-        return T.as_tensor_variable(input).dimshuffle(*_BC01_TO_C01B)
+    _axes = _BC01_TO_C01B
 
 
-class ShuffleC01BToBC01Layer(Layer):
+class ShuffleC01BToBC01Layer(_LayoutShuffleLayer):
     """Moves the batch axis first: c01b to bc01.
 
     >>> from symdl import layers
@@ -243,11 +257,7 @@ class ShuffleC01BToBC01Layer(Layer):
     (4, 1, 2, 3)
     """
 
-    def get_output_shape_for(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape[a] for a in _C01B_TO_BC01)
-
-    def get_output_for(self, input: Any, **kwargs: Any) -> Any:
-        return T.as_tensor_variable(input).dimshuffle(*_C01B_TO_BC01)
+    _axes = _C01B_TO_BC01
 
 
 bc01_to_c01b = ShuffleBC01ToC01BLayer
@@ -291,6 +301,4 @@ class NINLayer_c01b(Layer):
 
     def get_output_for(self, input: Any, **kwargs: Any) -> Any:
         out = T.tensordot(self.W, input, axes=[[1], [0]])
-        if self.b is not None:
-            out = out + (self.b.dimshuffle(0, 1, 2, "x") if self.untie_biases else self.b.dimshuffle(0, "x", "x", "x"))
-        return self.nonlinearity(out)
+        return self.nonlinearity(_plus_c01b_bias(out, self.b, self.untie_biases))

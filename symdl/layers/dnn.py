@@ -55,19 +55,7 @@ class Pool2DDNNLayer(Pool2DLayer):
     (None, 8, 9, 7)
     """
 
-    def __init__(
-        self,
-        incoming: Any,
-        pool_size: Any,
-        stride: Any = None,
-        pad: Any = (0, 0),
-        ignore_border: bool = True,
-        mode: str = "max",
-        **kwargs: Any,
-    ):
-        if not ignore_border:
-            raise NotImplementedError("Pool2DDNNLayer does not support ignore_border=False.")
-        super().__init__(incoming, pool_size, stride, pad, True, mode, **kwargs)
+    _ignores_border_as = "Pool2DDNNLayer"
 
 
 class MaxPool2DDNNLayer(Pool2DDNNLayer):
@@ -100,19 +88,7 @@ class Pool3DDNNLayer(Pool3DLayer):
     (None, 8, 8, 8, 6)
     """
 
-    def __init__(
-        self,
-        incoming: Any,
-        pool_size: Any,
-        stride: Any = None,
-        pad: Any = (0, 0, 0),
-        ignore_border: bool = True,
-        mode: str = "max",
-        **kwargs: Any,
-    ):
-        if not ignore_border:
-            raise NotImplementedError("Pool3DDNNLayer does not support ignore_border=False.")
-        super().__init__(incoming, pool_size, stride, pad, True, mode, **kwargs)
+    _ignores_border_as = "Pool3DDNNLayer"
 
 
 class MaxPool3DDNNLayer(Pool3DDNNLayer):
@@ -222,19 +198,7 @@ class BatchNormDNNLayer(BatchNormLayer):
     (16,)
     """
 
-    def __init__(
-        self,
-        incoming: Any,
-        axes: Any = "auto",
-        epsilon: float = 1e-4,
-        alpha: float = 0.1,
-        beta: Any = init.Constant(0.0),
-        gamma: Any = init.Constant(1.0),
-        mean: Any = init.Constant(0.0),
-        inv_std: Any = init.Constant(1.0),
-        **kwargs: Any,
-    ):
-        super().__init__(incoming, axes, epsilon, alpha, beta, gamma, mean, inv_std, **kwargs)
+    def _check_axes(self, axes: Any) -> None:
         all_but_second = (0,) + tuple(range(2, len(self.input_shape)))
         if self.axes not in ((0,), all_but_second):
             raise ValueError(

@@ -78,6 +78,7 @@ class BatchNormLayer(Layer):
         **kwargs: Any,
     ):
         super().__init__(incoming, **kwargs)
+        axes_given = axes
         if axes == "auto":
             axes = (0,) + tuple(range(2, len(self.input_shape)))
         elif isinstance(axes, int):
@@ -98,6 +99,10 @@ class BatchNormLayer(Layer):
         stat = {"trainable": False, "regularizable": False, "batch_norm_stat": True}
         self.mean = self.add_param(mean, shape, "mean", **stat)
         self.inv_std = self.add_param(inv_std, shape, "inv_std", **stat)
+        self._check_axes(axes_given)
+
+    def _check_axes(self, axes: Any) -> None:
+        """Where a subclass refuses some ``self.axes`` (``axes``: the argument as given)."""
 
     def get_output_for(
         self,

@@ -78,6 +78,9 @@ class _PoolLayer(Layer):
     """Pooling of the last ``n`` axes (``n`` set by the subclass)."""
 
     n = 2
+    # A layer with cuDNN's semantics, which always ignore the border, puts its name here: the
+    # name that its error for ignore_border=False gives, also for its subclasses (as Lasagne's).
+    _ignores_border_as: str | None = None
 
     def __init__(
         self,
@@ -89,6 +92,8 @@ class _PoolLayer(Layer):
         mode: str = "max",
         **kwargs: Any,
     ):
+        if self._ignores_border_as is not None and not ignore_border:
+            raise NotImplementedError(f"{self._ignores_border_as} does not support ignore_border=False.")
         super().__init__(incoming, **kwargs)
         _spatial_dims(self, self.n, "pooling")
         if mode not in MODES:

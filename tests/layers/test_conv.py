@@ -155,6 +155,32 @@ def test_conv1d_layer_matches_numpy(rng, pad, stride, groups):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("layer", "shape", "default"),
+    [("Conv1DLayer", (None, 4, 9), "conv1d_mc0"), ("Conv2DLayer", (None, 4, 9, 9), "conv2d"),
+     ("Conv3DLayer", (None, 4, 5, 5, 5), "conv3d")],
+)  # fmt: skip
+def test_conv_layers_call_their_convolution_as_lasagne_does(layer, shape, default):
+    calls = []
+
+    def convolution(input, W, input_shape, W_shape, **kwargs):
+        calls.append((input_shape, W_shape, kwargs))
+        return getattr(layers, layer)(shape, 6, 3).convolution(input, W, input_shape, W_shape, **kwargs)
+
+    net = getattr(layers, layer)(layers.InputLayer(shape), 6, 3, pad="same", num_groups=2, convolution=convolution)
+    assert getattr(layers, layer)(shape, 6, 3).convolution.__name__ == default
+    layers.get_output(net)
+    stride = (1,) * (len(shape) - 2)
+    assert calls == [(shape, (6, 2, *(3,) * (len(shape) - 2)), dict(subsample=stride, border_mode="half",
+                                                                      filter_flip=True, num_groups=2))]  # fmt: skip
+
+
+def test_every_conv_layer_needs_the_input_channels():
+    for make in (layers.Conv2DLayer, layers.TransposedConv2DLayer, layers.DilatedConv2DLayer):
+        with pytest.raises(ValueError, match=f"{make.__name__}: the number of input channels must be known"):
+            make((None, None, 8, 8), 4, 3)
+
+
 def test_conv3d_layer_matches_numpy_on_both_backends(rng, backend):
     l_in = layers.InputLayer((None, 2, 5, 6, 4))
     net = layers.Conv3DLayer(l_in, 3, (3, 2, 2), stride=(2, 1, 1), pad=1, untie_biases=True, nonlinearity=None)

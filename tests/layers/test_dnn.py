@@ -84,6 +84,21 @@ def test_cuda_convnet_convolution_in_both_layouts(rng):
     np.testing.assert_allclose(run(c01b, x.transpose(1, 2, 3, 0)), want.transpose(1, 2, 3, 0), rtol=1e-6)
 
 
+def test_cuda_convnet_grouped_convolution_is_the_plain_layers(rng):
+    x = rng.normal(size=(2, 4, 6, 6)).astype(np.float32)
+    for dimshuffle, shape, data in [(True, (None, 4, 6, 6), x), (False, (4, 6, 6, None), x.transpose(1, 2, 3, 0))]:
+        cc = cuda_convnet.Conv2DCCLayer(
+            layers.InputLayer(shape), 16, 3, num_groups=2, dimshuffle=dimshuffle, nonlinearity=None
+        )
+        W = cc.W.get_value() if dimshuffle else cc.W.get_value().transpose(3, 0, 1, 2)
+        assert W.shape == (16, 2, 3, 3)
+        plain = layers.Conv2DLayer(
+            layers.InputLayer((None, 4, 6, 6)), 16, 3, num_groups=2, W=W, flip_filters=False, nonlinearity=None
+        )
+        want = run(plain, x) if dimshuffle else run(plain, x).transpose(1, 2, 3, 0)
+        np.testing.assert_allclose(run(cc, data), want, rtol=1e-5, atol=1e-6)
+
+
 def test_cuda_convnet_restrictions_are_lasagnes():
     l_in = layers.InputLayer((128, 3, 32, 32))
     for kwargs, message in [
