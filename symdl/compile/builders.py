@@ -62,6 +62,9 @@ class InnerGraphOp(Op):
         """Its text for fingerprints: the structure of its graph and its info."""
         return f"{type(self).__qualname__}:{self._key[0]}:{self._key[1]!r}"
 
+    def prepare_body(self, body: Any) -> None:
+        """Give ``body`` (the inner graph or a copy about to be rewritten) what the op knows of it."""
+
     def inner_plan(self) -> Any:
         """The execution plan of the rewritten inner graph (rewritten once, on first use)."""
         if self._plan is None:
@@ -70,6 +73,7 @@ class InnerGraphOp(Op):
             from symdl.rewrite import rewrite_graph
 
             fgraph = self.fgraph.clone()
+            self.prepare_body(fgraph)
             rewrite_graph(fgraph, config.optimizer)
             self._plan = make_plan(fgraph)
         return self._plan

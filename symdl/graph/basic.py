@@ -152,7 +152,8 @@ class Op:
     - ``__props__``: names of the attributes that define equality and hashing (for merge, caching);
     - ``make_node(*inputs)``: check types and static shapes, return an ``Apply``;
     - ``perform(node, inputs)``: compute the outputs with NumPy, return a list of arrays;
-    - ``infer_shape(node, input_shapes)``: symbolic output shapes from symbolic input shapes;
+    - ``infer_shape(node, input_shapes)``: symbolic output shapes from symbolic input shapes (``None``
+      for a dimension known only at run time);
     - ``L_op(inputs, outputs, output_grads)``: gradients of the inputs (see symdl.gradient).
 
     Backend code lives apart, registered per backend (``symdl.graph.impl.register_impl``), so

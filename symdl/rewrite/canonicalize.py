@@ -25,8 +25,8 @@ from symdl.tensor.blas import Dot
 from symdl.tensor.creation import Alloc
 from symdl.tensor.elemwise import Elemwise
 from symdl.tensor.reduction import Reduce
-from symdl.tensor.shape import DimShuffle, ReduceToShape, Reshape, Shape, dimshuffle
-from symdl.tensor.subtensor import Subtensor
+from symdl.tensor.shape import DimShuffle, ReduceToShape, Reshape, Shape, concatenate, dimshuffle
+from symdl.tensor.subtensor import IncSubtensor, Subtensor
 from symdl.tensor.var import constant
 
 # Constant folding never makes a constant larger than this many elements, unless an input
@@ -181,6 +181,61 @@ def collect_constants(fgraph: FunctionGraph, node: Apply) -> list | None:
     if others and not drop:
         new = E._apply(node.op.scalar_op, new, constant(combined))
     new = fit(fgraph, new, out)
+    return [new] if new is not None else None
+
+
+def _slice_of_zeros(v: Variable) -> tuple[int, int, int, Variable] | None:
+    """``(axis, start, stop, y)`` when ``v`` is ``zeros`` with ``y`` written or added into the
+    constant slice ``start:stop`` of one axis (every other axis whole)."""
+    node = v.owner
+    if node is None or not isinstance(node.op, IncSubtensor) or node.op.advanced or len(node.inputs) != 2:
+        return None
+    base, y = node.inputs
+    template = node.op.template
+    if not is_value(base, 0) or len(template) != v.ndim or y.ndim != v.ndim:
+        return None
+    whole = ("slice", None, None, None)
+    cut = [(axis, e) for axis, e in enumerate(template) if e != whole]
+    if len(cut) != 1 or cut[0][1][0] != "slice" or cut[0][1][3] not in (None, 1):
+        return None
+    axis, (_, start, stop, _) = cut[0]
+    size = v.type.shape[axis]
+    if size is None or not isinstance(start, int | None) or not isinstance(stop, int | None):
+        return None
+    start, stop, _ = slice(start, stop).indices(size)
+    return (axis, start, stop, y) if start < stop else None
+
+
+@register_node("canonicalize", "algebra", tracks=[Elemwise], scalar=["add"])
+def slices_of_zeros_to_concatenate(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """A sum of values each written into a slice of zeros, the slices tiling one axis, is their
+    concatenation: the gradient of a value used in pieces (an LSTM's four gates cut from one
+    product) is built once, not as four zero-filled copies added together."""
+    out = node.outputs[0]
+    clients = fgraph.clients.get(out, ())
+    if len(clients) == 1 and clients[0][0] != "output" and _is_chain_link(fgraph, out, "add", out.dtype):
+        return None  # the chain's root handles it
+    pieces = []
+    for term in _chain_terms(fgraph, node, "add", out.dtype):
+        piece = _slice_of_zeros(term)
+        if piece is None or term.dtype != out.dtype or dims(fgraph, term) != dims(fgraph, out):
+            return None
+        pieces.append(piece)
+    axes = {axis for axis, *_ in pieces}
+    if len(axes) != 1:
+        return None
+    (axis,) = axes
+    pieces.sort(key=lambda piece: piece[1])
+    stops = [0] + [stop for _, _, stop, _ in pieces]
+    if [start for _, start, _, _ in pieces] != stops[:-1] or stops[-1] != out.type.shape[axis]:
+        return None
+    # each piece must fill its slice exactly (no broadcasting into it)
+    for _, start, stop, y in pieces:
+        want = [dim_key(fgraph, out, a) for a in range(out.ndim)]
+        want[axis] = ("c", stop - start)
+        if list(dims(fgraph, y)) != want:
+            return None
+    new = fit(fgraph, concatenate([y for *_, y in pieces], axis=axis), out)
     return [new] if new is not None else None
 
 

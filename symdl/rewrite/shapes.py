@@ -44,6 +44,17 @@ def _cache(fgraph: FunctionGraph) -> dict:
     return cache
 
 
+def seed_equal_dims(fgraph: FunctionGraph, groups: list[list[tuple[Variable, int]]]) -> None:
+    """Record that the dimensions in each group of ``(input variable, axis)`` are equal at run time
+    (a loop's body learns it from the graph around the loop): they all get the first one's key."""
+    cache = _cache(fgraph)
+    for group in groups:
+        first = ("d", *group[0])
+        for var, axis in group:
+            if var.type.shape[axis] is None:
+                cache[(var, axis)] = first
+
+
 def combine_broadcast(keys: list) -> tuple:
     """The key of the broadcast of dimensions with ``keys`` (NumPy rules)."""
     flat: set = set()
@@ -173,7 +184,8 @@ def _ops() -> dict[str, Any]:
         from symdl.tensor.creation import Alloc
         from symdl.tensor.elemwise import Elemwise
         from symdl.tensor.reduction import ArgReduce, Reduce
-        from symdl.tensor.shape import DimShuffle, ReduceToShape, Reshape
+        from symdl.tensor.shape import DimShuffle, Join, ReduceToShape, Reshape
+        from symdl.tensor.subtensor import IncSubtensor, Subtensor
 
         _OPS.update(
             elementwise=(Elemwise, Composite),
@@ -184,6 +196,9 @@ def _ops() -> dict[str, Any]:
             reshape=(Reshape, ReduceToShape),
             grad_control=_GradControl,
             dot=Dot,
+            subtensor=Subtensor,
+            join=Join,
+            inc_subtensor=IncSubtensor,
         )
     return _OPS
 
@@ -233,10 +248,42 @@ def _node_dim_key(fgraph: FunctionGraph, node: Apply, var: Variable, i: int, dep
         dims = [(a, k) for k in range(a.ndim - 1)] + [(b, k) for k in range(1, b.ndim)]
         src_var, k = dims[i]
         return dim_key(fgraph, src_var, k, d)
+    if isinstance(op, ops["inc_subtensor"]):
+        return dim_key(fgraph, node.inputs[0], i, d)
+    if isinstance(op, ops["join"]) and i != op.axis % nd:
+        # concatenate requires the other axes equal: any input's key names them, a constant best
+        keys = [dim_key(fgraph, inp, i, d) for inp in node.inputs]
+        return min(keys, key=lambda k: k[0] != "c")
+    if isinstance(op, ops["subtensor"]) and not op.advanced:
+        key = _subtensor_dim_key(fgraph, node, i, d)
+        if key is not None:
+            return key
     gemm = _gemm_dims(fgraph, node, i, d)
     if gemm is not None:
         return gemm
     return _generic_dim_key(fgraph, node, var, i, d)
+
+
+_WHOLE_AXIS = (("slice", None, None, None), ("slice", None, None, -1))
+
+
+def _subtensor_dim_key(fgraph: FunctionGraph, node: Apply, i: int, depth: int) -> tuple | None:
+    """A basic index keeps the size of an axis it takes whole (``:`` or ``::-1``); ``None`` adds a 1."""
+    axis = 0
+    out = 0
+    for entry in node.op.template:
+        if entry[0] == "new":
+            if out == i:
+                return ONE
+            out += 1
+        elif entry[0] == "int":
+            axis += 1
+        else:
+            if out == i:
+                return dim_key(fgraph, node.inputs[0], axis, depth) if entry in _WHOLE_AXIS else None
+            axis += 1
+            out += 1
+    return None
 
 
 class _Dim:

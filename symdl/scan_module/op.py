@@ -46,6 +46,10 @@ class ScanInfo:
     # per state: how many last rows its output holds (None: every step's, the initial rows
     # excluded; k: the last k rows of the initial rows followed by the steps'); () for all None
     keep: tuple[int | None, ...] = ()
+    # groups of body-input dimensions, each ((input index, axis), ...), that the graph around the
+    # loop proves equal at run time (the batch size of every state and sequence row); the body's
+    # rewrites use it to drop shape work (``reduce_to_shape``) and fuse across the inputs
+    equal_dims: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     def kept_rows(self, state: int) -> int | None:
         return self.keep[state] if self.keep else None
@@ -83,6 +87,7 @@ class Scan(InnerGraphOp):
         if len(inner_inputs) != info.n_inner_inputs or len(inner_outputs) != info.n_inner_outputs:
             raise ValueError(f"{info.name}: the body's inputs and outputs do not match {info}")
         self._set_graph(inner_inputs, inner_outputs, info)
+        self.prepare_body(self.fgraph)
         self.name = info.name
         self._grad_cache: dict[Any, Any] = {}
 
@@ -91,6 +96,13 @@ class Scan(InnerGraphOp):
 
     def __str__(self) -> str:
         return self.name
+
+    def prepare_body(self, body: Any) -> None:
+        """Tell the shape analysis of ``body`` (the body or a copy) which input dimensions are equal."""
+        from symdl.rewrite.shapes import seed_equal_dims
+
+        inputs = body.inputs
+        seed_equal_dims(body, [[(inputs[j], axis) for j, axis in group] for group in self.info.equal_dims])
 
     # -------------------------------------------------------------- groups
     def inner_groups(self, body: Any = None) -> dict[str, list]:
@@ -285,10 +297,10 @@ class Scan(InnerGraphOp):
         shapes = []
         for k in range(len(node.outputs)):
             if k < info.n_states:
-                if info.kept_rows(k) is not None:
-                    raise NotImplementedError("the rows kept depend on the number of steps run")
+                # the rows a state keeps depend on the number of steps run: unknown (None)
+                rows = n_steps if info.kept_rows(k) is None else None
                 init_shape = input_shapes[outer["inits"][k]]
-                shapes.append([n_steps, *init_shape[1:]])
+                shapes.append([rows, *init_shape[1:]])
                 continue
             inner_out = inner["nit_out"][k - info.n_states]
             dims = [n_steps]
@@ -300,7 +312,7 @@ class Scan(InnerGraphOp):
                     position, shift = source[key[1]]
                     dims.append(input_shapes[position][key[2] + shift])
                 else:
-                    raise NotImplementedError(f"{self.name}: a dimension of output {k} is computed from values")
+                    dims.append(None)  # computed from values
             shapes.append(dims)
         return shapes
 

@@ -15,7 +15,11 @@ Each looks at one ``Scan`` node and its body, and replaces the node by a new one
   products ``acc + dot(a, b)`` becomes one product of the stacked ``a`` and ``b`` (a weight's
   gradient in back-propagation through time is one large product, not one small one per step);
 - ``scan_save_memory``: a state of which only the last rows are read afterwards (``h[-1]``) keeps
-  only those rows, not one per step.
+  only those rows, not one per step;
+- ``scan_equal_dims``: dimensions of the body's inputs that the graph around the loop proves
+  equal (the batch size of every sequence row and state) are recorded in the loop, so that the
+  body's rewrites know them too: a gradient's ``reduce_to_shape`` of a value to its own shape
+  disappears and the elementwise work around it fuses.
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, w = T.dmatrix('x'), T.dmatrix('w')
@@ -27,13 +31,14 @@ Each looks at one ``Scan`` node and its body, and replaces the node by a new one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from symdl.graph.basic import Apply, Constant, Variable, clone_replace, toposort
 from symdl.graph.fg import FunctionGraph
 from symdl.rewrite.engine import RewriteContext, apply_replacements, register_node, register_pass
+from symdl.rewrite.shapes import dim_key
 from symdl.scan_module.op import Scan, ScanInfo
 
 
@@ -454,3 +459,42 @@ for _name, _rewrite in (
 register_node("canonicalize", "scan", tracks=[Scan], name="scan_merge_extended")(scan_merge_extended)
 # after the loops that read a state's history (a gradient's) were pruned in specialize
 register_node("fusion", "scan", tracks=[Scan], name="scan_save_memory")(scan_save_memory)
+
+
+def _equal_dim_groups(fgraph: FunctionGraph, node: Apply) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Groups of the body's input dimensions (``(input index, axis)``, size unknown to the body)
+    whose sizes the outer graph proves equal."""
+    op: Scan = node.op
+    inner, outer = op.inner_groups(), op.outer_groups(node.inputs)
+    sources: list[tuple[Variable, int]] = []  # per body input: the outer value and the axis shift
+    for value, vars_ in zip(outer["seqs"], inner["seqs"]):
+        sources += [(value, 1)] * len(vars_)
+    for value, vars_ in zip(outer["inits"], inner["states"]):
+        sources += [(value, 1)] * len(vars_)
+    sources += [(value, 0) for value in outer["invariants"]]
+    by_key: dict[tuple, list[tuple[int, int]]] = {}
+    for j, (var, (value, shift)) in enumerate(zip(op.fgraph.inputs, sources)):
+        for axis, size in enumerate(var.type.shape):
+            if size is None:
+                by_key.setdefault(dim_key(fgraph, value, axis + shift), []).append((j, axis))
+    return tuple(tuple(group) for key, group in by_key.items() if len(group) > 1 and key[0] != "c")
+
+
+@register_pass("fusion", "scan", name="scan_equal_dims")
+def scan_equal_dims(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """Record in each loop which of its body's input dimensions are equal (see the module docstring)."""
+    done = 0
+    for node in fgraph.toposort():
+        if node not in fgraph.apply_nodes or not isinstance(node.op, Scan):
+            continue
+        groups = _equal_dim_groups(fgraph, node)
+        if groups == node.op.info.equal_dims:
+            continue
+        op: Scan = node.op
+        new_op = Scan(op.fgraph.inputs, op.fgraph.outputs, replace(op.info, equal_dims=groups))
+        new_op.truncate_gradient = op.truncate_gradient
+        new_node = new_op.make_node(*node.inputs)
+        apply_replacements(fgraph, list(zip(node.outputs, new_node.outputs)))
+        ctx.record("scan_equal_dims")
+        done += 1
+    return done

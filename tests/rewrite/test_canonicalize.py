@@ -229,3 +229,30 @@ def test_fast_compile_only_merges_and_folds():
     ops = [str(n.op) for n in f.graph.toposort()]
     assert ops.count("exp") == 1 and "mul" in ops
     np.testing.assert_allclose(f(np.array([0.0])), [2.0])
+
+
+def test_a_sum_of_slices_of_zeros_tiling_an_axis_is_a_concatenation(rw):
+    # the gradient of a value cut in pieces (an LSTM's gates cut from one product)
+    rng = np.random.default_rng(0)
+    x = T.dmatrix("x", shape=(None, 7))
+    parts = [x[:, 0:2], x[:, 2:3], x[:, 3:]]
+    cost = sum(((k + 1.0) * T.tanh(p)).sum() for k, p in enumerate(parts))
+    before, after = rw.compile([x], symdl.grad(cost, x))
+    assert "inc_subtensor" in rw.ops(before)
+    assert "inc_subtensor" not in rw.ops(after) and any(op.startswith("Join") for op in rw.ops(after))
+    rw.same(before, after, rng.normal(size=(3, 7)))
+    rw.same(before, after, rng.normal(size=(0, 7)))
+
+
+def test_slices_of_zeros_that_leave_a_gap_or_broadcast_stay_sums(rw):
+    x, y = T.dmatrix("x", shape=(None, 5)), T.dmatrix("y")
+    zeros = T.zeros_like(x)
+    gap = T.inc_subtensor(zeros[:, 0:2], x[:, 0:2]) + T.inc_subtensor(zeros[:, 3:5], x[:, 3:5])
+    before, after = rw.compile([x], gap)
+    assert not any(op.startswith("Join") for op in rw.ops(after))
+    rw.same(before, after, np.ones((2, 5)))
+    # y's rows may be 1 and broadcast into every row of the slice: not a concatenation
+    spread = T.inc_subtensor(zeros[:, 0:2], y) + T.inc_subtensor(zeros[:, 2:5], x[:, 2:5])
+    before, after = rw.compile([x, y], spread)
+    assert not any(op.startswith("Join") for op in rw.ops(after))
+    rw.same(before, after, np.ones((3, 5)), np.full((1, 2), 2.0))

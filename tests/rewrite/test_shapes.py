@@ -65,3 +65,23 @@ def test_shape_feature_keeps_function_working_with_updates():
     f = symdl.function([x], T.exp(w * x).shape[0], updates=[(w, w * 2.0)], mode="py")
     assert int(f(np.ones(3))) == 3
     np.testing.assert_allclose(w.get_value(), [2.0, 2.0, 2.0])
+
+
+def test_dim_keys_see_through_whole_axes_of_basic_indexing_and_concatenate():
+    x, y = T.dtensor3("x"), T.dtensor3("y")
+    fg = FunctionGraph([x, y], [])
+    reversed_rows = x[::-1, :, 1:3]
+    assert dim_key(fg, reversed_rows, 0) == ("d", x, 0)
+    assert dim_key(fg, reversed_rows, 1) == ("d", x, 1)
+    assert dim_key(fg, reversed_rows, 2) != ("d", x, 2)  # a part of the axis
+    assert dim_key(fg, x[0, None], 0) == ("c", 1)
+    assert dim_key(fg, x[0, None], 1) == ("d", x, 1)
+    joined = T.concatenate([x, y], axis=0)
+    assert dim_key(fg, joined, 1) in (("d", x, 1), ("d", y, 1))
+    assert dim_key(fg, T.inc_subtensor(x[:, 0], 1.0), 2) == ("d", x, 2)
+
+
+def test_concatenate_prefers_a_known_size_for_the_other_axes():
+    x, y = T.dmatrix("x"), T.dmatrix("y", shape=(None, 4))
+    fg = FunctionGraph([x, y], [])
+    assert dim_key(fg, T.concatenate([x, y]), 1) == ("c", 4)

@@ -99,3 +99,21 @@ def test_rewritten_loops_train_like_unrewritten_ones(mode):
     b = symdl.function([x, W, U], [cost, *grads], mode="py", optimizer="none")(*values)
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, rtol=1e-9)
+
+
+def test_a_loop_knows_its_batch_sizes_are_equal_so_its_gradient_body_has_no_shape_work():
+    # h0 and the rows of x have the same batch size, which only the graph around the loop shows
+    # (the weights' sizes are known, as a layer's parameters are)
+    rng = np.random.default_rng(0)
+    x, W, U = T.dtensor3("x"), T.dmatrix("W", shape=(2, 4)), T.dmatrix("U", shape=(4, 4))
+    h0 = T.zeros((x.shape[1], U.shape[0]), dtype="float64")
+    hs, _ = symdl.scan(lambda x_t, h, W, U: T.tanh(T.dot(x_t, W) + T.dot(h, U)), sequences=x, outputs_info=h0,
+                       non_sequences=[W, U])  # fmt: skip
+    cost = (hs**2).sum()
+    values = [rng.normal(size=(5, 3, 2)), rng.normal(size=(2, 4)), rng.normal(size=(4, 4)) * 0.5]
+    f = _same_values([x, W, U], [cost, *symdl.grad(cost, [x, W, U])], values)
+    loops = _scans(f)
+    assert all(n.op.info.equal_dims for n in loops)
+    (backward,) = [n for n in loops if n.op.info.name.startswith("grad_of")]
+    body = [str(n.op) for n in backward.op.inner_plan().order]
+    assert "reduce_to_shape" not in body and "shape" not in body
