@@ -74,7 +74,8 @@ class InnerGraphOp(Op):
 
             fgraph = self.fgraph.clone()
             self.prepare_body(fgraph)
-            rewrite_graph(fgraph, config.optimizer)
+            # a body runs once per step: fewer, wider nodes pay (see symdl.rewrite.fusion)
+            rewrite_graph(fgraph, config.optimizer, including="sibling_fusion")
             self._plan = make_plan(fgraph)
         return self._plan
 

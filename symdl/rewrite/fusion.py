@@ -8,6 +8,12 @@ pass reads again) stay group boundaries. Broadcasting inside a group is fine: th
 evaluated with NumPy broadcasting, and a backend loops over the output and indexes each input
 with its own strides. A group takes at most ``MAX_INPUTS`` distinct inputs so generated
 kernels keep a sane argument count.
+
+Inside a loop's body, where every node runs once per step, ``sibling_fusion`` goes further:
+fused nodes whose outputs provably have the same shape become one node with several outputs
+(an LSTM step's gates, its cell and its output are one loop over the batch), when that creates
+no cycle. The function's own graph does not get it: there, results kept for the backward pass
+are large, and one pass writing many of them gains little.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ def _fusable(node: Apply) -> bool:
 
 def _program_of(members: list[Apply], root: Apply) -> tuple[list[Variable], tuple, int]:
     """The Composite program computing ``root`` from the group ``members`` (in topological order)."""
+    inputs, steps, index = _program_values(members)
+    return inputs, steps, index[root.outputs[0]]
+
+
+def _program_values(members: list[Apply]) -> tuple[list[Variable], tuple, dict[Variable, int]]:
+    """The Composite program of the group ``members`` (in topological order), its inputs, and
+    the program value of each member's output."""
     inputs: list[Variable] = []
     index: dict[Variable, int] = {}
     produced = {out for m in members for out in m.outputs}
@@ -60,8 +73,9 @@ def _program_of(members: list[Apply], root: Apply) -> tuple[list[Variable], tupl
 
             for sop, sargs in m.op.program:
                 steps.append((sop, tuple(remap(a) for a in sargs)))
-            index[m.outputs[0]] = remap(m.op.outputs[0])
-    return inputs, tuple(steps), index[root.outputs[0]]
+            for out, value in zip(m.outputs, m.op.outputs):
+                index[out] = remap(value)
+    return inputs, tuple(steps), index
 
 
 def _grow(fgraph: FunctionGraph, root: Apply, assigned: set[Apply], max_inputs: int, outputs: set) -> list[Apply]:
@@ -143,4 +157,68 @@ def reduction_fusion(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
             continue
         fused += 1
         ctx.record("reduction_fusion")
+    return fused
+
+
+def _sibling_candidate(node: Apply) -> bool:
+    return isinstance(node.op, Composite) and not any(o.dtype.startswith("complex") for o in node.outputs)
+
+
+@register_pass("fusion", "sibling_fusion", default=False)
+def sibling_fusion(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """Fused nodes of one output shape become one node with several outputs (see the module
+    docstring); run on loop bodies, where ``InnerGraphOp`` asks for it."""
+    from symdl.rewrite.shapes import dims
+
+    order = fgraph.toposort()
+    # the candidates each node depends on, to refuse a merge that would make a cycle
+    below: dict[Apply, set[Apply]] = {}
+    groups: list[tuple[tuple, list[Apply], set[Variable]]] = []  # (shape keys, members, inputs)
+    for node in order:
+        deps: set[Apply] = set()
+        for v in node.inputs:
+            if v.owner is not None:
+                deps |= below[v.owner]
+                if _sibling_candidate(v.owner):
+                    deps.add(v.owner)
+        below[node] = deps
+        if not _sibling_candidate(node):
+            continue
+        keys = dims(fgraph, node.outputs[0])
+        if any(dims(fgraph, o) != keys for o in node.outputs[1:]):
+            continue
+        for group_keys, members, inputs in groups:
+            if group_keys != keys:
+                continue
+            inside = {o for m in members for o in m.outputs}
+            outside = [v for v in node.inputs if v not in inside]
+            if any(v.owner is not None and below[v.owner] & set(members) for v in outside):
+                continue  # the node reads, through other nodes, what the group computes
+            if len(inputs | set(outside)) > MAX_INPUTS:
+                continue
+            members.append(node)
+            inputs |= set(outside)
+            break
+        else:
+            groups.append((keys, [node], set(node.inputs)))
+    fused = 0
+    for _, members, _ in groups:
+        if len(members) < 2:
+            continue
+        group = set(members)
+        wanted = [
+            o
+            for m in members
+            for o in m.outputs
+            if any(c == "output" or c not in group for c, _ in fgraph.clients.get(o, ()))
+        ]
+        try:
+            inputs, program, index = _program_values(members)
+            new_node = Composite(program, tuple(index[o] for o in wanted)).make_node(*inputs)
+            apply_replacements(fgraph, list(zip(wanted, new_node.outputs)))
+        except Exception as exc:  # leave the group as it was; reported once
+            ctx.fail("sibling_fusion", exc)
+            continue
+        fused += 1
+        ctx.record("sibling_fusion")
     return fused
