@@ -1,0 +1,140 @@
+"""Run-time checks: identities on their first input that raise when a value breaks what an op
+needs, for graphs that would otherwise compute a wrong answer silently.
+
+``check_labels(y, n, opname)`` passes integer class labels through once each is in ``[0, n)``
+(a one-hot built by comparison gives a row of zeros for a label out of range, so a gradient
+built from it trains on garbage instead of failing as the forward does).
+
+>>> import numpy as np, symdl, symdl.tensor as T
+>>> y = T.ivector('y')
+>>> f = symdl.function([y], check_labels(y, 3, "one_hot"))
+>>> f(np.array([0, 2], 'int32'))
+array([0, 2], dtype=int32)
+>>> f(np.array([0, 7], 'int32'))
+Traceback (most recent call last):
+    ...
+IndexError: one_hot: label 7 (at position 1) is out of range for 3 classes: labels must satisfy 0 <= label < 3 ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symdl.errors import TypeMismatch
+from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.impl import register_impl
+from symdl.tensor.type import TensorType
+from symdl.tensor.var import as_tensor_variable
+from symdl.utils import UserFrame
+
+
+class CheckLabels(Op):
+    """Integer labels, passed through once every one is in ``[0, n)``; else IndexError naming
+    ``opname`` and the user's line where it was applied (negative labels are errors too: they
+    are class indices, not Python positions)."""
+
+    view_map = {0: [0]}
+
+    __props__ = ("opname",)
+
+    def __init__(self, opname: str):
+        self.opname = opname
+        self.name = f"{opname}: label check"
+
+    def make_node(self, labels: Any, n: Any) -> Apply:
+        labels, n = as_tensor_variable(labels), as_tensor_variable(n)
+        if not labels.type.is_discrete or labels.dtype == "bool":
+            raise TypeMismatch(f"{self.opname}: labels must be integers, got {labels.type}")
+        if n.ndim != 0 or not n.type.is_discrete:
+            raise TypeMismatch(f"{self.opname}: the number of classes must be an integer scalar, got {n.type}")
+        return Apply(self, [labels, n], [TensorType(labels.dtype, labels.type.shape)])
+
+    def message(self, node: Apply, labels: np.ndarray, n: int) -> str | None:
+        """The error for ``labels`` against ``n`` classes, or None when all are in range."""
+        bad = np.flatnonzero((labels < 0) | (labels >= n)) if labels.size else ()
+        if not len(bad):
+            return None
+        position = np.unravel_index(int(bad[0]), labels.shape)
+        where = node.outputs[0].trace
+        return (
+            f"{self.opname}: label {labels[position]} (at position {position[0] if labels.ndim == 1 else position}) "
+            f"is out of range for {n} classes: labels must satisfy 0 <= label < {n} (negative labels are "
+            f"errors, not positions from the end){f'; applied at {where}' if where is not None else ''}"
+        )
+
+    def check_values(self, node: Apply, values: Sequence[Any], to_host: Any = np.asarray) -> None:
+        """Raise IndexError unless every label is in range; ``to_host`` makes a NumPy array of a
+        value (a device array on the CUDA backend: the labels are copied, they are small)."""
+        labels, n = (np.asarray(to_host(v)) for v in values)
+        error = self.message(node, labels, int(n))
+        if error is not None:
+            raise IndexError(error)
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        self.check_values(node, inputs)
+        return [inputs[0]]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        return [list(input_shapes[0])]
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        return [None, None]
+
+
+def check_labels(labels: Any, n: Any, opname: str, at: UserFrame | None = None) -> Variable:
+    """``labels`` (integers), checked at run time to be in ``[0, n)``; ``at`` is the user's line
+    the error names (default: the caller's)."""
+    labels = as_tensor_variable(labels)
+    out = CheckLabels(opname)(labels, n)
+    out.name = labels.name
+    if at is not None:
+        out.trace = at
+    return out
+
+
+_CHECK_LABELS_C = """{
+    const sd_arr *y = &ctx->v[in];
+    const int64_t classes = (int64_t)*(const NTYPE *)ctx->v[n].data;
+    int64_t idx[SD_MAXDIM] = {0}, total = 1;
+    for (int d = 0; d < y->ndim; d++)
+        total *= y->shape[d];
+    for (int64_t k = 0; k < total; k++) {
+        int64_t off = 0;
+        for (int d = 0; d < y->ndim; d++)
+            off += idx[d] * y->strides[d];
+        const int64_t label = (int64_t)((const LTYPE *)y->data)[off];
+        if (label < 0 || label >= classes)
+            return ctx->api->error(ctx, node, SD_ERROR_INDEX,
+                                   "label %lld (at flat position %lld) is out of range for %lld classes: "
+                                   "labels must satisfy 0 <= label < %lld (negative labels are errors, not "
+                                   "positions from the end)",
+                                   (long long)label, (long long)k, (long long)classes, (long long)classes);
+        for (int d = y->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < y->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    return 0;
+}"""
+
+
+@register_impl("c", CheckLabels)
+def _check_labels_in_c(node: Apply, c: Any) -> Any:
+    from symdl.backend.c.codegen import CStatements
+
+    labels, n = node.inputs
+    if labels.dtype == "uint64" or not (c.has_ctype(labels.dtype) and c.has_ctype(n.dtype)):
+        return None
+    name = f"symdl_check_labels_{labels.dtype}_{n.dtype}"
+    body = _CHECK_LABELS_C.replace("NTYPE", c.ctype(n.dtype)).replace("LTYPE", c.ctype(labels.dtype))
+    fn = c.define(f"int {name}(sd_ctx *ctx, int node, int in, int n)", body)
+    return CStatements([f"SD_TRY({c.call(fn, c.slot(labels), c.slot(n))});", c.view(labels, node.outputs[0])])
+
+
+@register_impl("cuda", CheckLabels)
+def _check_labels_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.view(node, "check")
