@@ -3,7 +3,8 @@ needs, for graphs that would otherwise compute a wrong answer silently.
 
 ``check_labels(y, n, opname)`` passes integer class labels through once each is in ``[0, n)``
 (a one-hot built by comparison gives a row of zeros for a label out of range, so a gradient
-built from it trains on garbage instead of failing as the forward does).
+built from it trains on garbage instead of failing as the forward does). ``check_size`` is what
+an op's ``perform`` calls before allocating an output whose shape comes from run-time values.
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> y = T.ivector('y')
@@ -18,6 +19,7 @@ IndexError: one_hot: label 7 (at position 1) is out of range for 3 classes: labe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,26 @@ from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType
 from symdl.tensor.var import as_tensor_variable
 from symdl.utils import UserFrame
+
+
+def check_size(node: Apply, shape: Sequence[int], opname: str | None = None) -> tuple[int, ...]:
+    """``shape`` (Python ints) for the new value of ``node``'s first output, once it is
+    allocatable: MemoryError naming the op, the shape and the user's line when its bytes overflow
+    what an array can address (NumPy would report a negative dimension, a shape mismatch or even
+    crash), ValueError for a negative dimension."""
+    shape = tuple(int(d) for d in shape)
+    out = node.outputs[0]
+    where = f"; applied at {out.trace}" if out.trace is not None else ""
+    opname = opname or str(node.op)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{opname}: an output of shape {shape} has a negative dimension{where}")
+    itemsize = np.dtype(out.dtype).itemsize
+    if 0 not in shape and math.prod(shape) * itemsize > np.iinfo(np.intp).max:
+        raise MemoryError(
+            f"{opname}: an output of shape {shape} ({out.dtype}) is too large: {math.prod(shape)} elements of "
+            f"{itemsize} bytes overflow the {np.iinfo(np.intp).bits}-bit address space{where}"
+        )
+    return shape
 
 
 class CheckLabels(Op):

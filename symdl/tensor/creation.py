@@ -48,8 +48,10 @@ class Alloc(Op):
         return Apply(self, [value, *dims], [TensorType(value.dtype, static)])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        from symdl.tensor.checks import check_size
+
         value, *dims = inputs
-        shape = tuple(int(d) for d in dims)
+        shape = check_size(node, dims, "alloc")
         try:
             return [np.array(np.broadcast_to(value, shape))]
         except ValueError:
@@ -209,7 +211,10 @@ class Eye(Op):
         return Apply(self, args, [TensorType(self.dtype, shape)])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        from symdl.tensor.checks import check_size
+
         n, m, k = (int(a) for a in inputs)
+        check_size(node, (n, m), "eye")
         return [np.eye(n, m, k, dtype=self.dtype)]
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:

@@ -72,3 +72,30 @@ def test_label_check_is_an_identity_with_no_gradient():
     checked = symdl.tensor.checks.check_labels(y, 3, "test")
     assert checked.type == y.type and checked.name == "y"
     assert checked.owner.op.L_op(checked.owner.inputs, [checked], [None]) == [None, None]
+
+
+# ---------------------------------------------------------------- sizes (issue 17, defect 6)
+@pytest.mark.parametrize("mode", MODES)
+def test_repeat_with_a_huge_count_raises_memory_error_naming_op_shape_and_line(mode):
+    v, n = T.dvector("v"), T.lscalar("n")
+    f = symdl.function([v, n], T.repeat(v, n), mode=mode)
+    np.testing.assert_array_equal(f(np.arange(2.0), 2), [0, 0, 1, 1])
+    with pytest.raises(MemoryError, match=r"repeat.*shape \(13835058055282163712,\).*too large") as info:
+        f(np.ones(3), 2**62)
+    assert re.search(r"test_checks\.py:\d+", str(info.value))
+    counts = T.lvector("counts")
+    g = symdl.function([v, counts], T.repeat(v, counts), mode=mode)
+    with pytest.raises(MemoryError, match="repeat"):
+        g(np.ones(3), np.array([2**62, 2**62, 2**62]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_alloc_and_eye_whose_size_overflows_raise_memory_error_not_a_shape_mismatch(mode):
+    a = T.lscalar("a")
+    f = symdl.function([a], T.alloc(0.0, a, a), mode=mode)
+    assert f(3).shape == (3, 3)
+    with pytest.raises(MemoryError, match=r"alloc.*shape \(2147483648, 2147483648\).*too large") as info:
+        f(2**31)
+    assert re.search(r"test_checks\.py:\d+", str(info.value))
+    with pytest.raises(MemoryError, match=r"eye.*too large"):
+        symdl.function([a], T.eye(a), mode=mode)(2**40)
