@@ -35,6 +35,7 @@ import numpy as np
 
 from symdl.errors import DisconnectedInputError, NullGradError, ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Constant, Op, Variable, clone_replace, toposort
+from symdl.tensor.checks import needs_shape_check, shape_check
 from symdl.tensor.creation import zeros_like
 from symdl.tensor.elemwise import cast, clip
 from symdl.tensor.shape import flatten
@@ -284,6 +285,8 @@ def grad(
             continue
         if _through_stable_form(node, out_grads[0], live, kept, contributions):
             continue
+        if needs_shape_check(node):  # the forward's shape checks, kept where the forward may not run
+            out_grads = [shape_check(g, node) if g is not None else None for g in out_grads]
         input_grads = node.op.L_op(inputs, outputs, out_grads)
         if len(input_grads) != len(inputs):
             raise RuntimeError(f"{node.op}.L_op returned {len(input_grads)} gradients for {len(inputs)} inputs")

@@ -2,6 +2,7 @@
 Lop and Rop, the Theano tutorial's examples, and gradients of large graphs."""
 
 import inspect
+import re
 import warnings
 
 import numpy as np
@@ -586,3 +587,54 @@ def test_gradient_through_a_stable_form_still_reaches_the_sigmoid_when_asked():
     assert symdl.grad(T.log(p).sum(), v, consider_constant=[p], disconnected_inputs="ignore").eval(
         {v: at}
     ).tolist() == [0, 0, 0]
+
+
+# ---------------------------------------------------------------- the forward's shape checks (issue 17, defect 5)
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_of_dot_checks_shapes_the_forward_would_have_checked(mode):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = symdl.function([x, y], symdl.grad(T.dot(x, y).sum(), x), mode=mode)
+    np.testing.assert_allclose(f(np.ones((3, 4)), np.ones((4, 6))), np.full((3, 4), 6.0))
+    with pytest.raises(ShapeError, match=r"dot.*(\(3, 4\).*\(5, 6\)|4 columns.*5 rows)") as info:
+        f(np.ones((3, 4)), np.ones((5, 6)))
+    assert re.search(r"test_gradient\.py:\d+", str(info.value))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_of_broadcasting_elemwise_checks_shapes(mode):
+    x, v = T.dmatrix("x"), T.dvector("v")
+    f = symdl.function([x, v], symdl.grad((x * v).sum(), x), mode=mode)
+    np.testing.assert_allclose(f(np.ones((2, 3)), np.arange(3.0)), np.tile(np.arange(3.0), (2, 1)))
+    with pytest.raises(ShapeError, match="broadcast") as info:
+        f(np.ones((2, 3)), np.ones(4))
+    assert re.search(r"test_gradient\.py:\d+", str(info.value))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_of_reshape_and_concatenate_check_shapes(mode):
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = symdl.function([a], symdl.grad(T.reshape(a, (3, -1)).sum(), a), mode=mode)
+    assert f(np.ones((2, 3))).shape == (2, 3)
+    with pytest.raises(ShapeError, match="reshape"):
+        f(np.ones((2, 4)))
+    g = symdl.function([a, b], symdl.grad(T.concatenate([a, b], axis=0).sum(), a), mode=mode)
+    assert g(np.ones((2, 3)), np.ones((1, 3))).shape == (2, 3)
+    with pytest.raises(ValueError):
+        g(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_shape_checks_are_removed_where_the_forward_is_computed_or_shapes_are_static():
+    from symdl.tensor.checks import ShapeCheck
+
+    def checks(fn):
+        return sum(isinstance(n.op, ShapeCheck) for n in fn.maker.fgraph.apply_nodes)
+
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    cost = T.dot(x, y).sum()
+    assert checks(symdl.function([x, y], symdl.grad(cost, x))) == 1
+    assert checks(symdl.function([x, y], [cost, symdl.grad(cost, x)])) == 0
+    xs, ys = T.matrix("xs", dtype="float64", shape=(3, 4)), T.matrix("ys", dtype="float64", shape=(4, 5))
+    static = symdl.function([xs, ys], symdl.grad(T.dot(xs, ys).sum(), xs), on_unused_input="ignore")
+    assert checks(static) == 0
+    # a scalar operand cannot conflict: no check at all
+    assert not any(isinstance(n.op, ShapeCheck) for n in symdl.graph.toposort([symdl.grad((x * 2.0).sum(), x)]))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from symdl.errors import TypeMismatch
-from symdl.graph.basic import Apply, Op, Variable
+from symdl.graph.basic import Apply, Constant, Op, Variable
 from symdl.graph.impl import register_impl
 from symdl.tensor.type import TensorType
 from symdl.tensor.var import as_tensor_variable
@@ -159,4 +159,165 @@ def _check_labels_in_c(node: Apply, c: Any) -> Any:
 
 @register_impl("cuda", CheckLabels)
 def _check_labels_in_cuda(node: Apply, cuda: Any) -> Any:
+    return cuda.view(node, "check")
+
+
+# ---------------------------------------------------------------- shapes a gradient must not forget
+def _scalar_shaped(v: Variable) -> bool:
+    return all(d == 1 for d in v.type.shape)
+
+
+def needs_shape_check(node: Apply) -> bool:
+    """Whether a gradient graph built from ``node`` should check at run time the shapes its
+    forward would have checked: the op says its forward checks shapes (``grad_checks_shapes``),
+    and two or more of its inputs that are not mere scalars have shapes not fully known."""
+    if not getattr(node.op, "grad_checks_shapes", False):
+        return False
+    shaped = [v for v in node.inputs if isinstance(v.type, TensorType) and not _scalar_shaped(v)]
+    return len(shaped) >= 2 and any(d is None for v in shaped for d in v.type.shape)
+
+
+class ShapeCheck(Op):
+    """Identity on its first input (a gradient) that raises the ShapeError its ``forward`` op
+    would raise on the other inputs' run-time shapes (the forward node's inputs): the gradient
+    of ``dot(x, y)`` with respect to ``x`` never computes the product, and of shapes (3, 4) and
+    (5, 6) it would silently make a (3, 5) array. ``grad`` passes the output gradient of a
+    node whose op has ``grad_checks_shapes`` (and whose shapes are not all known statically)
+    through one before calling the op's ``L_op``;
+    the rewriter removes it where the forward node itself is computed too, or the shapes become
+    static. The check builds the forward node on variables of the run-time shapes (integer
+    vectors, such as reshape's target, with their values), so each op's own static checks are
+    the rule; a set of shapes that passed is remembered."""
+
+    view_map = {0: [0]}
+
+    __props__ = ("forward",)
+
+    def __init__(self, forward: Op):
+        self.forward = forward
+        self.name = f"shape_check{{{forward}}}"
+        self._passed: set = set()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_passed": set()}
+
+    def make_node(self, g: Any, *inputs: Any) -> Apply:
+        g = as_tensor_variable(g)
+        return Apply(self, [g, *(as_tensor_variable(v) for v in inputs)], [g.type])
+
+    def check_values(self, node: Apply, values: Sequence[Any], to_host: Any = np.asarray) -> None:
+        """Raise ShapeError where the forward node would on these values' shapes; ``to_host``
+        copies the small integer inputs (shapes) whose values the check reads."""
+        from symdl.errors import ShapeError
+        from symdl.tensor.var import constant
+
+        stand_ins: list[Variable] = []
+        key: list[Any] = []
+        for var, value in zip(node.inputs[1:], values[1:]):
+            if isinstance(var, Constant):
+                stand_ins.append(var)
+            elif var.type.is_discrete and var.ndim <= 1:
+                data = np.asarray(to_host(value))
+                key.append(("value", data.dtype.str, data.tobytes()))
+                stand_ins.append(constant(data))
+            else:
+                shape = tuple(int(d) for d in value.shape)
+                key.append(shape)
+                stand = TensorType(var.dtype, shape).make_variable(name=var.name)
+                stand.trace = var.trace
+                stand_ins.append(stand)
+        key = tuple(key)
+        if key in self._passed:
+            return
+        try:
+            self.forward.make_node(*stand_ins)
+        except ShapeError as exc:
+            where = node.outputs[0].trace
+            at = f", applied at {where}" if where is not None else ""
+            raise ShapeError(
+                f"{exc} (checked in the gradient of {self.forward}{at}, whose forward is not computed)"
+            ) from None
+        self._passed.add(key)
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        self.check_values(node, inputs)
+        return [inputs[0]]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        return [list(input_shapes[0])]
+
+    def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
+        return [grads[0]] + [None] * (len(inputs) - 1)
+
+
+def shape_check(g: Variable, node: Apply) -> Variable:
+    """``g`` (the gradient of ``node``'s output), checked at run time against the shapes ``node``'s
+    forward would have checked; the error names the line where the user applied the op."""
+    out = ShapeCheck(node.op)(g, *node.inputs)
+    out.trace = node.outputs[0].trace
+    out.name = g.name
+    return out
+
+
+_CHECK_BROADCAST_C = """{
+    int64_t size[SD_MAXDIM];
+    int from[SD_MAXDIM];
+    for (int d = 0; d < ndim; d++) {
+        size[d] = 1;
+        from[d] = -1;
+    }
+    for (int j = 0; j < n; j++) {
+        const sd_arr *a = &ctx->v[ins[j]];
+        for (int d = 0; d < a->ndim; d++) {
+            const int axis = ndim - a->ndim + d;
+            const int64_t s = a->shape[d];
+            if (s == 1)
+                continue;
+            if (size[axis] != 1 && s != size[axis])
+                return ctx->api->error(ctx, node, SD_ERROR_SHAPE,
+                                       "inputs %d and %d cannot broadcast (axis %d: %lld vs %lld), as the "
+                                       "forward elementwise op would have raised; its forward is not computed",
+                                       from[axis], j + 1, axis - ndim, (long long)size[axis], (long long)s);
+            size[axis] = s;
+            from[axis] = j + 1;
+        }
+    }
+    return 0;
+}"""
+
+_CHECK_DOT_C = """{
+    const sd_arr *a = &ctx->v[x], *b = &ctx->v[y];
+    const int64_t ka = a->shape[a->ndim - 1], kb = b->shape[0];
+    if (ka != kb)
+        return ctx->api->error(ctx, node, SD_ERROR_SHAPE,
+                               "dot: a %d-d tensor with %lld columns cannot multiply a %d-d tensor with %lld rows "
+                               "(%lld vs %lld), as the forward dot would have raised; its forward is not computed",
+                               a->ndim, (long long)ka, b->ndim, (long long)kb, (long long)ka, (long long)kb);
+    return 0;
+}"""
+
+
+@register_impl("c", ShapeCheck)
+def _shape_check_in_c(node: Apply, c: Any) -> Any:
+    from symdl.backend.c.codegen import CStatements
+    from symdl.tensor.blas import Dot
+    from symdl.tensor.elemwise import Elemwise
+
+    g, *forward_inputs = node.inputs
+    slots = [c.slot(v) for v in forward_inputs]
+    if type(node.op.forward) is Elemwise:
+        fn = c.define(
+            "int symdl_check_broadcast(sd_ctx *ctx, int node, int n, const int *ins, int ndim)", _CHECK_BROADCAST_C
+        )
+        call = c.call(fn, len(slots), c.ints(slots), max(v.ndim for v in forward_inputs))
+    elif type(node.op.forward) is Dot:
+        fn = c.define("int symdl_check_dot(sd_ctx *ctx, int node, int x, int y)", _CHECK_DOT_C)
+        call = c.call(fn, *slots)
+    else:
+        return None  # the op's perform checks, called back from C
+    return CStatements([f"SD_TRY({call});", c.view(g, node.outputs[0])])
+
+
+@register_impl("cuda", ShapeCheck)
+def _shape_check_in_cuda(node: Apply, cuda: Any) -> Any:
     return cuda.view(node, "check")

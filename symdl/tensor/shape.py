@@ -281,6 +281,7 @@ class Reshape(Op):
     """``np.reshape`` to a symbolic int64 shape vector; ``static`` holds the entries known at build time."""
 
     view_map = {0: [0]}
+    grad_checks_shapes = True
 
     __props__ = ("ndim", "static")
 
@@ -392,6 +393,7 @@ class Join(Op):
     """``np.concatenate`` along ``axis``."""
 
     view_map = {}
+    grad_checks_shapes = True
 
     __props__ = ("axis",)
 

@@ -8,6 +8,7 @@ import pytest
 
 import symdl
 import symdl.tensor as T
+from symdl.errors import ShapeError
 
 MODES = ["py", "c"]
 
@@ -99,3 +100,15 @@ def test_alloc_and_eye_whose_size_overflows_raise_memory_error_not_a_shape_misma
     assert re.search(r"test_checks\.py:\d+", str(info.value))
     with pytest.raises(MemoryError, match=r"eye.*too large"):
         symdl.function([a], T.eye(a), mode=mode)(2**40)
+
+
+def test_shape_check_passes_the_gradient():
+    from symdl.tensor.checks import ShapeCheck
+    from symdl.testing import verify_grad
+
+    x, y = T.constant(np.ones((2, 4))), T.constant(np.ones((4, 3)))
+    dot = T.dot(x, y).owner.op
+    verify_grad(lambda g: ShapeCheck(dot)(g, x, y) * 3, [np.random.default_rng(0).normal(size=(2, 3))], mode="py")
+    with pytest.raises(ShapeError, match="dot"):
+        g = T.dmatrix("g")
+        ShapeCheck(dot)(g, x, T.constant(np.ones((5, 3)))).eval({g: np.ones((2, 3))})

@@ -274,6 +274,7 @@ class CategoricalCrossentropy(Op):
     """
 
     view_map = {}
+    grad_checks_shapes = True
 
     __props__ = ()
 
@@ -322,6 +323,7 @@ class SoftmaxCrossentropyWithLogits(Op):
     """
 
     view_map = {}
+    grad_checks_shapes = True
 
     __props__ = ()
 
