@@ -297,11 +297,48 @@ _CHECK_DOT_C = """{
 }"""
 
 
+_CHECK_JOIN_C = """{
+    const sd_arr *first = &ctx->v[ins[0]];
+    for (int j = 1; j < n; j++) {
+        const sd_arr *a = &ctx->v[ins[j]];
+        for (int d = 0; d < a->ndim; d++)
+            if (d != axis && a->shape[d] != first->shape[d])
+                return ctx->api->error(ctx, node, SD_ERROR_SHAPE,
+                                       "concatenate: inputs 0 and %d differ on axis %d (%lld vs %lld), as the forward "
+                                       "concatenate would have raised; its forward is not computed",
+                                       j, d, (long long)first->shape[d], (long long)a->shape[d]);
+    }
+    return 0;
+}"""
+
+_CHECK_RESHAPE_C = """{
+    const sd_arr *a = &ctx->v[x], *s = &ctx->v[shape];
+    int64_t size = 1, rest = 1;
+    int free = 0;
+    for (int d = 0; d < a->ndim; d++)
+        size *= a->shape[d];
+    for (int64_t k = 0; k < s->shape[0]; k++) {
+        const int64_t d = ((const int64_t *)s->data)[k * s->strides[0]];
+        if (d == -1)
+            free++;
+        else
+            rest *= d;
+    }
+    if (free > 1 || (free ? rest == 0 || size % rest != 0 : rest != size))
+        return ctx->api->error(ctx, node, SD_ERROR_SHAPE,
+                               "reshape: cannot reshape an array of %lld elements (%d-d) to a shape of %lld "
+                               "entries, as the forward reshape would have raised; its forward is not computed",
+                               (long long)size, a->ndim, (long long)s->shape[0]);
+    return 0;
+}"""
+
+
 @register_impl("c", ShapeCheck)
 def _shape_check_in_c(node: Apply, c: Any) -> Any:
     from symdl.backend.c.codegen import CStatements
     from symdl.tensor.blas import Dot
     from symdl.tensor.elemwise import Elemwise
+    from symdl.tensor.shape import Join, Reshape
 
     g, *forward_inputs = node.inputs
     slots = [c.slot(v) for v in forward_inputs]
@@ -312,6 +349,12 @@ def _shape_check_in_c(node: Apply, c: Any) -> Any:
         call = c.call(fn, len(slots), c.ints(slots), max(v.ndim for v in forward_inputs))
     elif type(node.op.forward) is Dot:
         fn = c.define("int symdl_check_dot(sd_ctx *ctx, int node, int x, int y)", _CHECK_DOT_C)
+        call = c.call(fn, *slots)
+    elif type(node.op.forward) is Join:
+        fn = c.define("int symdl_check_join(sd_ctx *ctx, int node, int n, const int *ins, int axis)", _CHECK_JOIN_C)
+        call = c.call(fn, len(slots), c.ints(slots), node.op.forward.axis)
+    elif type(node.op.forward) is Reshape and forward_inputs[1].dtype == "int64":
+        fn = c.define("int symdl_check_reshape(sd_ctx *ctx, int node, int x, int shape)", _CHECK_RESHAPE_C)
         call = c.call(fn, *slots)
     else:
         return None  # the op's perform checks, called back from C

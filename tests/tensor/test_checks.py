@@ -112,3 +112,24 @@ def test_shape_check_passes_the_gradient():
     with pytest.raises(ShapeError, match="dot"):
         g = T.dmatrix("g")
         ShapeCheck(dot)(g, x, T.constant(np.ones((5, 3)))).eval({g: np.ones((2, 3))})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shape_check_raises_what_each_forward_would(mode):
+    from symdl.tensor.checks import ShapeCheck
+
+    a, b, g = T.dmatrix("a"), T.dmatrix("b"), T.dmatrix("g")
+    v = T.dvector("v")
+    cases = [
+        (T.dot(a, b), [a, b], (np.ones((2, 3)), np.ones((3, 4))), (np.ones((2, 3)), np.ones((4, 4))), "dot"),
+        (a * v, [a, v], (np.ones((2, 3)), np.ones(3)), (np.ones((2, 3)), np.ones(4)), "broadcast"),
+        (T.concatenate([a, b]), [a, b], (np.ones((2, 3)), np.ones((1, 3))), (np.ones((2, 3)), np.ones((2, 4))),
+         "concatenate"),
+        (T.reshape(a, (3, -1)), [a], (np.ones((2, 3)),), (np.ones((2, 4)),), "reshape"),
+    ]  # fmt: skip
+    for out, ins, good, bad, pattern in cases:
+        checked = ShapeCheck(out.owner.op)(g, *out.owner.inputs)
+        f = symdl.function([g, *ins], checked * 2, mode=mode)
+        np.testing.assert_array_equal(f(np.ones((2, 2)), *good), np.full((2, 2), 2.0))
+        with pytest.raises(ShapeError, match=pattern):
+            f(np.ones((2, 2)), *bad)

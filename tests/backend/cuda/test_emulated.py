@@ -199,6 +199,15 @@ def test_softmax_crossentropy_with_labels_and_probabilities(emulated, rng, label
     assert {type(s).__name__ for s in fn.thunk.program.steps} >= {"SceStep", "SoftmaxStep"}
 
 
+def test_gradient_only_functions_check_the_forward_shapes(emulated):
+    x, y = T.matrix("x"), T.matrix("y")
+    f = symdl.function([x, y], symdl.grad(T.dot(x, y).sum(), x), mode="cuda")
+    got = f(np.ones((3, 4), "float32"), np.ones((4, 6), "float32"))
+    np.testing.assert_allclose(np.asarray(got), np.full((3, 4), 6.0))
+    with pytest.raises(ShapeError, match=r"dot.*\(3, 4\).*\(5, 6\)"):
+        f(np.ones((3, 4), "float32"), np.ones((5, 6), "float32"))
+
+
 @pytest.mark.parametrize("bad", [10, -1])
 def test_labels_out_of_range_raise_in_the_forward_and_in_a_gradient_only_step(emulated, rng, bad):
     x, y = T.matrix("x"), T.ivector("y")
