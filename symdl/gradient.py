@@ -35,6 +35,7 @@ import numpy as np
 
 from symdl.errors import DisconnectedInputError, NullGradError, ShapeError, TypeMismatch
 from symdl.graph.basic import Apply, Constant, Op, Variable, clone_replace, toposort
+from symdl.tensor.checks import needs_shape_check, shape_check
 from symdl.tensor.creation import zeros_like
 from symdl.tensor.elemwise import cast, clip
 from symdl.tensor.shape import flatten
@@ -163,6 +164,26 @@ def _where_called() -> str:
     return f" (grad called at {frame})" if frame is not None else ""
 
 
+def _through_stable_form(
+    node: Apply, g: Variable, live: set[Variable], kept: set[Variable], contributions: dict[Variable, list[Variable]]
+) -> bool:
+    """Differentiate ``node`` through the stable form the stabilize phase gives it (``log(sigmoid
+    z)`` as ``-softplus(-z)``, ...), sending its gradient straight to ``z``; False (nothing done)
+    when it has none. The chain rule through the unstable form multiplies ``g / sigmoid(z)`` by
+    ``sigmoid(z) * (1 - sigmoid(z))``: 0 * inf where the sigmoid saturates."""
+    from symdl.rewrite.stabilize import stable_log_form
+
+    found = stable_log_form(node)
+    if found is None:
+        return False
+    form, z, bypassed = found
+    if z not in live or any(v in kept for v in bypassed) or form.ndim != node.outputs[0].ndim:
+        return False
+    gz = grad(None, z, known_grads={form: g}, disconnected_inputs="ignore")
+    contributions.setdefault(z, []).append(gz if gz.dtype == z.dtype else cast(gz, z.dtype))
+    return True
+
+
 @without_gc
 def grad(
     cost: Variable | None,
@@ -242,6 +263,8 @@ def grad(
                 break
 
     contributions: dict[Variable, list[Variable]] = {v: list(gs) for v, gs in seeds.items()}
+    # variables whose own gradient is asked for or blocked: a stable form must not bypass them
+    kept = constants | set(wrt_list) | set(seeds)
     # A variable whose gradient is undefined or not implemented; it makes its inputs' gradients null.
     null_for: dict[Variable, NullGradient] = {}
     for node in reversed(order):
@@ -260,6 +283,10 @@ def grad(
             out_grads.append((_add_all(terms) if len(terms) > 1 else terms[0]) if terms and _is_float(out) else None)
         if all(g is None for g in out_grads):
             continue
+        if _through_stable_form(node, out_grads[0], live, kept, contributions):
+            continue
+        if needs_shape_check(node):  # the forward's shape checks, kept where the forward may not run
+            out_grads = [shape_check(g, node) if g is not None else None for g in out_grads]
         input_grads = node.op.L_op(inputs, outputs, out_grads)
         if len(input_grads) != len(inputs):
             raise RuntimeError(f"{node.op}.L_op returned {len(input_grads)} gradients for {len(inputs)} inputs")

@@ -69,6 +69,7 @@ OP_GRAD_TESTS = {
     "symdl.tensor.nnet.conv.Conv2dGradInputs": f"{NNET}/test_conv.py::test_conv2d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv.Conv2dGradWeights": f"{NNET}/test_conv.py::test_conv2d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv.ShapeHint": f"{GRADS}::test_conv_shape_hint_passes_the_gradient",
+    "symdl.tensor.checks.ShapeCheck": "tests/tensor/test_checks.py::test_shape_check_passes_the_gradient",
     "symdl.tensor.nnet.conv_nd.Conv3d": f"{NNET}/test_conv_nd.py::test_conv3d_gradient",
     "symdl.tensor.nnet.conv_nd.Conv3dGradInputs": f"{NNET}/test_conv_nd.py::test_conv3d_gradient_ops_have_gradients",
     "symdl.tensor.nnet.conv_nd.Conv3dGradWeights": f"{NNET}/test_conv_nd.py::test_conv3d_gradient_ops_have_gradients",
@@ -105,6 +106,7 @@ OP_GRAD_TESTS = {
 OPS_WITHOUT_GRADIENT = {
     "symdl.compile.builders.InnerGraphOp": "a base class: each op holding a graph (OpFromGraph, Scan) has its own",
     "symdl.tensor.creation.Eye": "its inputs are integer sizes and its output a constant pattern",
+    "symdl.tensor.checks.CheckLabels": "integer labels in and out (a run-time range check)",
     "symdl.tensor.extra_ops.RavelMultiIndex": "integer inputs and output (indices)",
     "symdl.tensor.extra_ops.SearchSorted": "integer output (insertion indices)",
     "symdl.tensor.extra_ops.Unique": (

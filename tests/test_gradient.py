@@ -2,6 +2,7 @@
 Lop and Rop, the Theano tutorial's examples, and gradients of large graphs."""
 
 import inspect
+import re
 import warnings
 
 import numpy as np
@@ -532,3 +533,108 @@ def test_gradient_graph_of_a_50_layer_mlp_is_linear_in_its_depth_and_correct():
         w0.set_value(base - step)
         minus = float(fn(xv))
         np.testing.assert_allclose(g[i, j], (plus - minus) / (2 * eps), rtol=1e-5, atol=1e-13)
+
+
+# ---------------------------------------------------------------- gradients of saturating forms (issue 17, defect 2)
+MODES = ["py", "c"]
+
+
+def _sigmoid(v):
+    e = np.exp(-np.abs(v.astype("float64")))
+    return np.where(v >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_gradient_of_log_sigmoid_is_stable_where_the_sigmoid_saturates(mode, dtype):
+    v = T.vector("v", dtype=dtype)
+    at = np.array([-1000, -100, -30, -5, 0, 5, 30, 100, 1000], dtype=dtype)
+    g_pos, g_neg = (
+        symdl.function([v], symdl.grad(T.log(T.sigmoid(v)).sum(), v), mode=mode),
+        symdl.function([v], symdl.grad(T.log(1 - T.sigmoid(v)).sum(), v), mode=mode),
+    )
+    tol = {"float64": 1e-12, "float32": 1e-6, "float16": 1e-3}[dtype]
+    np.testing.assert_allclose(g_pos(at), 1 - _sigmoid(at), atol=tol)
+    np.testing.assert_allclose(g_neg(at), -_sigmoid(at), atol=tol)
+    assert g_pos(at).dtype == dtype
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_gradient_of_hand_written_binary_crossentropy_is_sigmoid_minus_target(mode, dtype):
+    v, t = T.vector("v", dtype=dtype), T.vector("t", dtype=dtype)
+    p = T.sigmoid(v)
+    cost = (-(t * T.log(p) + (1 - t) * T.log(1 - p))).sum()
+    f = symdl.function([v, t], symdl.grad(cost, v), mode=mode)
+    at = np.array([-1000, 1000, -30, 30, 0.5, -2], dtype=dtype)
+    target = np.array([1, 0, 1, 0, 1, 0], dtype=dtype)
+    got = f(at, target)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(
+        got, _sigmoid(at) - target, atol={"float64": 1e-12, "float32": 1e-6, "float16": 1e-3}[dtype]
+    )
+
+
+def test_gradient_through_a_stable_form_still_reaches_the_sigmoid_when_asked():
+    v = T.dvector("v")
+    p = T.sigmoid(v)
+    gp, gv = symdl.grad(T.log(p).sum(), [p, v])
+    at = np.array([-2.0, 0.0, 3.0])
+    got_p, got_v = values([gp, gv], [v], at)
+    np.testing.assert_allclose(got_p, 1 / _sigmoid(at))
+    np.testing.assert_allclose(got_v, 1 - _sigmoid(at))
+    # consider_constant blocks the path through the sigmoid: the cost no longer depends on v
+    assert symdl.grad(T.log(p).sum(), v, consider_constant=[p], disconnected_inputs="ignore").eval(
+        {v: at}
+    ).tolist() == [0, 0, 0]
+
+
+# ---------------------------------------------------------------- the forward's shape checks (issue 17, defect 5)
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_of_dot_checks_shapes_the_forward_would_have_checked(mode):
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = symdl.function([x, y], symdl.grad(T.dot(x, y).sum(), x), mode=mode)
+    np.testing.assert_allclose(f(np.ones((3, 4)), np.ones((4, 6))), np.full((3, 4), 6.0))
+    with pytest.raises(ShapeError, match=r"dot.*(\(3, 4\).*\(5, 6\)|4 columns.*5 rows)") as info:
+        f(np.ones((3, 4)), np.ones((5, 6)))
+    assert re.search(r"test_gradient\.py:\d+", str(info.value))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_of_broadcasting_elemwise_checks_shapes(mode):
+    x, v = T.dmatrix("x"), T.dvector("v")
+    f = symdl.function([x, v], symdl.grad((x * v).sum(), x), mode=mode)
+    np.testing.assert_allclose(f(np.ones((2, 3)), np.arange(3.0)), np.tile(np.arange(3.0), (2, 1)))
+    with pytest.raises(ShapeError, match="broadcast") as info:
+        f(np.ones((2, 3)), np.ones(4))
+    assert re.search(r"test_gradient\.py:\d+", str(info.value))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_of_reshape_and_concatenate_check_shapes(mode):
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = symdl.function([a], symdl.grad(T.reshape(a, (3, -1)).sum(), a), mode=mode)
+    assert f(np.ones((2, 3))).shape == (2, 3)
+    with pytest.raises(ShapeError, match="reshape"):
+        f(np.ones((2, 4)))
+    g = symdl.function([a, b], symdl.grad(T.concatenate([a, b], axis=0).sum(), a), mode=mode)
+    assert g(np.ones((2, 3)), np.ones((1, 3))).shape == (2, 3)
+    with pytest.raises(ValueError):
+        g(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_shape_checks_are_removed_where_the_forward_is_computed_or_shapes_are_static():
+    from symdl.tensor.checks import ShapeCheck
+
+    def checks(fn):
+        return sum(isinstance(n.op, ShapeCheck) for n in fn.maker.fgraph.apply_nodes)
+
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    cost = T.dot(x, y).sum()
+    assert checks(symdl.function([x, y], symdl.grad(cost, x))) == 1
+    assert checks(symdl.function([x, y], [cost, symdl.grad(cost, x)])) == 0
+    xs, ys = T.matrix("xs", dtype="float64", shape=(3, 4)), T.matrix("ys", dtype="float64", shape=(4, 5))
+    static = symdl.function([xs, ys], symdl.grad(T.dot(xs, ys).sum(), xs), on_unused_input="ignore")
+    assert checks(static) == 0
+    # a scalar operand cannot conflict: no check at all
+    assert not any(isinstance(n.op, ShapeCheck) for n in symdl.graph.toposort([symdl.grad((x * 2.0).sum(), x)]))

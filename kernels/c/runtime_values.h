@@ -20,11 +20,21 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
     sd_arr *a = &P->v[slot];
     int isz = itemsize_of(dtype);
     int64_t n = 1;
+    int empty = 0;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return fail(P, node, ShapeError, "negative dimension %lld", (long long)shape[d]);
-        if (shape[d] && n > INT64_MAX / 8 / shape[d])
-            return fail(P, node, PyExc_MemoryError, "array too large");
+        empty |= shape[d] == 0;
+    }
+    for (int d = 0; d < ndim && !empty; d++) {
+        if (n > INT64_MAX / (isz > 0 ? isz : 1) / shape[d]) {
+            char text[SD_MAXDIM * 24 + 8];
+            shape_text(text, sizeof text, ndim, shape);
+            return fail(P, node, PyExc_MemoryError,
+                        "an output of shape %s (%s) is too large: its size in bytes overflows the 64-bit address "
+                        "space",
+                        text, dtype_name(dtype));
+        }
         n *= shape[d];
     }
     Py_ssize_t nbytes = (Py_ssize_t)(n * isz);

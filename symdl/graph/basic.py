@@ -171,7 +171,10 @@ class Op:
     - ``nondeterministic``: two applications to equal inputs may give different results (or
       have effects), so they are never merged or folded;
     - ``schedule``: ``'early'`` (run as soon as the inputs exist) or ``'late'`` (run when nothing
-      else can) for the execution plan; None keeps the graph's order.
+      else can) for the execution plan; None keeps the graph's order;
+    - ``grad_checks_shapes``: the forward raises on inputs whose shapes do not fit together
+      (``make_node`` checks them when they are static): a gradient graph, which may not compute
+      the forward, then checks them at run time (``symdl.tensor.checks.ShapeCheck``).
     """
 
     __props__: tuple[str, ...] = ()
@@ -180,6 +183,7 @@ class Op:
     inplace_pattern: dict[int, list[int]] = {}
     nondeterministic = False
     schedule: str | None = None
+    grad_checks_shapes = False
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         try:

@@ -101,6 +101,10 @@ def _run(fgraph: FunctionGraph, mode: str, ctx: RewriteContext) -> None:
 
     if ctx.allows("merge"):
         timed(ctx, "merge", lambda: merge_pass(fgraph, ctx))
+    if ctx.allows("shape_check"):
+        from symdl.rewrite.canonicalize import drop_shape_checks_of_computed_forwards
+
+        timed(ctx, "shape_check", lambda: drop_shape_checks_of_computed_forwards(fgraph, ctx))
     if mode == "fast_compile":
         folding = [
             r for r in REGISTRY.node_rewriters if r.name == "constant_folding" and r.enabled(ctx.excluding, set())

@@ -17,7 +17,7 @@ from symdl.compile.builders import OpFromGraph, inline_op_from_graph
 from symdl.gradient import _GradControl
 from symdl.graph.basic import Apply, Constant, Variable
 from symdl.graph.fg import FunctionGraph
-from symdl.rewrite.engine import register_node
+from symdl.rewrite.engine import RewriteContext, apply_replacements, register_node
 from symdl.rewrite.patterns import ew, fill_like, fit, is_value, scalar_value, used_once
 from symdl.rewrite.shapes import ONE, dim_expr, dim_key, dims, shape_vector_key
 from symdl.tensor import elemwise as E
@@ -604,3 +604,83 @@ def drop_kept_dims(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 # ---------------------------------------------------------------- inner graphs
 register_node("canonicalize", "inline", tracks=[OpFromGraph])(inline_op_from_graph)
+
+
+# ---------------------------------------------------------------- shape checks of gradients
+def _shapes_provably_fit(fgraph: FunctionGraph, forward: object, inputs: list[Variable]) -> bool:
+    """Whether shape inference proves that ``forward``'s inputs fit: elementwise operands whose
+    sizes on each axis are one size or 1, or a dot's inner sizes equal."""
+    if type(forward) is Elemwise:
+        ndim = max(v.ndim for v in inputs)
+        for axis in range(ndim):
+            keys = {dim_key(fgraph, v, axis - ndim + v.ndim) for v in inputs if axis - ndim + v.ndim >= 0}
+            if len(keys - {ONE}) > 1:
+                return False
+        return True
+    if type(forward) is Dot:
+        a, b = inputs
+        return dim_key(fgraph, a, a.ndim - 1) == dim_key(fgraph, b, 0)
+    return False
+
+
+def _shape_check_tracks() -> list[type]:
+    from symdl.tensor.checks import ShapeCheck
+
+    return [ShapeCheck]
+
+
+@register_node("canonicalize", "shape_check", tracks=_shape_check_tracks())
+def drop_proven_shape_check(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """A gradient's ``ShapeCheck`` whose forward inputs provably fit (shape inference, or static
+    shapes) is its first input."""
+    from symdl.errors import ShapeError
+
+    g, *inputs = node.inputs
+    forward = node.op.forward
+    if _shapes_provably_fit(fgraph, forward, inputs):
+        return [g]
+    if all(d is not None for v in inputs for d in v.type.shape):
+        try:
+            forward.make_node(*inputs)
+        except ShapeError:
+            return None  # it raises when the function runs
+        return [g]
+    return None
+
+
+def drop_shape_checks_of_computed_forwards(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """Remove a gradient's ``ShapeCheck`` whose forward node the graph computes for its value
+    (which raises first). Run before any other rewrite (``rewrite_graph`` calls it after the
+    first merge), so that the checks never stand in the way of a simplification; a forward
+    whose shape alone is read does not count, since canonicalize computes shapes from the
+    inputs instead (``alloc(1, shape(dot(x, y)))`` becomes ``alloc(1, x.shape[0],
+    y.shape[1])``), leaving the forward out."""
+    from symdl.tensor.checks import ShapeCheck
+    from symdl.tensor.shape import Shape
+
+    checks = [n for n in fgraph.apply_nodes if isinstance(n.op, ShapeCheck)]
+    if not checks:
+        return 0
+    # the nodes whose outputs' values (not only shapes) the outputs need
+    valued: set[Apply] = set()
+    stack = [v.owner for v in fgraph.outputs if v.owner is not None]
+    while stack:
+        node = stack.pop()
+        if node in valued:
+            continue
+        valued.add(node)
+        if isinstance(node.op, Shape):
+            continue
+        reads = node.inputs[:1] if isinstance(node.op, ShapeCheck) else node.inputs
+        stack.extend(v.owner for v in reads if v.owner is not None and v.owner not in valued)
+    dropped = 0
+    for node in checks:
+        g, *inputs = node.inputs
+        computed = any(
+            client != "output" and client in valued and client.op == node.op.forward and list(client.inputs) == inputs
+            for client, _ in fgraph.clients.get(inputs[0], ())
+        )
+        if computed and apply_replacements(fgraph, [(node.outputs[0], g)]) is not None:
+            dropped += 1
+            ctx.record("drop_shape_checks_of_computed_forwards")
+    return dropped

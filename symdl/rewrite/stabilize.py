@@ -60,6 +60,54 @@ def _fit_list(fgraph: FunctionGraph, new: Variable, old: Variable) -> list | Non
     return [new] if new is not None else None
 
 
+def _scalar_shaped(v: Variable, ndim: int) -> bool:
+    """Whether ``v`` broadcasts against a tensor of ``ndim`` dimensions without changing its shape."""
+    return v.ndim <= ndim and all(d == 1 for d in v.type.shape)
+
+
+def _sigmoid_complement(v: Variable) -> tuple[Variable, list[Variable]] | None:
+    """``(z, bypassed)`` if ``v`` is ``1 - sigmoid(z)`` (or ``1 + -sigmoid(z)``) whose ``1`` has
+    no shape of its own, ``bypassed`` the variables between ``z`` and ``v``."""
+    s = one_minus(v)
+    z = _arg(s, "sigmoid") if s is not None else None
+    if z is None:
+        return None
+    ones = [i for i in v.owner.inputs if i is not s and _arg(i, "neg") is not s]
+    if not all(_scalar_shaped(i, z.ndim) for i in ones):
+        return None
+    return z, [v, *(i for i in v.owner.inputs if i is not s and i not in ones), s]
+
+
+def stable_log_form(node: Apply) -> tuple[Variable, Variable, list[Variable]] | None:
+    """The stable form of a ``log`` or ``log1p`` node of a sigmoid: ``(form, z, bypassed)`` with
+    ``form`` computing the node's output from ``z`` alone (``log(sigmoid z)`` is
+    ``-softplus(-z)``; ``log(1 - sigmoid z)`` and ``log1p(-sigmoid z)`` are ``-softplus(z)``) and
+    ``bypassed`` the variables between ``z`` and the node. The stabilize rewrites substitute the
+    form; ``grad`` differentiates it in place of the node (see docs/gradients.md), since the chain
+    rule through ``log`` and ``sigmoid`` divides 0 by 0 where the sigmoid saturates."""
+    if type(node.op) is not Elemwise or node.op.scalar_op.name not in ("log", "log1p"):
+        return None
+    if not node.outputs[0].type.is_float:
+        return None
+    name = node.op.scalar_op.name
+    (v,) = node.inputs
+    if name == "log":
+        z = _arg(v, "sigmoid")
+        if z is not None:
+            w = _arg(z, "neg")
+            return E.neg(E.softplus(w if w is not None else E.neg(z))), z, [v]
+        found = _sigmoid_complement(v)
+        if found is not None:
+            z, bypassed = found
+            return E.neg(E.softplus(z)), z, bypassed
+    if name == "log1p":
+        s = _arg(v, "neg")
+        z = _arg(s, "sigmoid") if s is not None else None
+        if z is not None:
+            return E.neg(E.softplus(z)), z, [v, s]
+    return None
+
+
 @register_node("stabilize", "log1p", "softplus", tracks=[Elemwise], scalar=["log"])
 def stable_log(fgraph: FunctionGraph, node: Apply) -> list | None:
     """``log(1+exp x)``, ``log(1+x)``, ``log(sigmoid x)``, ``log(1-sigmoid x)`` in stable form."""
@@ -71,10 +119,9 @@ def stable_log(fgraph: FunctionGraph, node: Apply) -> list | None:
     if t is not None:
         z = _arg(t, "exp")
         return _fit_list(fgraph, E.softplus(z) if z is not None else E.log1p(t), out)
-    z = _arg(v, "sigmoid")
-    if z is not None:
-        w = _arg(z, "neg")
-        return _fit_list(fgraph, E.neg(E.softplus(w if w is not None else E.neg(z))), out)
+    found = stable_log_form(node)
+    if found is not None:
+        return _fit_list(fgraph, found[0], out)
     s = one_minus(v)
     if s is not None:
         z = _arg(s, "sigmoid")
@@ -91,10 +138,9 @@ def stable_log1p(fgraph: FunctionGraph, node: Apply) -> list | None:
     z = _arg(v, "exp")
     if z is not None:
         return _fit_list(fgraph, E.softplus(z), out)
-    s = _arg(v, "neg")
-    z = _arg(s, "sigmoid") if s is not None else None
-    if z is not None:
-        return _fit_list(fgraph, E.neg(E.softplus(z)), out)
+    found = stable_log_form(node)
+    if found is not None:
+        return _fit_list(fgraph, found[0], out)
     return None
 
 

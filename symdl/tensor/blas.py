@@ -48,6 +48,7 @@ class Dot(Op):
     """``np.dot`` of 1-D and 2-D tensors (vector.vector, matrix.vector, vector.matrix, matrix.matrix)."""
 
     view_map = {}
+    grad_checks_shapes = True
 
     def make_node(self, a: Any, b: Any) -> Apply:
         a, b = _promote(as_tensor_variable(a), as_tensor_variable(b))
@@ -91,6 +92,7 @@ class MatMul(Op):
     """``np.matmul`` of tensors with at least 2 dimensions; leading axes broadcast."""
 
     view_map = {}
+    grad_checks_shapes = True
 
     def make_node(self, a: Any, b: Any) -> Apply:
         from symdl.tensor.elemwise import broadcast_static_shapes

@@ -48,8 +48,10 @@ class Alloc(Op):
         return Apply(self, [value, *dims], [TensorType(value.dtype, static)])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        from symdl.tensor.checks import check_size
+
         value, *dims = inputs
-        shape = tuple(int(d) for d in dims)
+        shape = check_size(node, dims, "alloc")
         try:
             return [np.array(np.broadcast_to(value, shape))]
         except ValueError:
@@ -209,7 +211,10 @@ class Eye(Op):
         return Apply(self, args, [TensorType(self.dtype, shape)])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        from symdl.tensor.checks import check_size
+
         n, m, k = (int(a) for a in inputs)
+        check_size(node, (n, m), "eye")
         return [np.eye(n, m, k, dtype=self.dtype)]
 
     def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
@@ -233,7 +238,9 @@ def identity_like(x: Any) -> Variable:
 
 
 def one_hot(y: Any, n_classes: int, dtype: str | None = None) -> Variable:
-    """Rows of ``n_classes`` zeros with a one at each label of the integer vector ``y``.
+    """Rows of ``n_classes`` zeros with a one at each label of the integer vector ``y``; a label
+    outside ``[0, n_classes)`` raises IndexError when the function runs (negative ones too: unlike
+    ``np.eye(n)[-1]``, labels are class indices, not positions from the end).
 
     >>> import numpy as np, symdl.tensor as T
     >>> y = T.ivector('y')
@@ -241,10 +248,11 @@ def one_hot(y: Any, n_classes: int, dtype: str | None = None) -> Variable:
     array([[0., 0., 1.],
            [1., 0., 0.]], dtype=float32)
     """
+    from symdl.tensor.checks import check_labels
     from symdl.tensor.elemwise import cast, eq
     from symdl.tensor.shape import expand_dims
 
-    y = as_tensor_variable(y)
+    y = check_labels(as_tensor_variable(y), n_classes, "one_hot")
     return cast(eq(expand_dims(y, -1), arange(n_classes, dtype=y.dtype)), dtype or config.floatX)
 
 

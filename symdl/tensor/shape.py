@@ -281,6 +281,7 @@ class Reshape(Op):
     """``np.reshape`` to a symbolic int64 shape vector; ``static`` holds the entries known at build time."""
 
     view_map = {0: [0]}
+    grad_checks_shapes = True
 
     __props__ = ("ndim", "static")
 
@@ -392,6 +393,7 @@ class Join(Op):
     """``np.concatenate`` along ``axis``."""
 
     view_map = {}
+    grad_checks_shapes = True
 
     __props__ = ("axis",)
 
@@ -559,7 +561,19 @@ class Repeat(Op):
         return Apply(self, [x, repeats], [TensorType(x.dtype, shape)])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        from symdl.tensor.checks import check_size
+
         x, repeats = inputs
+        repeats = np.asarray(repeats)
+        # the output's length, exactly (NumPy's own sum overflows and np.repeat then crashes)
+        if repeats.ndim == 0:
+            length = x.shape[self.axis] * int(repeats)
+        elif np.sum(repeats, dtype=np.float64) < 2.0**53:
+            length = int(np.sum(repeats))
+        else:
+            length = sum(int(r) for r in repeats)
+        if (repeats >= 0).all():
+            check_size(node, x.shape[: self.axis] + (length,) + x.shape[self.axis + 1 :], "repeat")
         return [np.repeat(x, repeats, axis=self.axis)]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:

@@ -107,13 +107,14 @@ def test_mlp_training_step_has_its_elementwise_work_fused():
     inputs, loss, updates = _mlp_training_graph(static=True)  # fresh shared variables
     raw = symdl.function(inputs, loss, updates=updates, mode="py", optimizer="none")
     kinds = _kinds(f)
-    # Documented in docs/rewrites.md: 60 nodes as written (29 elementwise) become 33, with
+    # Documented in docs/rewrites.md: 68 nodes as written (29 elementwise, 7 shape checks and a
+    # label check of the gradient) become 34 (the label check stays), with
     # no elementwise op left unfused: 10 Composite nodes (2 forward ReLUs, the cross-entropy
     # gradient, 2 ReLU gradients, 3 bias updates, 2 scalar ones for the mean) and 6 gemm (3
     # layers with their bias, 3 weight updates).
     assert kinds.count("Elemwise") == 0 and _kinds(raw).count("Elemwise") == 29
-    assert len(raw.graph.apply_nodes) == 60
-    assert len(f.graph.apply_nodes) == 33
+    assert len(raw.graph.apply_nodes) == 68 and _kinds(raw).count("ShapeCheck") == 7
+    assert len(f.graph.apply_nodes) == 34 and kinds.count("CheckLabels") == 1
     assert kinds.count("Composite") == 10
     assert kinds.count("Gemm") == 6
     rng = np.random.default_rng(1)

@@ -162,7 +162,8 @@ class RandomStep(Step):
 @dataclass
 class ViewStep(Step):
     """A new view of the same memory: ``how`` is 'dimshuffle', 'reshape' (which copies a
-    non-contiguous input), 'subtensor' (basic indexing), 'split' or 'check_shape'."""
+    non-contiguous input), 'subtensor' (basic indexing), 'split', 'check_shape' or 'check' (the
+    first input as it is, once the op's ``check_values(node, values, to_host)`` passed)."""
 
     how: str = ""
 
@@ -787,8 +788,9 @@ class CudaBuilder:
         """A view of the first input: ``how`` is 'dimshuffle' (with ``node.op.new_order``),
         'reshape' (to the second input, a shape), 'subtensor' (basic indexing with
         ``node.op.template`` and the other inputs), 'split' (pieces along ``node.op.axis`` of
-        the sizes in the second input) or 'check_shape' (the input as it is, once its shape
-        matches ``node.op.shape``)."""
+        the sizes in the second input), 'check_shape' (the input as it is, once its shape
+        matches ``node.op.shape``) or 'check' (the input as it is, once the op's
+        ``check_values(node, values, to_host)`` passed: see symdl.tensor.checks)."""
         return ViewStep(node, self.ins(node), self.outputs(node), how=how)
 
     def write(self, node: Apply, how: str) -> WriteStep | None:

@@ -580,6 +580,14 @@ class CudaThunk(Thunk):
                 )
             if not out.size:
                 return
+            if step.labels:  # the kernel would give NaN for a label out of range: the C backend raises
+                labels = np.asarray(self.to_host(t))
+                bad = labels[(labels < 0) | (labels >= x.shape[-1])]
+                if bad.size:
+                    raise IndexError(
+                        f"{step.node.op}: label {bad[0]} is out of range for {x.shape[-1]} classes "
+                        "(labels must satisfy 0 <= label < n)"
+                    )
             axis = len(x.shape) - 1
             xs, ts = elem_strides(x), elem_strides(t)
             if step.labels:
@@ -721,7 +729,14 @@ class CudaThunk(Thunk):
                 raise ShapeError(f"a value of shape {x.shape} does not have the declared shape {op.shape}")
             storage[step.outs[0]] = x
 
-        views = {"dimshuffle": dimshuffle, "reshape": reshape, "subtensor": subtensor, "split": split}
+        def check(storage: list[Any]) -> None:
+            # the op checks what it needs on the host (shapes, or a few small values it copies
+            # with `to_host`) and raises; its first input passes through as it is
+            values = [storage[s] for s in step.ins]
+            op.check_values(node, values, self.to_host)
+            storage[step.outs[0]] = values[0]
+
+        views = {"dimshuffle": dimshuffle, "reshape": reshape, "subtensor": subtensor, "split": split, "check": check}
         return views[step.how] if step.how in views else {"check_shape": shape_hint}[step.how]
 
     def _write(self, step: cg.WriteStep, k: int) -> Callable:

@@ -26,7 +26,7 @@ from symdl.tensor.reduction import normalize_axis
 from symdl.tensor.reduction import sum as tsum
 from symdl.tensor.type import TensorType, shape_str
 from symdl.tensor.var import as_tensor_variable
-from symdl.utils import describe
+from symdl.utils import UserFrame, describe
 
 sigmoid = ew.sigmoid
 softplus = ew.softplus
@@ -244,12 +244,15 @@ def _check_targets(opname: str, pred: Variable, target: Variable) -> bool:
     return False
 
 
-def _one_hot_like(labels: Variable, like: Variable) -> Variable:
-    """Boolean one-hot of integer ``labels`` over the last axis of ``like``."""
+def _one_hot_like(labels: Variable, like: Variable, opname: str, at: UserFrame | None) -> Variable:
+    """Boolean one-hot of integer ``labels`` over the last axis of ``like``; a label out of range
+    raises IndexError naming ``opname`` and the user's line ``at`` (it would give a row of zeros)."""
+    from symdl.tensor.checks import check_labels
     from symdl.tensor.creation import arange
     from symdl.tensor.shape import expand_dims, shape_i
 
     n_classes = shape_i(like, like.ndim - 1)
+    labels = check_labels(labels, n_classes, opname, at)
     return ew.eq(expand_dims(labels, -1), arange(n_classes, dtype=labels.dtype))
 
 
@@ -271,6 +274,7 @@ class CategoricalCrossentropy(Op):
     """
 
     view_map = {}
+    grad_checks_shapes = True
 
     __props__ = ()
 
@@ -300,7 +304,7 @@ class CategoricalCrossentropy(Op):
         (pred, target), (g,) = inputs, grads
         g = expand_dims(g, -1)
         if not target.type.is_float:
-            hot = _one_hot_like(target, pred)
+            hot = _one_hot_like(target, pred, "categorical_crossentropy (in its gradient)", outputs[0].trace)
             return [ew.where(hot, -g / ew.where(hot, pred, 1), 0), None]
         nonzero = ew.neq(target, 0)
         g_pred = ew.where(nonzero, -g * target / ew.where(nonzero, pred, 1), 0)
@@ -319,6 +323,7 @@ class SoftmaxCrossentropyWithLogits(Op):
     """
 
     view_map = {}
+    grad_checks_shapes = True
 
     __props__ = ()
 
@@ -349,7 +354,10 @@ class SoftmaxCrossentropyWithLogits(Op):
         g = expand_dims(g, -1)
         sm = softmax(logits, -1)
         if not target.type.is_float:
-            hot = ew.cast(_one_hot_like(target, logits), logits.dtype)
+            hot = ew.cast(
+                _one_hot_like(target, logits, "softmax_crossentropy_with_logits (in its gradient)", outputs[0].trace),
+                logits.dtype,
+            )
             return [g * (sm - hot), None]
         total = tsum(target, axis=-1, keepdims=True)
         return [g * (sm * total - target), -g * log_softmax(logits, -1)]

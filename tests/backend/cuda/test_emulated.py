@@ -199,6 +199,28 @@ def test_softmax_crossentropy_with_labels_and_probabilities(emulated, rng, label
     assert {type(s).__name__ for s in fn.thunk.program.steps} >= {"SceStep", "SoftmaxStep"}
 
 
+def test_gradient_only_functions_check_the_forward_shapes(emulated):
+    x, y = T.matrix("x"), T.matrix("y")
+    f = symdl.function([x, y], symdl.grad(T.dot(x, y).sum(), x), mode="cuda")
+    got = f(np.ones((3, 4), "float32"), np.ones((4, 6), "float32"))
+    np.testing.assert_allclose(np.asarray(got), np.full((3, 4), 6.0))
+    with pytest.raises(ShapeError, match=r"dot.*\(3, 4\).*\(5, 6\)"):
+        f(np.ones((3, 4), "float32"), np.ones((5, 6), "float32"))
+
+
+@pytest.mark.parametrize("bad", [10, -1])
+def test_labels_out_of_range_raise_in_the_forward_and_in_a_gradient_only_step(emulated, rng, bad):
+    x, y = T.matrix("x"), T.ivector("y")
+    xv = rng.normal(size=(3, 10)).astype("float32")
+    yv = np.array([0, bad, 2], dtype="int32")
+    sce = T.nnet.softmax_crossentropy_with_logits
+    for out in (sce(x, y), symdl.grad(sce(x, y).mean(), x), T.one_hot(y, 10)):
+        fn = symdl.function([x, y], out, mode="cuda", on_unused_input="ignore")
+        fn(xv, np.array([0, 9, 2], dtype="int32"))
+        with pytest.raises(IndexError, match=f"label {bad} .*out of range for 10 classes"):
+            fn(xv, yv)
+
+
 # ---------------------------------------------------------------- dot, views, alloc
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dot_through_cublas_for_every_layout(emulated, rng, dtype):
