@@ -27,8 +27,9 @@ array([2., 4.])
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,20 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"grad: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
+_FORWARD_RUNS: list[bool] = []
+
+
+@contextlib.contextmanager
+def forward_runs() -> Iterator[None]:
+    """Gradients built inside are of a graph whose forward always runs on the same shapes first
+    (a loop's body, run by the forward loop at every step): they need no ``ShapeCheck``."""
+    _FORWARD_RUNS.append(True)
+    try:
+        yield
+    finally:
+        _FORWARD_RUNS.pop()
+
+
 def _where_called() -> str:
     frame = user_frame()
     return f" (grad called at {frame})" if frame is not None else ""
@@ -285,7 +300,7 @@ def grad(
             continue
         if _through_stable_form(node, out_grads[0], live, kept, contributions):
             continue
-        if needs_shape_check(node):  # the forward's shape checks, kept where the forward may not run
+        if needs_shape_check(node) and not _FORWARD_RUNS:  # the forward's checks, where it may not run
             out_grads = [shape_check(g, node) if g is not None else None for g in out_grads]
         input_grads = node.op.L_op(inputs, outputs, out_grads)
         if len(input_grads) != len(inputs):

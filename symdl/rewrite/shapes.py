@@ -180,6 +180,7 @@ def _ops() -> dict[str, Any]:
     if not _OPS:
         from symdl.gradient import _GradControl
         from symdl.tensor.blas import Dot
+        from symdl.tensor.checks import ShapeCheck
         from symdl.tensor.composite import Composite, CompositeReduce
         from symdl.tensor.creation import Alloc
         from symdl.tensor.elemwise import Elemwise
@@ -194,7 +195,7 @@ def _ops() -> dict[str, Any]:
             composite_reduce=CompositeReduce,
             alloc=Alloc,
             reshape=(Reshape, ReduceToShape),
-            grad_control=_GradControl,
+            identity=(_GradControl, ShapeCheck),
             dot=Dot,
             subtensor=Subtensor,
             join=Join,
@@ -241,7 +242,7 @@ def _node_dim_key(fgraph: FunctionGraph, node: Apply, var: Variable, i: int, dep
         key = shape_vector_key(fgraph, node.inputs[1], i, d)
         # A requested -1 is not the dimension (the size decides it): leave that one opaque.
         return None if key == ("c", -1) else key
-    if isinstance(op, ops["grad_control"]):
+    if isinstance(op, ops["identity"]):
         return dim_key(fgraph, node.inputs[0], i, d)
     if isinstance(op, ops["dot"]):
         a, b = node.inputs

@@ -30,7 +30,7 @@ def scan_gradient(
     op: Any, inputs: Sequence[Variable], outputs: Sequence[Variable], output_grads: Sequence[Any]
 ) -> list:
     import symdl.tensor as T
-    from symdl.gradient import grad
+    from symdl.gradient import forward_runs, grad
     from symdl.scan_module.api import scan
     from symdl.tensor.shape import shape_i
 
@@ -107,11 +107,13 @@ def scan_gradient(
             if floating(out):
                 cotangents[out] = g
         wrt = [x for x in step_inputs if floating(x)] + [invariants[k] for k in float_invariants]
-        found = (
-            grad(None, wrt, known_grads=cotangents, disconnected_inputs="ignore", return_disconnected="none")
-            if cotangents and wrt
-            else []
-        )
+        # the forward loop ran this body on the same shapes at every step: no shape checks
+        with forward_runs():
+            found = (
+                grad(None, wrt, known_grads=cotangents, disconnected_inputs="ignore", return_disconnected="none")
+                if cotangents and wrt
+                else []
+            )
         if kept:  # the product reads the forward loop's kept values, not their recomputation
             present = [g for g in found if g is not None]
             substituted = iter(clone_replace(present, {copies[v]: row for v, row in zip(kept, kept_rows)}))
@@ -197,7 +199,7 @@ def clone_with_memo(outputs: Sequence[Variable], replace: dict[Variable, Variabl
 def _read_by_vjp(op: Any) -> list[Variable]:
     """The forward body's intermediate values that its vector-Jacobian product reads (through view
     ops: a view is recomputed from its base, which is kept), in the body's order."""
-    from symdl.gradient import grad
+    from symdl.gradient import forward_runs, grad
     from symdl.graph.basic import Constant, toposort
 
     body = op.fgraph
@@ -207,11 +209,12 @@ def _read_by_vjp(op: Any) -> list[Variable]:
     wrt = [v for v in body.inputs if v.type.is_float]
     if not seeds or not wrt:
         return []
-    found = [
-        g
-        for g in grad(None, wrt, known_grads=seeds, disconnected_inputs="ignore", return_disconnected="none")
-        if g is not None
-    ]
+    with forward_runs():
+        found = [
+            g
+            for g in grad(None, wrt, known_grads=seeds, disconnected_inputs="ignore", return_disconnected="none")
+            if g is not None
+        ]
     # the product's nodes: those that depend on a seed; what they read that does not is forward
     backward: set[Variable] = set(seeds.values())
     read: list[Variable] = []
