@@ -23,6 +23,8 @@ _DEFAULTS: dict[str, Any] = {
     "compiledir": "",
     "num_threads": 0,
     "nan_guard": False,
+    # seconds a process waits for another one compiling the same module before compiling it itself
+    "compile_lock_timeout": 120.0,
 }
 
 
@@ -48,6 +50,8 @@ class Config:
             value = value.lower() in ("1", "true", "yes", "on")
         elif isinstance(default, int) and not isinstance(default, bool):
             value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
         if key == "floatX" and value not in ("float16", "float32", "float64"):
             raise ValueError(f"symdl.config.floatX must be float16, float32 or float64, not {value!r}")
         self._values[key] = value
