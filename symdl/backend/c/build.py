@@ -63,9 +63,11 @@ def compiler_missing_message(cmd: list[str] | None = None) -> str:
     where = "named by $CC" if os.environ.get("CC") else "looked up on $PATH"
     return (
         f"the C compiler {cmd[0]!r} ({where}) was not found: install gcc (Debian/Ubuntu: apt-get install gcc, "
-        "Fedora: dnf install gcc, conda: conda install -c conda-forge gcc), set $CC to a C compiler, "
-        "or use mode='py' (the NumPy backend, typically 10-100x slower)"
+        "Fedora: dnf install gcc, conda: conda install -c conda-forge gcc) or set $CC to a C compiler"
     )
+
+
+USE_PY = "; or use mode='py' (the NumPy backend, typically 10-100x slower)"
 
 
 def extra_flags() -> list[str]:
@@ -170,7 +172,7 @@ def _run_compilers(commands: list[list[str]], log_path: Path) -> tuple[bool, str
     try:
         procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
     except FileNotFoundError:
-        raise CompileError(compiler_missing_message(commands[0])) from None
+        raise CompileError(compiler_missing_message(commands[0]) + USE_PY) from None
     ok, log = True, ""
     for args, proc in zip(commands, procs):
         out, err = proc.communicate()
