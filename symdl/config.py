@@ -23,7 +23,8 @@ _DEFAULTS: dict[str, Any] = {
     "compiledir": "",
     "num_threads": 0,
     "nan_guard": False,
-    # seconds a process waits for another one compiling the same module before compiling it itself
+    # seconds a process waits for a stopped one compiling the same module before compiling it itself
+    # (for a running one, 5 times as long: symdl.backend.c.build.RUNNING_OWNER_FACTOR)
     "compile_lock_timeout": 120.0,
 }
 

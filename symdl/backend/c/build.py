@@ -7,9 +7,9 @@ entry is written under a temporary name and renamed into place, followed by a sm
 its SHA-256; an entry whose checksum does not match (truncated, corrupted) is rebuilt. A lock
 file per key lets two processes that compile the same function at once both succeed: the
 second waits, then finds the first one's result. A waiter says whom it waits for after
-``LOCK_NOTICE_S`` seconds, and compiles the module itself when the lock's owner has exited or
-has held it longer than ``symdl.config.compile_lock_timeout`` (a process stopped with SIGSTOP,
-a hung compiler). Temporaries that a killed process left behind are removed by the next
+``LOCK_NOTICE_S`` seconds, and compiles the module itself when the lock's owner has exited, has
+been stopped (SIGSTOP, Ctrl-Z) for ``symdl.config.compile_lock_timeout`` seconds, or has run
+``RUNNING_OWNER_FACTOR`` times that long (a hung compiler). Temporaries that a killed process left behind are removed by the next
 process that compiles into the same cache.
 """
 
@@ -49,6 +49,7 @@ RUNTIME_FLAGS = RUNTIME_COMPILE_FLAGS + ["-shared"]
 
 compile_count = 0  # how many times gcc ran in this process (tests read it)
 LOCK_NOTICE_S = 5.0  # a process waiting for another one's compile says so after this long
+RUNNING_OWNER_FACTOR = 5  # a lock owner that runs is taken over after this many compile_lock_timeouts
 STALE_AGE_S = 86400.0  # temporaries named without their owner (older symdl) are removed after this long
 
 
@@ -344,7 +345,9 @@ def _acquire(lock: Any, path: Path) -> bool:
         who = f"process {owner[0]}" if owner else "another process"
         stopped = " (stopped)" if state and state[0] in "Tt" else ""
         exited = owner is not None and owner[2] == _host() and not _owner_alive(owner[0], owner[1])
-        if (exited and waited >= 1.0) or waited >= limit:
+        # A stopped owner is stuck; a running one gets RUNNING_OWNER_FACTOR times longer (a cold
+        # compile under a sanitizer on a loaded machine takes minutes), then counts as hung.
+        if (exited and waited >= 1.0) or waited >= limit * (1 if stopped else RUNNING_OWNER_FACTOR):
             why = "has exited" if exited else f"has held it for {waited:.0f} s{stopped}"
             warnings.warn(
                 f"symdl: {who}, which holds the compile lock {path}, {why}: this process compiles the module "
@@ -356,7 +359,8 @@ def _acquire(lock: Any, path: Path) -> bool:
         if not told and waited >= LOCK_NOTICE_S:
             warnings.warn(
                 f"symdl: waiting for {who}{stopped}, which compiles the same module (lock {path}); after "
-                f"{limit:g} s (symdl.config.compile_lock_timeout) this process compiles it itself",
+                f"{limit:g} s (symdl.config.compile_lock_timeout) if it is stopped, {limit * RUNNING_OWNER_FACTOR:g} s "
+                "if it runs, this process compiles the module itself",
                 SymdlWarning,
                 stacklevel=3,
             )

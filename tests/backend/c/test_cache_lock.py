@@ -89,6 +89,20 @@ def test_a_stopped_compiling_process_is_waited_for_with_a_message_then_taken_ove
     assert result["path"].exists() and build._valid(result["path"], result["path"].with_suffix(".sha256"))
 
 
+def test_a_running_owner_gets_longer_than_a_stopped_one_before_it_is_taken_over(tmp_path, compiledir):
+    owner = _start_slow_compile(tmp_path, compiledir, KEY)  # running (its compiler waits), not stopped
+    try:
+        with symdl.config.change(compile_lock_timeout=0.3), pytest.warns(SymdlWarning) as caught:
+            path = build.build(KEY, SOURCE, FLAGS, [])
+    finally:
+        _kill(owner)
+    assert path.exists()
+    taking_over = str(caught[-1].message)
+    assert f"process {owner.pid}" in taking_over and "(stopped)" not in taking_over
+    held = float(taking_over.split("has held it for ")[1].split()[0])
+    assert held >= 0.3 * build.RUNNING_OWNER_FACTOR - 0.5  # it printed whole seconds: 1.5 s shows as 1 or 2
+
+
 def test_temporaries_of_a_process_killed_while_compiling_are_removed(tmp_path, compiledir):
     owner = _start_slow_compile(tmp_path, compiledir, KEY)
     _kill(owner)
