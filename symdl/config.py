@@ -23,6 +23,17 @@ _DEFAULTS: dict[str, Any] = {
     "compiledir": "",
     "num_threads": 0,
     "nan_guard": False,
+    # seconds a process waits for a stopped one compiling the same module before compiling it itself
+    # (for a running one, 5 times as long: symdl.backend.c.build.RUNNING_OWNER_FACTOR)
+    "compile_lock_timeout": 120.0,
+}
+
+
+# The environment variables symdl reads; any other SYMDL_* is a typo, and is reported.
+ENVIRONMENT = {
+    "SYMDL_FLAGS": "settings, as key=value,key=value (symdl.config)",
+    "SYMDL_CFLAGS": "more C compiler flags for every build",
+    "SYMDL_CUBLAS": "the path of libcublas",
 }
 
 
@@ -32,7 +43,16 @@ class Config:
     def __init__(self) -> None:
         object.__setattr__(self, "_values", dict(_DEFAULTS))
         for key, value in _parse_flags(os.environ.get("SYMDL_FLAGS", "")).items():
-            setattr(self, key, value)
+            if key in _DEFAULTS:
+                setattr(self, key, value)
+            else:
+                _warn(f"SYMDL_FLAGS sets {key!r}, which is no setting: ignored{_did_you_mean(key, _DEFAULTS)}")
+        for name in sorted(os.environ):
+            if name.startswith("SYMDL_") and name not in ENVIRONMENT:
+                setting = next((key for key in _DEFAULTS if key.lower() == name[6:].lower()), None)
+                hint = f" (settings go in SYMDL_FLAGS: SYMDL_FLAGS={setting}=...)" if setting else ""
+                hint = hint or _did_you_mean(name, ENVIRONMENT)
+                _warn(f"the environment variable {name} means nothing to symdl: ignored{hint}")
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -48,6 +68,8 @@ class Config:
             value = value.lower() in ("1", "true", "yes", "on")
         elif isinstance(default, int) and not isinstance(default, bool):
             value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
         if key == "floatX" and value not in ("float16", "float32", "float64"):
             raise ValueError(f"symdl.config.floatX must be float16, float32 or float64, not {value!r}")
         self._values[key] = value
@@ -80,6 +102,21 @@ class Config:
         except ImportError:
             pass
         return "\n".join(lines)
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    from symdl.errors import SymdlWarning
+
+    warnings.warn(f"symdl: {message}", SymdlWarning, stacklevel=2)
+
+
+def _did_you_mean(name: str, known: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.85)
+    return f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(sorted(known))}"
 
 
 def _parse_flags(text: str) -> dict[str, str]:

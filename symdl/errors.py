@@ -46,3 +46,8 @@ class NanGuardError(SymdlError, FloatingPointError):
 
 class DebugModeError(SymdlError, AssertionError):
     """``mode='DEBUG'``: a node's C result differs from its Python ``perform``."""
+
+
+class SymdlWarning(UserWarning):
+    """Something symdl works around but the user should know of (a slow fallback, a stuck compile
+    lock, an unknown setting)."""

@@ -137,10 +137,19 @@ def test_a_module_split_into_parts_links_its_functions(page):
 
 
 class Doubled(symdl.graph.basic.Op):
-    """A test op whose C code is given by each test (``Doubled.code``)."""
+    """A test op whose C code is given by each test (``Doubled.code``). ``variant`` names that
+    code: graphs with other code are other graphs, so that the memo of a graph compiled by an
+    earlier test (in any order) never stands in for this test's code."""
 
+    __props__ = ("variant",)
     view_map = {}
     code = None
+
+    def __init__(self, variant=""):
+        self.variant = variant
+
+    def __str__(self):
+        return "Doubled"
 
     def make_node(self, x):
         x = T.as_tensor_variable(x)
@@ -158,7 +167,7 @@ def _doubled_in_c(node, c):
 def _compile_doubled(code):
     Doubled.code = staticmethod(code)
     x = T.dvector("x")
-    return symdl.function([x], Doubled()(x), mode="c")
+    return symdl.function([x], Doubled(code.__qualname__)(x), mode="c")
 
 
 def test_define_refuses_what_would_not_link_or_clash():

@@ -13,10 +13,12 @@ True
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from symdl.config import config
+from symdl.errors import CompileError, SymdlWarning
 
 # The most dimensions a value may have in compiled code (C and CUDA alike).
 MAXDIM = 16
@@ -124,10 +126,35 @@ def resolve_backend(mode: str | None, device: str | None = None) -> str:
     # Only the C backend is asked, not available(): listing them all would import the CUDA
     # backend on every compile, milliseconds that a warm start notices.
     if mode in ("FAST_RUN", "fast_run", "auto", None):
-        return "c" if _runs_here("c") else "py"
+        return "c" if _runs_here("c") else _fall_back_to_py()
     if mode in ("DEBUG", "DebugMode"):
-        return "c-debug" if _runs_here("c") else "py"
+        return "c-debug" if _runs_here("c") else _fall_back_to_py()
     if mode in ("FAST_COMPILE", "py"):
         return "py"
-    get_backend(mode)
+    backend = get_backend(mode)
+    if mode == "c" and not _runs_here("c"):
+        raise CompileError(
+            f"mode='c': {backend.missing()}; or use mode='py' (the NumPy backend, typically 10-100x slower)"
+        )
     return mode
+
+
+_warned_py_fallback = False
+
+
+def _fall_back_to_py() -> str:
+    """'py', for mode 'auto' on a machine where the C backend cannot run; says so once."""
+    global _warned_py_fallback
+    if not _warned_py_fallback:
+        _warned_py_fallback = True
+        try:
+            reason = get_backend("c").missing()
+        except ValueError as exc:  # a build of symdl without it
+            reason = str(exc)
+        warnings.warn(
+            f"symdl: the C backend cannot run here ({reason}); functions run on the NumPy backend 'py' instead, "
+            "typically 10-100x slower (mode='py' says you meant it and silences this)",
+            SymdlWarning,
+            stacklevel=4,
+        )
+    return "py"

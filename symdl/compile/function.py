@@ -309,9 +309,12 @@ class Function:
             try:
                 arr = np.asarray(value)
             except ValueError as exc:  # NumPy's "setting an array element with a sequence"
+                ragged = "inhomogeneous" in str(exc) or "with a sequence" in str(exc)
+                what = "a ragged nested list (its rows have different lengths)" if ragged else repr(type(value))
                 raise InputError(
-                    f"{self._label()}: input {k} ({inp.name or 'unnamed'}) cannot be made an array: {exc}; "
-                    f"a nested list must have rows of equal lengths"
+                    f"{self._label()}: input {k} ({inp.name or 'unnamed'}) expects a {typ.ndim}-d {typ.dtype} array "
+                    f"of shape {shape_str(typ.shape)}, got {what}, which cannot be made one"
+                    + ("; give rows of equal lengths" if ragged else f": {exc}")
                 ) from None
             if arr.dtype != typ.dtype:
                 if arr.dtype.kind in "biu" and typ.dtype[0] in "iu" and not np.can_cast(arr.dtype, typ.dtype):

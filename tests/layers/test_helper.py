@@ -106,6 +106,9 @@ def test_frozen_parameters_do_not_move_in_training():
     l_in, hidden, _, out = mlp()
     y = T.ivector("y")
     layers.set_trainable(hidden, False)
+    # Positive biases keep hidden units alive through the ReLU: with all of them dead, or dropped
+    # in every row, the head's gradient would be zero (the flaky failure of issue 17, defect 11).
+    hidden.b.set_value(np.ones(8, np.float32))
     loss = T.nnet.categorical_crossentropy(layers.get_output(out), y).mean()
     from symdl import updates
 

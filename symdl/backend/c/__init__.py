@@ -199,14 +199,25 @@ class CBackend(Backend):
     @staticmethod
     @functools.cache
     def available() -> bool:
-        if os.name != "posix" or not build.compiler_identity():
-            return False
+        return not CBackend.missing()
+
+    @staticmethod
+    @functools.cache
+    def missing() -> str:
+        """What the C backend lacks on this machine, and how to get it ('' when nothing)."""
+        if os.name != "posix":
+            return "the C backend runs on Linux and macOS only"
+        if not build.compiler_identity() or shutil.which(build.compiler_command()[0]) is None:
+            return build.compiler_missing_message()
         if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
-            return False
+            return (
+                "Python's C headers (Python.h) are not installed: install them (Debian/Ubuntu: "
+                "apt-get install python3-dev)"
+            )
         # Found, not imported: importing it costs tens of milliseconds that a warm start can skip.
         if importlib.util.find_spec("scipy_openblas32") is None:
-            return False
-        return shutil.which(build.compiler_command()[0]) is not None
+            return "the BLAS package scipy-openblas32 is not installed: pip install scipy-openblas32"
+        return ""
 
     @staticmethod
     def link(plan: Plan) -> Any:

@@ -6,7 +6,11 @@ flags, so ``-march=native`` code never loads on a machine that lacks its instruc
 entry is written under a temporary name and renamed into place, followed by a small file with
 its SHA-256; an entry whose checksum does not match (truncated, corrupted) is rebuilt. A lock
 file per key lets two processes that compile the same function at once both succeed: the
-second waits, then finds the first one's result.
+second waits, then finds the first one's result. A waiter says whom it waits for after
+``LOCK_NOTICE_S`` seconds, and compiles the module itself when the lock's owner has exited, has
+been stopped (SIGSTOP, Ctrl-Z) for ``symdl.config.compile_lock_timeout`` seconds, or has run
+``RUNNING_OWNER_FACTOR`` times that long (a hung compiler). Temporaries that a killed process left behind are removed by the next
+process that compiles into the same cache.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import re
 import shlex
 import shutil
 import sys
 import sysconfig
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +39,7 @@ from symdl.backend.c.runtime_sources import (
     runtime_digest,
 )
 from symdl.config import config
-from symdl.errors import CompileError
+from symdl.errors import CompileError, SymdlWarning
 
 # Generated code needs only OpenMP's simd directives (the runtime runs the threads), and -O2:
 # its loops are vectorized by their `omp simd` pragmas at either level (the elementwise benchmark
@@ -42,11 +48,27 @@ GEN_FLAGS = [flag for flag in OPT_FLAGS if flag != "-O3"] + ["-O2", "-fopenmp-si
 RUNTIME_FLAGS = RUNTIME_COMPILE_FLAGS + ["-shared"]
 
 compile_count = 0  # how many times gcc ran in this process (tests read it)
+LOCK_NOTICE_S = 5.0  # a process waiting for another one's compile says so after this long
+RUNNING_OWNER_FACTOR = 5  # a lock owner that runs is taken over after this many compile_lock_timeouts
+STALE_AGE_S = 86400.0  # temporaries named without their owner (older symdl) are removed after this long
 
 
 def compiler_command() -> list[str]:
     """The C compiler: ``$CC`` (which may carry arguments) or gcc."""
     return shlex.split(os.environ.get("CC") or "gcc")
+
+
+def compiler_missing_message(cmd: list[str] | None = None) -> str:
+    """Why the C backend cannot compile here when the compiler is not found, and what to do."""
+    cmd = cmd or compiler_command()
+    where = "named by $CC" if os.environ.get("CC") else "looked up on $PATH"
+    return (
+        f"the C compiler {cmd[0]!r} ({where}) was not found: install gcc (Debian/Ubuntu: apt-get install gcc, "
+        "Fedora: dnf install gcc, conda: conda install -c conda-forge gcc) or set $CC to a C compiler"
+    )
+
+
+USE_PY = "; or use mode='py' (the NumPy backend, typically 10-100x slower)"
 
 
 def extra_flags() -> list[str]:
@@ -86,8 +108,30 @@ def cache_dir() -> Path:
     else:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         base = Path(xdg) / "symdl"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+    if base in _fallback_dirs:
+        return _fallback_dirs[base]
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        if os.access(base, os.W_OK | os.X_OK):
+            return base
+        problem = "is not writable"
+    except OSError as exc:
+        problem = f"cannot be created ({exc.strerror or exc})"
+    import tempfile
+
+    fallback = Path(tempfile.gettempdir()) / f"symdl-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    warnings.warn(
+        f"symdl: the compile cache directory {base} {problem}; compiled modules go to {fallback} instead "
+        "(set symdl.config.compiledir, or SYMDL_FLAGS=compiledir=..., to a writable directory)",
+        SymdlWarning,
+        stacklevel=2,
+    )
+    _fallback_dirs[base] = fallback
+    return fallback
+
+
+_fallback_dirs: dict[Path, Path] = {}  # unusable cache directories -> the one used instead
 
 
 def _digest(data: bytes) -> str:
@@ -126,7 +170,10 @@ def _run_compilers(commands: list[list[str]], log_path: Path) -> tuple[bool, str
 
     global compile_count
     compile_count += 1
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
+    try:
+        procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
+    except FileNotFoundError:
+        raise CompileError(compiler_missing_message(commands[0]) + USE_PY) from None
     ok, log = True, ""
     for args, proc in zip(commands, procs):
         out, err = proc.communicate()
@@ -174,14 +221,17 @@ def build(
     meta = sub / f"{key}.sha256"
     if _valid(so, meta):
         return so
-    with open(sub / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    clean_stale_temporaries(root)
+    owner = f".{key}-{_host()}-{os.getpid()}"  # temporaries name their owner: clean_stale_temporaries
+    lock_path = sub / f"{key}.lock"
+    with open(lock_path, "a+") as lock:  # never truncated by a waiter: it holds the owner's record
+        held = _acquire(lock, lock_path)
         try:
             if _valid(so, meta):  # another process built it while we waited
                 return so
             import tempfile
 
-            with tempfile.TemporaryDirectory(dir=sub, prefix=f".{key}-") as tmp:
+            with tempfile.TemporaryDirectory(dir=sub, prefix=f"{owner}-") as tmp:
                 src = Path(tmp) / "module.c"
                 src.write_text(source)
                 out = Path(tmp) / f"module{suffix}"
@@ -211,15 +261,153 @@ def build(
                         f"full log: {log_path} (source: {root / 'logs' / (key + '.c')})"
                     )
                 data = out.read_bytes()
-                tmp_so = sub / f".{key}.{os.getpid()}.tmp"
-                tmp_meta = sub / f".{key}.{os.getpid()}.sha"
+                tmp_so = sub / f"{owner}.tmp"
+                tmp_meta = sub / f"{owner}.sha"
                 tmp_so.write_bytes(data)
                 os.replace(tmp_so, so)
                 tmp_meta.write_text(_digest(data) + "\n")
                 os.replace(tmp_meta, meta)
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            if held:
+                lock.truncate(0)
+                lock.flush()
+                fcntl.flock(lock, fcntl.LOCK_UN)
     return so
+
+
+# ---------------------------------------------------------------- the lock and its owner
+@functools.cache
+def _host() -> str:
+    import socket
+
+    return _digest(socket.gethostname().encode())[:8]
+
+
+def _process(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of process ``pid`` on this machine, None when it has exited. The
+    state is ``/proc``'s letter (``T``: stopped) or ``?`` where there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?", ""
+    except OSError:
+        return "?", ""
+    if len(fields) < 20:
+        return "?", ""
+    return None if fields[0] in ("Z", "X") else (fields[0], fields[19])  # a zombie has exited
+
+
+def _owner_alive(pid: int, start: str) -> bool:
+    """Whether process ``pid``, started at ``start`` (pids are reused), still runs here."""
+    info = _process(pid)
+    return info is not None and (not start or not info[1] or info[1] == start)
+
+
+def _read_owner(lock: Any) -> tuple[int, str, str] | None:
+    """(pid, start time, host) that the lock's holder wrote into it; None while it has not."""
+    lock.seek(0)
+    fields = lock.read().split()
+    if len(fields) != 3 or not fields[0].isdigit():
+        return None
+    return int(fields[0]), fields[1].strip("-"), fields[2]
+
+
+def _acquire(lock: Any, path: Path) -> bool:
+    """Take the compile lock ``lock`` (the open file ``path``) and record this process in it;
+    True once held. False when its owner has exited or has held it longer than
+    ``config.compile_lock_timeout`` seconds: the caller then compiles without the lock (entries
+    are renamed into place whole, so two processes compiling one module both succeed)."""
+    start, delay, told = time.monotonic(), 0.01, False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            me = _process(os.getpid())
+            lock.truncate(0)
+            lock.write(f"{os.getpid()} {(me[1] if me else '') or '-'} {_host()}\n")
+            lock.flush()
+            return True
+        waited = time.monotonic() - start
+        owner = _read_owner(lock)
+        limit = float(config.compile_lock_timeout)
+        state = _process(owner[0]) if owner and owner[2] == _host() else ("?", "")
+        who = f"process {owner[0]}" if owner else "another process"
+        stopped = " (stopped)" if state and state[0] in "Tt" else ""
+        exited = owner is not None and owner[2] == _host() and not _owner_alive(owner[0], owner[1])
+        # A stopped owner is stuck; a running one gets RUNNING_OWNER_FACTOR times longer (a cold
+        # compile under a sanitizer on a loaded machine takes minutes), then counts as hung.
+        if (exited and waited >= 1.0) or waited >= limit * (1 if stopped else RUNNING_OWNER_FACTOR):
+            why = "has exited" if exited else f"has held it for {waited:.0f} s{stopped}"
+            warnings.warn(
+                f"symdl: {who}, which holds the compile lock {path}, {why}: this process compiles the module "
+                f"itself (the limit is symdl.config.compile_lock_timeout = {limit:g} s)",
+                SymdlWarning,
+                stacklevel=3,
+            )
+            return False
+        if not told and waited >= LOCK_NOTICE_S:
+            warnings.warn(
+                f"symdl: waiting for {who}{stopped}, which compiles the same module (lock {path}); after "
+                f"{limit:g} s (symdl.config.compile_lock_timeout) if it is stopped, {limit * RUNNING_OWNER_FACTOR:g} s "
+                "if it runs, this process compiles the module itself",
+                SymdlWarning,
+                stacklevel=3,
+            )
+            told = True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+_TEMPORARY = re.compile(r"\.(?P<key>[0-9a-zA-Z_]+)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)[-.]")
+_OLD_TEMPORARY = re.compile(r"\.[0-9a-zA-Z_]+([-.]\w+|\.\d+\.(tmp|sha))$")
+_cleaned: set[Path] = set()
+
+
+def clean_stale_temporaries(root: Path) -> list[Path]:
+    """Remove the temporary directories and files in the cache ``root`` whose owner process has
+    exited (killed while compiling), once per process and cache; returns what was removed."""
+    if root in _cleaned:
+        return []
+    _cleaned.add(root)
+    removed, host, now = [], _host(), time.time()
+    for sub in root.glob("[0-9a-f][0-9a-f]"):
+        try:
+            entries = list(os.scandir(sub))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.startswith("."):
+                continue
+            match = _TEMPORARY.match(entry.name)
+            if match:
+                stale = match["host"] == host and _process(int(match["pid"])) is None
+            else:
+                try:
+                    stale = bool(_OLD_TEMPORARY.match(entry.name)) and now - entry.stat().st_mtime > STALE_AGE_S
+                except OSError:
+                    continue
+            if not stale:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 # ---------------------------------------------------------------- the runtime extension
