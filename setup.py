@@ -53,7 +53,7 @@ setup(
     ext_modules=runtime_extension(),
     install_requires=["numpy>=1.26", "sympy>=1.12", "networkx>=3.0", "scipy-openblas32>=0.3.27"],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6", "pytest-xdist>=3", "mock>=5"],
+        "test": ["pytest>=8", "hypothesis>=6", "pytest-xdist>=3", "pytest-randomly>=3", "mock>=5"],
         "examples": ["scikit-learn>=1.3", "tqdm>=4", "matplotlib>=3.7"],
         "cuda": ["pycuda>=2024.1"],
         "sparse": ["scipy>=1.10"],
