@@ -1,0 +1,203 @@
+"""Run a fuzz program on symdl's backends and on NumPy, and say how they disagree.
+
+The rules: a backend's outputs must have the reference's dtype and shape and its values within a
+dtype-aware tolerance (NaN where NumPy has NaN, infinities of the same sign, -0.0 equal to 0.0, a
+value within rounding of the largest float equal to an infinity); when NumPy raises, every backend
+must raise an error of the same builtin family (``ShapeError`` is a ``ValueError``); when NumPy
+does not, no backend may raise; gradients must match central finite differences of the reference.
+
+>>> import numpy as np
+>>> compare_values(np.array([1.0, np.nan], "float32"), np.array([1.00001, np.nan], "float32"))
+>>> compare_values(np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+'value 2.0 at (1,), expected 3.0 (float64 tolerance 1e-09, scale 3.0)'
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from symdl.fuzz.generate import reference_env
+from symdl.fuzz.program import Program, input_names, numpy_source, symdl_source
+
+RTOL = {"float16": 2e-3, "float32": 1e-4, "float64": 1e-9}
+# Gradients against finite differences (float64, step FD_EPS): tolerance relative to the gradient's scale.
+FD_EPS = 1e-6
+FD_TOL = 1e-5
+# Error families compared between NumPy and symdl (the first a class belongs to, in this order).
+FAMILIES = (IndexError, ValueError, TypeError, OverflowError, ZeroDivisionError, FloatingPointError, MemoryError)
+
+
+@dataclass
+class Outcome:
+    """What checking one program found: ``kind`` is 'ok' or the failure ('mismatch', 'error', 'crash', 'hang',
+    'grad'); ``where`` the backend; ``detail`` a human sentence. Shrinking keeps ``key`` fixed."""
+
+    kind: str
+    where: str = ""
+    detail: str = ""
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.where)
+
+    @property
+    def failed(self) -> bool:
+        return self.kind != "ok"
+
+
+def family(exc: BaseException) -> tuple:
+    """The builtin families an exception belongs to (NumPy's AxisError is both a ValueError and an IndexError)."""
+    return tuple(f.__name__ for f in FAMILIES if isinstance(exc, f)) or (type(exc).__name__,)
+
+
+def run_reference(program: Program, values: list) -> Any:
+    """The NumPy reference's outputs (a list) or its cost (a gradient program); raises as NumPy does."""
+    env = reference_env()
+    exec(numpy_source(program), env)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = env["reference"](*values)
+    return float(out) if program.grad else [np.asarray(o) for o in out]
+
+
+def symdl_env() -> dict:
+    """Globals of the symdl source."""
+    import symdl
+    import symdl.tensor as T
+    from symdl.tensor.signal.pool import pool_2d
+
+    return {"np": np, "symdl": symdl, "T": T, "pool_2d": pool_2d}
+
+
+def run_symdl(program: Program, values: list, mode: str) -> tuple[str, Any]:
+    """Build, compile and call the program on backend ``mode``: ('ok', outputs) or (stage, exception)."""
+    import symdl
+
+    env = symdl_env()
+    try:
+        exec(symdl_source(program), env)
+    except Exception as e:  # noqa: BLE001 - every error is data here
+        return "build", e
+    inputs = [env[n] for n in input_names(program)]
+    try:
+        fn = symdl.function(inputs, env["outputs"], mode=mode, on_unused_input="ignore")
+    except Exception as e:  # noqa: BLE001
+        return "compile", e
+    try:
+        with np.errstate(all="ignore"):
+            return "ok", [np.asarray(o) for o in fn(*values)]
+    except Exception as e:  # noqa: BLE001
+        return "call", e
+
+
+def program_values(program: Program) -> list:
+    """The arrays the compiled function is called with (projections last for a gradient program)."""
+    values = [i.value for i in program.inputs]
+    return values + list(program.projections) if program.grad else values
+
+
+def compare_values(got: np.ndarray, expected: np.ndarray) -> str | None:
+    """None when ``got`` matches ``expected`` by the fuzzer's rules, else what differs."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.dtype != expected.dtype:
+        return f"dtype {got.dtype}, expected {expected.dtype}"
+    if got.shape != expected.shape:
+        return f"shape {got.shape}, expected {expected.shape}"
+    if got.dtype.kind != "f":
+        bad = np.argwhere(got != expected)
+        if len(bad):
+            idx = tuple(int(i) for i in bad[0])
+            return f"value {got[idx]!r} at {idx}, expected {expected[idx]!r}"
+        return None
+    big = np.finfo(got.dtype).max * (1 - 4 * RTOL[got.dtype.name])
+    g, e = got.astype("float64"), expected.astype("float64")
+    # within rounding of the largest float counts as infinite (exp near overflow differs by an ulp)
+    g = np.where(np.abs(g) >= big, np.copysign(np.inf, g), g)
+    e = np.where(np.abs(e) >= big, np.copysign(np.inf, e), e)
+    finite = np.isfinite(e)
+    scale = max(1.0, float(np.abs(e[finite]).max(initial=0.0)))
+    rtol = RTOL[got.dtype.name]
+    with np.errstate(all="ignore"):
+        close = np.where(finite, np.abs(g - e) <= rtol * scale, (g == e) | (np.isnan(g) & np.isnan(e)))
+    bad = np.argwhere(~close)
+    if len(bad):
+        idx = tuple(int(i) for i in bad[0])
+        return f"value {got[idx]!r} at {idx}, expected {expected[idx]!r} ({got.dtype} tolerance {rtol}, scale {scale})"
+    return None
+
+
+def finite_differences(program: Program, values: list) -> list[np.ndarray]:
+    """Central differences of the reference cost with respect to each input in ``program.wrt``."""
+    names = input_names(program)
+    grads = []
+    for name in program.wrt:
+        k = names.index(name)
+        g = np.zeros(values[k].shape)
+        for idx in np.ndindex(*values[k].shape):
+            plus, minus = list(values), list(values)
+            plus[k], minus[k] = values[k].copy(), values[k].copy()
+            plus[k][idx] += FD_EPS
+            minus[k][idx] -= FD_EPS
+            g[idx] = (run_reference(program, plus) - run_reference(program, minus)) / (2 * FD_EPS)
+        grads.append(g)
+    return grads
+
+
+def compare_gradients(got: list, cost: float, numeric: list[np.ndarray]) -> str | None:
+    """None when the compiled cost and gradients match the reference cost and finite differences."""
+    if (msg := compare_values(np.asarray(got[0]), np.asarray(cost))) is not None:
+        return f"cost: {msg}"
+    for k, (g, n) in enumerate(zip(got[1:], numeric)):
+        g = np.asarray(g)
+        if g.shape != n.shape or g.dtype != n.dtype:
+            return f"gradient {k}: {g.dtype}{g.shape}, expected {n.dtype}{n.shape}"
+        scale = max(1.0, float(np.abs(n).max(initial=0.0)))
+        bad = np.argwhere(~(np.abs(g - n) <= FD_TOL * scale))
+        if len(bad):
+            idx = tuple(int(i) for i in bad[0])
+            return f"gradient {k} is {g[idx]!r} at {idx}, finite differences give {n[idx]!r}"
+    return None
+
+
+def check(program: Program, backends: tuple[str, ...]) -> Outcome:
+    """Run ``program`` everywhere and return the first disagreement (or Outcome('ok'))."""
+    values = program_values(program)
+    try:
+        expected = run_reference(program, values)
+        ref_error = None
+    except Exception as e:  # noqa: BLE001
+        expected, ref_error = None, e
+    numeric = finite_differences(program, values) if program.grad and ref_error is None else None
+    results = {}
+    for mode in backends:
+        stage, got = run_symdl(program, values, mode)
+        results[mode] = (stage, got)
+        if ref_error is not None:
+            if stage == "ok":
+                return Outcome("error", mode, f"NumPy raises {type(ref_error).__name__}: {ref_error}; {mode} returns")
+            if not set(family(ref_error)) & set(family(got)):
+                return Outcome(
+                    "error",
+                    mode,
+                    f"NumPy raises {type(ref_error).__name__}: {ref_error}; "
+                    f"{mode} raises {type(got).__name__} at {stage}: {got}",
+                )
+            continue
+        if stage != "ok":
+            return Outcome("error", mode, f"{mode} raises {type(got).__name__} at {stage}: {got}; NumPy returns")
+        if program.grad:
+            if (msg := compare_gradients(got, expected, numeric)) is not None:
+                return Outcome("grad", mode, f"{mode}: {msg}")
+            continue
+        for k, (g, e) in enumerate(zip(got, expected)):
+            if (msg := compare_values(g, e)) is not None:
+                return Outcome("mismatch", mode, f"{mode} output {k} ({program.outputs[k]}): {msg}")
+    if ref_error is not None and len(backends) > 1:
+        kinds = {type(results[m][1]).__name__ for m in backends}
+        if len(kinds) > 1:
+            return Outcome("error", "+".join(backends), f"the backends raise different errors: {sorted(kinds)}")
+    return Outcome("ok")
