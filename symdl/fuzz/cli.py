@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
+from collections import Counter
 
+from symdl.fuzz.check import known_defect
 from symdl.fuzz.generate import generate
+from symdl.fuzz.reproducer import reproducer
 from symdl.fuzz.runner import Pool
+from symdl.fuzz.shrink import shrink
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -20,6 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per graph before it counts as a hang")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default 2)")
     p.add_argument("--no-shrink", action="store_true", help="report failures as drawn, without shrinking")
+    p.add_argument("--max-shrink", type=int, default=10, help="shrink and print at most this many failures")
     return p.parse_args(argv)
 
 
@@ -27,21 +31,43 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     start = time.monotonic()
-    tasks = ((k, generate(args.seed, k)) for k in range(args.start, args.start + args.graphs))
+    programs = {}
+
+    def tasks():
+        for k in range(args.start, args.start + args.graphs):
+            programs[k] = generate(args.seed, k)
+            yield k, programs[k]
+
     pool = Pool(backends, args.jobs, args.timeout)
-    failures = []
+    failures, known = [], Counter()
     try:
-        for done, (k, outcome) in enumerate(pool.map(tasks), 1):
+        for done, (k, outcome) in enumerate(pool.map(tasks()), 1):
+            program = programs.pop(k)
             if done % 100 == 0:
                 print(
                     f"symdl.fuzz: {done} graphs, {len(failures)} failures, {time.monotonic() - start:.0f} s", flush=True
                 )
-            if outcome.failed:
-                failures.append((k, outcome))
-                print(f"graph {k} (seed {args.seed}): {outcome.kind} on {outcome.where}: {outcome.detail}", flush=True)
+            if not outcome.failed:
+                continue
+            defect = known_defect(program, outcome)
+            if defect is not None:
+                known[defect] += 1
+                continue
+            failures.append((k, program, outcome))
+            print(f"graph {k} (seed {args.seed}): {outcome.kind} on {outcome.where}: {outcome.detail}", flush=True)
+        for n, (k, program, outcome) in enumerate(failures):
+            if args.no_shrink or n >= args.max_shrink:
+                continue
+            small = shrink(program, lambda q, key=outcome.key: pool.check(q).key == key)
+            name = f"test_fuzz_seed{args.seed}_graph{k}_{outcome.kind}"
+            doc = f"python -m symdl.fuzz --seed {args.seed} --start {k} --graphs 1: {outcome.detail}"
+            print(f"\n# graph {k} (seed {args.seed}), shrunk from {len(program.nodes)} to {len(small.nodes)} nodes:")
+            print(reproducer(small, backends, name, doc[:300]), flush=True)
     finally:
         pool.close()
     elapsed = time.monotonic() - start
+    for defect, count in sorted(known.items()):
+        print(f"symdl.fuzz: skipped {count} graphs that hit a known defect: {defect}")
     print(
         f"symdl.fuzz: {args.graphs} graphs run (seed {args.seed}, backends {','.join(backends)}, "
         f"{elapsed:.0f} s), {len(failures)} failures found"

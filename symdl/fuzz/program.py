@@ -192,9 +192,15 @@ def array_literal(value: np.ndarray) -> str:
     return f"np.array([{flat}], dtype={value.dtype.name!r}).reshape({literal(value.shape)})"
 
 
+def _scalar_source(value: Any) -> str:
+    """A weak scalar operand, in parentheses when negative (``(-2) ** x``, not ``-2 ** x``)."""
+    text = literal(value)
+    return f"({text})" if text.startswith("-") else text
+
+
 def node_source(node: Node, which: int) -> str:
     """The right-hand side of ``node`` in symdl (``which`` 0) or NumPy (1)."""
-    args = [literal(a.value) if isinstance(a, Lit) else a for a in node.args]
+    args = [_scalar_source(a.value) if isinstance(a, Lit) else a for a in node.args]
     params = {k: literal(v) for k, v in node.params.items()}
     return OPS[node.op][which].format(*args, **params)
 

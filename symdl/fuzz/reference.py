@@ -18,8 +18,8 @@ from scipy import special
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """The logistic function, 1 / (1 + exp(-x)), without overflow warnings."""
-    return special.expit(x)
+    """The logistic function, 1 / (1 + exp(-x)); dtype as NumPy's exp (float16 for bool, float64 for int32)."""
+    return special.expit(x).astype(np.result_type(x, np.float16))
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
@@ -27,26 +27,35 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(np.zeros((), np.result_type(x, np.float16)), x)
 
 
+def _shift(x: np.ndarray, axis) -> np.ndarray:
+    """The maximum along ``axis`` where it is finite, else 0 (symdl's stabilising shift: with an
+    infinite entry the result is NaN there and 0 elsewhere, rather than NaN everywhere)."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    return np.where(np.isfinite(m), m, 0).astype(x.dtype)
+
+
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True)) if x.size else x
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the finite maximum."""
+    e = np.exp(x - _shift(x, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """log(softmax(x)) computed as x - logsumexp(x)."""
-    if not x.size:
-        return x
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    shifted = x - _shift(x, axis)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def logsumexp(x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
-    """log(sum(exp(x))) along ``axis``, shifted by the (finite) maximum; float results of x's float dtype."""
+    """log(sum(exp(x))) along ``axis``, shifted by the (finite) maximum; float results of x's float dtype.
+
+    Over an empty axis it raises ValueError, as symdl's does (its shift is the maximum, which NumPy
+    refuses to take of nothing) where SciPy's gives -inf.
+    """
     x = np.asarray(x)
     x = x if x.dtype.kind == "f" else x.astype(np.float64)
-    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
-    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    np.max(x, axis=axis)  # raises on an empty axis
+    m = _shift(x, axis)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
