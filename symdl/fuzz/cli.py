@@ -7,7 +7,7 @@ import os
 import time
 from collections import Counter
 
-from symdl.fuzz.check import known_defect
+from symdl.fuzz.check import Outcome, known_defect
 from symdl.fuzz.generate import generate
 from symdl.fuzz.reproducer import reproducer
 from symdl.fuzz.runner import Pool
@@ -33,13 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     programs = {}
 
+    failures, known = [], Counter()
+
     def tasks():
         for k in range(args.start, args.start + args.graphs):
-            programs[k] = generate(args.seed, k)
+            try:
+                programs[k] = generate(args.seed, k)
+            except Exception as e:  # noqa: BLE001 - the fuzzer's own bug: reported, and the run goes on
+                failures.append((k, None, Outcome("error", "fuzzer", f"drawing the graph failed: {e!r}")))
+                print(f"graph {k} (seed {args.seed}): {failures[-1][2].detail}", flush=True)
+                continue
             yield k, programs[k]
 
     pool = Pool(backends, args.jobs, args.timeout)
-    failures, known = [], Counter()
     try:
         for done, (k, outcome) in enumerate(pool.map(tasks()), 1):
             program = programs.pop(k)
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append((k, program, outcome))
             print(f"graph {k} (seed {args.seed}): {outcome.kind} on {outcome.where}: {outcome.detail}", flush=True)
         for n, (k, program, outcome) in enumerate(failures):
-            if args.no_shrink or n >= args.max_shrink:
+            if program is None or args.no_shrink or n >= args.max_shrink:
                 continue
             small = shrink(program, lambda q, key=outcome.key: pool.check(q).key == key)
             name = f"test_fuzz_seed{args.seed}_graph{k}_{outcome.kind}"

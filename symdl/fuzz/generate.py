@@ -82,7 +82,7 @@ class _Generator:
         rng = self.nprng
         if dtype == "bool":
             return np.asarray(rng.random(shape) < 0.5)
-        if dtype in INTS:
+        if np.dtype(dtype).kind in "iu":  # int32/int64, and int8 where bool // bool made one
             v = np.asarray(rng.integers(-6, 7, size=shape), dtype=dtype)
             specials = np.array([0, -1, 1, np.iinfo(dtype).min, np.iinfo(dtype).max], dtype)
         else:
@@ -126,7 +126,7 @@ class _Generator:
         r = self.rng
         if dtype == "bool":
             return Lit(r.choice((True, False)))
-        if dtype in INTS or (not self.grad and r.random() < 0.3):
+        if np.dtype(dtype).kind in "iu" or (not self.grad and r.random() < 0.3):
             return Lit(r.choice((0, 1, 2, 3, -1, -2, 7)))
         if self.grad:
             return Lit(r.choice((0.5, 1.5, -2.0, 3.0)))
