@@ -53,6 +53,10 @@ def test_special_values_compare_sensibly():
     assert compare_values(np.zeros((2, 0)), np.zeros((0, 2))) == "shape (2, 0), expected (0, 2)"
     assert compare_values(np.array([1.0]), np.array([1.0 + 1e-6])) is not None
     assert compare_values(np.array([1.0]), np.array([1.0 + 1e-6]), "float32") is None
+    # an overflowing sum is inf, -inf or NaN by the order of summation; a NaN lost is still caught
+    assert compare_values(np.array([np.inf, 1e308]), np.array([np.nan, -np.inf])) is not None
+    assert compare_values(np.array([np.inf, 1e308]), np.array([np.nan, -np.inf]), accumulates=True) is None
+    assert compare_values(np.array([1.0]), np.array([np.nan]), accumulates=True) is not None
 
 
 def test_error_families_match_numpys():

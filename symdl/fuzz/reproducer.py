@@ -25,14 +25,14 @@ def test_exp():
         inputs, outputs = graph()
         got = symdl.function(inputs, outputs, mode=mode, on_unused_input="ignore")(*values)
         for g, e in zip(got, reference(*values)):
-            assert compare_values(g, e, 'float64') is None, (mode, g, e)
+            assert compare_values(g, e, 'float64', False) is None, (mode, g, e)
 """
 
 from __future__ import annotations
 
 import textwrap
 
-from symdl.fuzz.check import FAMILIES, program_values, run_reference, working_precision
+from symdl.fuzz.check import FAMILIES, accumulates, program_values, run_reference, working_precision
 from symdl.fuzz.program import Program, array_literal, input_names, numpy_source, symdl_source
 
 _IMPORTS = (
@@ -83,7 +83,7 @@ def reproducer(program: Program, backends: tuple[str, ...], name: str, doc: str 
             "    inputs, outputs = graph()",
             f"    got = {compile_call}",
             "    for g, e in zip(got, reference(*values)):",
-            f"        assert compare_values(g, e, {working_precision(program)!r}) is None, (mode, g, e)",
+            f"        assert compare_values(g, e, {working_precision(program)!r}, {accumulates(program)}) is None, (mode, g, e)",
         ]
     body.append("\n".join(lines) + "\n")
     text = "\n".join(body)
