@@ -15,11 +15,12 @@ from symdl.fuzz.shrink import shrink
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line's options (``argv`` None: sys.argv)."""
     p = argparse.ArgumentParser(prog="python -m symdl.fuzz", description=__doc__)
     p.add_argument("--graphs", type=int, default=100, help="how many graphs to draw (default 100)")
     p.add_argument("--seed", type=int, default=0, help="the run's seed: graph k of seed S is the same everywhere")
     p.add_argument("--start", type=int, default=0, help="the first graph's index (to replay one: --start K --graphs 1)")
-    p.add_argument("--backends", default="py,c", help="comma-separated backends (default py,c)")
+    p.add_argument("--backends", default=None, help="comma-separated backends (default: py and, with gcc, c)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per graph before it counts as a hang")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default 2)")
     p.add_argument("--no-shrink", action="store_true", help="report failures as drawn, without shrinking")
@@ -28,8 +29,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the fuzzer; print each failure, then each shrunk as a test, then a summary. Exit status 1 on failures."""
     args = parse_args(argv)
-    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if args.backends is None:
+        from symdl.backend import available
+
+        backends = tuple(b for b in ("py", "c") if b in available())
+    else:
+        backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     start = time.monotonic()
     programs = {}
 
