@@ -78,7 +78,7 @@ def dimshuffle(x: np.ndarray, pattern: tuple) -> np.ndarray:
 
 def flatten(x: np.ndarray, ndim: int) -> np.ndarray:
     """Keep the first ``ndim - 1`` axes and merge the rest."""
-    return x.reshape(x.shape[: ndim - 1] + (-1,)) if x.ndim else x.reshape(1)
+    return x.reshape(x.shape[: ndim - 1] + (int(np.prod(x.shape[ndim - 1 :])),))  # not -1: size 0 is fine
 
 
 def inc_subtensor(x: np.ndarray, index: tuple, y: np.ndarray) -> np.ndarray:
