@@ -38,6 +38,10 @@ SMOOTH_BINARY = ("add", "sub", "mul")
 SMOOTH_REDUCTIONS = ("sum", "mean", "prod", "logsumexp")
 
 
+def _is_float(v: np.ndarray) -> bool:
+    return v.dtype.kind == "f"
+
+
 def reference_env() -> dict:
     """Globals of the NumPy reference source."""
     from scipy import special
@@ -182,8 +186,8 @@ class _Generator:
         return f"v{len(self.program.nodes)}"
 
     def choose(self) -> Node | None:
+        """A node on the values drawn so far (and new inputs it needs), or None when nothing fits."""
         r = self.rng
-        floaty = lambda v: v.dtype.kind == "f"  # noqa: E731
         if self.grad:
             kind = r.choices(
                 ("unary", "binary", "reduce", "shape", "index", "dot", "nnet"), (30, 25, 12, 12, 10, 6, 5)
@@ -192,141 +196,162 @@ class _Generator:
             kind = r.choices(
                 ("unary", "binary", "misc", "reduce", "shape", "index", "dot", "nnet"), (22, 28, 8, 14, 10, 10, 4, 4)
             )[0]
-        if kind == "unary":
-            if self.grad:
-                return Node(self.next_name(), r.choice(SMOOTH_UNARY), (self.pick_or_new(floaty),))
-            if r.random() < 0.6:
-                return Node(self.next_name(), r.choice(UNARY_FLOAT), (self.pick_or_new(floaty),))
-            op = r.choice(UNARY_ANY + ("invert",))
-            if op == "invert":
-                return Node(self.next_name(), op, (self.pick_or_new(lambda v: v.dtype.kind in "ib"),))
-            return Node(self.next_name(), op, (self.pick_or_new(lambda v: v.dtype.kind != "b" or op == "logical_not"),))
-        if kind == "binary":
-            if self.grad:
-                op = r.choice(SMOOTH_BINARY + ("true_div",))
-                a = self.pick_or_new(floaty)
-                if op == "true_div":  # divide by an input (its values are away from 0) or a scalar
-                    b = self.scalar("float64") if r.random() < 0.3 else self.new_input(self.values[a].shape)
-                else:
-                    b = self.scalar("float64") if r.random() < 0.2 else self.broadcast_partner(self.values[a])
-                return Node(self.next_name(), op, (a, b) if r.random() < 0.7 else (b, a))
-            ints = r.random() < 0.15
-            op = r.choice(BINARY_INT) if ints else r.choice(BINARY_NUM)
-            a = self.pick_or_new(lambda v: v.dtype.kind in "ib") if ints else self.pick_or_new(lambda v: True)
-            va = self.values[a]
-            b = self.scalar(va.dtype.name) if r.random() < 0.25 else self.broadcast_partner(va)
-            if ints and not isinstance(b, Lit) and self.values[b].dtype.kind == "f":
-                b = self.scalar(va.dtype.name)
+        return getattr(self, f"_{kind}")()
+
+    def _unary(self) -> Node | None:
+        """An elementwise op of one argument."""
+        r = self.rng
+        if self.grad:
+            return Node(self.next_name(), r.choice(SMOOTH_UNARY), (self.pick_or_new(_is_float),))
+        if r.random() < 0.6:
+            return Node(self.next_name(), r.choice(UNARY_FLOAT), (self.pick_or_new(_is_float),))
+        op = r.choice(UNARY_ANY + ("invert",))
+        if op == "invert":
+            return Node(self.next_name(), op, (self.pick_or_new(lambda v: v.dtype.kind in "ib"),))
+        return Node(self.next_name(), op, (self.pick_or_new(lambda v: v.dtype.kind != "b" or op == "logical_not"),))
+
+    def _binary(self) -> Node | None:
+        """An elementwise op of two arguments, one of them possibly a weak scalar."""
+        r = self.rng
+        if self.grad:
+            op = r.choice(SMOOTH_BINARY + ("true_div",))
+            a = self.pick_or_new(_is_float)
+            if op == "true_div":  # divide by an input (its values are away from 0) or a scalar
+                b = self.scalar("float64") if r.random() < 0.3 else self.new_input(self.values[a].shape)
+            else:
+                b = self.scalar("float64") if r.random() < 0.2 else self.broadcast_partner(self.values[a])
             return Node(self.next_name(), op, (a, b) if r.random() < 0.7 else (b, a))
-        if kind == "misc":
-            op = r.choice(("switch", "clip", "cast", "arctan2"))
-            if op == "switch":
-                c = self.pick_or_new(lambda v: v.dtype.kind == "b", dtype="bool")
-                a = self.broadcast_partner(self.values[c])
-                b = (
-                    self.scalar(self.values[a].dtype.name)
-                    if r.random() < 0.3
-                    else self.broadcast_partner(self.values[a])
-                )
-                return Node(self.next_name(), op, (c, a, b))
-            if op == "clip":
-                a = self.pick_or_new(lambda v: v.dtype.kind in "if")
-                lo, hi = sorted(r.sample((-2, -1, 0, 1, 3), 2))
-                if self.values[a].dtype.kind == "f" and r.random() < 0.5:
-                    lo, hi = lo - 0.5, hi + 0.25
-                return Node(self.next_name(), op, (a,), {"lo": lo, "hi": hi})
-            if op == "cast":
-                a = self.pick_or_new(lambda v: True)
-                target = r.choice(DTYPES)
-                v = self.values[a]
-                if target in INTS and v.dtype.kind == "f" and not (np.isfinite(v).all() and (np.abs(v) < 2**31).all()):
-                    target = "float64"  # float to int of NaN, inf or an out-of-range value is undefined in C
-                return Node(self.next_name(), op, (a,), {"dtype": target})
-            a = self.pick_or_new(floaty)
-            return Node(self.next_name(), op, (a, self.broadcast_partner(self.values[a])))
-        if kind == "reduce":
-            ops = SMOOTH_REDUCTIONS if self.grad else REDUCTIONS
-            op = r.choice(ops)
-            a = self.pick_or_new(floaty if op == "logsumexp" else (lambda v: True))
-            ndim = self.values[a].ndim
-            axis = self.axis_param(ndim, allow_tuple=op not in ("argmax", "argmin"))
-            return Node(self.next_name(), op, (a,), {"axis": axis, "keepdims": r.random() < 0.3})
-        if kind == "shape":
-            op = r.choice(("reshape", "dimshuffle", "transpose", "flatten", "concatenate"))
+        ints = r.random() < 0.15
+        op = r.choice(BINARY_INT) if ints else r.choice(BINARY_NUM)
+        a = self.pick_or_new(lambda v: v.dtype.kind in "ib") if ints else self.pick_or_new(lambda v: True)
+        va = self.values[a]
+        b = self.scalar(va.dtype.name) if r.random() < 0.25 else self.broadcast_partner(va)
+        if ints and not isinstance(b, Lit) and self.values[b].dtype.kind == "f":
+            b = self.scalar(va.dtype.name)
+        return Node(self.next_name(), op, (a, b) if r.random() < 0.7 else (b, a))
+
+    def _misc(self) -> Node | None:
+        """switch, clip, cast or arctan2."""
+        r = self.rng
+        op = r.choice(("switch", "clip", "cast", "arctan2"))
+        if op == "switch":
+            c = self.pick_or_new(lambda v: v.dtype.kind == "b", dtype="bool")
+            a = self.broadcast_partner(self.values[c])
+            b = self.scalar(self.values[a].dtype.name) if r.random() < 0.3 else self.broadcast_partner(self.values[a])
+            return Node(self.next_name(), op, (c, a, b))
+        if op == "clip":
+            a = self.pick_or_new(lambda v: v.dtype.kind in "if")
+            lo, hi = sorted(r.sample((-2, -1, 0, 1, 3), 2))
+            if self.values[a].dtype.kind == "f" and r.random() < 0.5:
+                lo, hi = lo - 0.5, hi + 0.25
+            return Node(self.next_name(), op, (a,), {"lo": lo, "hi": hi})
+        if op == "cast":
             a = self.pick_or_new(lambda v: True)
+            target = r.choice(DTYPES)
             v = self.values[a]
-            if op == "reshape":
-                size, shape = v.size, []
-                while size > 1 and r.random() < 0.8:
-                    f = r.choice([d for d in range(1, size + 1) if size % d == 0])
-                    shape.append(f)
-                    size //= f
-                shape.append(size)
-                if v.size == 0 or r.random() < 0.2:
-                    shape.insert(r.randrange(len(shape) + 1), 1)
-                if r.random() < 0.3 and v.size:
-                    shape[r.randrange(len(shape))] = -1
-                if r.random() < 0.03:
-                    shape[0] = shape[0] + 1 if shape[0] != -1 else 2  # the wrong size: both must raise
-                return Node(self.next_name(), op, (a,), {"shape": tuple(shape)})
-            if op == "dimshuffle":
-                inputs = {i.name: i.static for i in self.program.inputs}
-                static = inputs.get(a, (None,) * v.ndim)
-                kept = [d for d in range(v.ndim) if static[d] != 1 or r.random() < 0.5]
-                r.shuffle(kept)
-                pattern: list = list(kept)
-                for _ in range(r.choice((0, 0, 1, 2))):
-                    pattern.insert(r.randint(0, len(pattern)), "x")
-                return Node(self.next_name(), op, (a,), {"pattern": tuple(pattern)})
-            if op == "transpose":
-                axes = list(range(v.ndim))
-                r.shuffle(axes)
-                return Node(self.next_name(), op, (a,), {"axes": tuple(axes) if r.random() < 0.7 else None})
-            if op == "flatten":
-                return Node(self.next_name(), op, (a,), {"ndim": r.randint(1, max(v.ndim, 1))})
-            if v.ndim == 0:
-                return None
-            axis = r.randrange(v.ndim)
-            shape = list(v.shape)
-            shape[axis] = r.choice((0, 1, 2, 3)) if not self.grad else r.choice((1, 2))
+            if target in INTS and v.dtype.kind == "f" and not (np.isfinite(v).all() and (np.abs(v) < 2**31).all()):
+                target = "float64"  # float to int of NaN, inf or an out-of-range value is undefined in C
+            return Node(self.next_name(), op, (a,), {"dtype": target})
+        a = self.pick_or_new(_is_float)
+        return Node(self.next_name(), op, (a, self.broadcast_partner(self.values[a])))
+
+    def _reduce(self) -> Node | None:
+        """A reduction over random axes."""
+        r = self.rng
+        ops = SMOOTH_REDUCTIONS if self.grad else REDUCTIONS
+        op = r.choice(ops)
+        a = self.pick_or_new(_is_float if op == "logsumexp" else (lambda v: True))
+        ndim = self.values[a].ndim
+        axis = self.axis_param(ndim, allow_tuple=op not in ("argmax", "argmin"))
+        return Node(self.next_name(), op, (a,), {"axis": axis, "keepdims": r.random() < 0.3})
+
+    def _shape(self) -> Node | None:
+        """reshape, dimshuffle, transpose, flatten or concatenate."""
+        r = self.rng
+        op = r.choice(("reshape", "dimshuffle", "transpose", "flatten", "concatenate"))
+        a = self.pick_or_new(lambda v: True)
+        v = self.values[a]
+        if op == "reshape":
+            size, shape = v.size, []
+            while size > 1 and r.random() < 0.8:
+                f = r.choice([d for d in range(1, size + 1) if size % d == 0])
+                shape.append(f)
+                size //= f
+            shape.append(size)
+            if v.size == 0 or r.random() < 0.2:
+                shape.insert(r.randrange(len(shape) + 1), 1)
+            if r.random() < 0.3 and v.size:
+                shape[r.randrange(len(shape))] = -1
             if r.random() < 0.03:
-                shape[(axis + 1) % v.ndim] += 1
-            dtype = v.dtype.name if self.grad or r.random() < 0.8 else self.dtype()
-            b = self.pick_or_new(lambda w: w.shape == tuple(shape) and w.dtype.name == dtype, tuple(shape), dtype)
-            return Node(
-                self.next_name(),
-                op,
-                (a, b) if r.random() < 0.7 else (b, a),
-                {"axis": axis - v.ndim if r.random() < 0.3 else axis},
-            )
-        if kind == "index":
-            a = self.pick_or_new(lambda v: v.ndim > 0, shape=self.shape(r.randint(1, 3)))
-            v = self.values[a]
-            op = r.choice(("index", "index", "inc_subtensor", "set_subtensor"))
-            advanced = r.random() < 0.4
-            code = self.index_code(v.shape, advanced)
-            if op == "index":
-                return Node(self.next_name(), op, (a,), {"index": Code(code)})
-            try:
-                target = np.asarray(v)[eval(f"np.s_[{code}]", {"np": np})]
-            except IndexError:
-                return None
-            shape = target.shape if r.random() < 0.7 else tuple(1 if r.random() < 0.5 else s for s in target.shape)
-            b = self.pick_or_new(lambda w: w.shape == shape and w.dtype == v.dtype, shape, v.dtype.name)
-            if op == "set_subtensor" and advanced:
-                op = "inc_subtensor"  # set with repeated indices has no defined winner
-            return Node(self.next_name(), op, (a, b), {"index": Code(code)})
-        if kind == "dot":
-            dtype = r.choice(FLOATS) if not self.grad else "float64"
-            n, k, m = (r.choice((0, 1, 2, 3, 4)) if not self.grad else r.choice((1, 2, 3)) for _ in range(3))
-            left = (n, k) if r.random() < 0.7 else (k,)
-            right = (k, m) if r.random() < 0.7 else (k,)
-            if r.random() < 0.03:
-                right = (k + 1,) + right[1:]
-            a = self.pick_or_new(lambda v: v.shape == left and v.dtype.name == dtype, left, dtype)
-            b = self.pick_or_new(lambda v: v.shape == right and v.dtype.name == dtype, right, dtype)
-            return Node(self.next_name(), "dot", (a, b))
-        # nnet
+                shape[0] = shape[0] + 1 if shape[0] != -1 else 2  # the wrong size: both must raise
+            return Node(self.next_name(), op, (a,), {"shape": tuple(shape)})
+        if op == "dimshuffle":
+            inputs = {i.name: i.static for i in self.program.inputs}
+            static = inputs.get(a, (None,) * v.ndim)
+            kept = [d for d in range(v.ndim) if static[d] != 1 or r.random() < 0.5]
+            r.shuffle(kept)
+            pattern: list = list(kept)
+            for _ in range(r.choice((0, 0, 1, 2))):
+                pattern.insert(r.randint(0, len(pattern)), "x")
+            return Node(self.next_name(), op, (a,), {"pattern": tuple(pattern)})
+        if op == "transpose":
+            axes = list(range(v.ndim))
+            r.shuffle(axes)
+            return Node(self.next_name(), op, (a,), {"axes": tuple(axes) if r.random() < 0.7 else None})
+        if op == "flatten":
+            return Node(self.next_name(), op, (a,), {"ndim": r.randint(1, max(v.ndim, 1))})
+        if v.ndim == 0:
+            return None
+        axis = r.randrange(v.ndim)
+        shape = list(v.shape)
+        shape[axis] = r.choice((0, 1, 2, 3)) if not self.grad else r.choice((1, 2))
+        if r.random() < 0.03:
+            shape[(axis + 1) % v.ndim] += 1
+        dtype = v.dtype.name if self.grad or r.random() < 0.8 else self.dtype()
+        b = self.pick_or_new(lambda w: w.shape == tuple(shape) and w.dtype.name == dtype, tuple(shape), dtype)
+        return Node(
+            self.next_name(),
+            op,
+            (a, b) if r.random() < 0.7 else (b, a),
+            {"axis": axis - v.ndim if r.random() < 0.3 else axis},
+        )
+
+    def _index(self) -> Node | None:
+        """Basic or advanced indexing, or set_subtensor/inc_subtensor through it."""
+        r = self.rng
+        a = self.pick_or_new(lambda v: v.ndim > 0, shape=self.shape(r.randint(1, 3)))
+        v = self.values[a]
+        op = r.choice(("index", "index", "inc_subtensor", "set_subtensor"))
+        advanced = r.random() < 0.4
+        code = self.index_code(v.shape, advanced)
+        if op == "index":
+            return Node(self.next_name(), op, (a,), {"index": Code(code)})
+        try:
+            target = np.asarray(v)[eval(f"np.s_[{code}]", {"np": np})]
+        except IndexError:
+            return None
+        shape = target.shape if r.random() < 0.7 else tuple(1 if r.random() < 0.5 else s for s in target.shape)
+        b = self.pick_or_new(lambda w: w.shape == shape and w.dtype == v.dtype, shape, v.dtype.name)
+        if op == "set_subtensor" and advanced:
+            op = "inc_subtensor"  # set with repeated indices has no defined winner
+        return Node(self.next_name(), op, (a, b), {"index": Code(code)})
+
+    def _dot(self) -> Node | None:
+        """dot of matrices and vectors."""
+        r = self.rng
+        dtype = r.choice(FLOATS) if not self.grad else "float64"
+        n, k, m = (r.choice((0, 1, 2, 3, 4)) if not self.grad else r.choice((1, 2, 3)) for _ in range(3))
+        left = (n, k) if r.random() < 0.7 else (k,)
+        right = (k, m) if r.random() < 0.7 else (k,)
+        if r.random() < 0.03:
+            right = (k + 1,) + right[1:]
+        a = self.pick_or_new(lambda v: v.shape == left and v.dtype.name == dtype, left, dtype)
+        b = self.pick_or_new(lambda v: v.shape == right and v.dtype.name == dtype, right, dtype)
+        return Node(self.next_name(), "dot", (a, b))
+
+    def _nnet(self) -> Node | None:
+        """conv2d, pool_2d, softmax or log_softmax."""
+        r = self.rng
         op = r.choice(("conv2d", "pool_2d", "softmax", "log_softmax"))
         dtype = r.choice(FLOATS) if not self.grad else "float64"
         if op in ("softmax", "log_softmax"):
