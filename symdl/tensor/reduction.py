@@ -281,6 +281,8 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
 
     x = as_tensor_variable(x)
     axes = normalize_axis(axis, x.ndim, "logsumexp", x)
+    if not x.type.is_float:  # the float dtype of exp(x), before x - max(x) can wrap around in integers
+        x = ew.cast(x, np.result_type(x.dtype, np.float16).name)
     m = disconnected_grad(max(x, axes, keepdims=True))
     m = ew.where(ew.isfinite(m), m, 0)
     out = ew.log(sum(ew.exp(x - m), axes, keepdims=True)) + m
