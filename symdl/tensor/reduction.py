@@ -270,7 +270,10 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Vari
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
-    """``log(sum(exp(x)))`` without overflow: the maximum is taken out first.
+    """``log(sum(exp(x)))`` without overflow: the maximum is taken out first (where it is finite).
+
+    Over an empty axis it raises, as ``max`` does (SciPy's gives -inf). Integers are taken in the
+    float dtype of ``exp(x)``.
 
     >>> import numpy as np, symdl.tensor as T
     >>> x = T.dvector('x')

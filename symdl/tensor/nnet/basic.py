@@ -192,6 +192,10 @@ def _axis(x: Variable, axis: int, opname: str) -> int:
 def softmax(x: Any, axis: int = -1) -> Variable:
     """The softmax of ``x`` along ``axis`` (the last by default); finite for any finite logits.
 
+    ``exp(x - m) / sum(exp(x - m))`` with ``m`` the maximum along ``axis`` where it is finite and 0
+    where it is not: a row holding ``inf`` gives NaN there and 0 at its finite entries (the limit
+    would be 1 and 0). An empty axis gives an empty result.
+
     >>> import numpy as np, symdl.tensor as T
     >>> x = T.dvector('x')
     >>> softmax(x).eval({x: np.log(np.array([1.0, 3.0]))})
