@@ -248,11 +248,3 @@ def check(program: Program, backends: tuple[str, ...]) -> Outcome:
             detail = f"the backends raise different errors: {sorted(kinds)}"
             return Outcome("error", "+".join(backends), detail, "/".join(sorted(kinds)))
     return Outcome("ok")
-
-
-def known_defect(program: Program, outcome: Outcome) -> str | None:
-    """The open defect (of issue 17, being fixed elsewhere) that explains this failure, or None.
-
-    Each entry matches exactly one known pattern, so that everything else still counts.
-    """
-    return None

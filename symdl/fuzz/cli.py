@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections import Counter
 
-from symdl.fuzz.check import Outcome, known_defect
+from symdl.fuzz.check import Outcome
 from symdl.fuzz.generate import generate
 from symdl.fuzz.reproducer import reproducer
 from symdl.fuzz.runner import Pool
@@ -38,9 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     start = time.monotonic()
-    programs = {}
-
-    failures, known = [], Counter()
+    programs, failures = {}, []
 
     def tasks():
         for k in range(args.start, args.start + args.graphs):
@@ -62,10 +59,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if not outcome.failed:
                 continue
-            defect = known_defect(program, outcome)
-            if defect is not None:
-                known[defect] += 1
-                continue
             failures.append((k, program, outcome))
             print(f"graph {k} (seed {args.seed}): {outcome.kind} on {outcome.where}: {outcome.detail}", flush=True)
         for n, (k, program, outcome) in enumerate(failures):
@@ -79,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pool.close()
     elapsed = time.monotonic() - start
-    for defect, count in sorted(known.items()):
-        print(f"symdl.fuzz: skipped {count} graphs that hit a known defect: {defect}")
     print(
         f"symdl.fuzz: {args.graphs} graphs run (seed {args.seed}, backends {','.join(backends)}, "
         f"{elapsed:.0f} s), {len(failures)} failures found"
