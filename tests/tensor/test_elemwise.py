@@ -433,7 +433,7 @@ def test_runtime_broadcast_error_names_the_node():
 
 
 def test_runtime_broadcast_error_is_a_shape_error_on_every_backend(backend):
-    # found by symdl.fuzz (seed 1, graph 103): py raised NumPy's bare ValueError, c a ShapeError
+    # found by symdl.fuzz (seed 0, graph 103): py raised NumPy's bare ValueError, c a ShapeError
     c, a = T.tensor("bool", shape=(None, 2, 1)), T.tensor("float64", shape=(None, 2, None))
     f = symdl.function([c, a], T.switch(c, a, -1.0), mode=backend)
     with pytest.raises(ShapeError, match=r"cannot broadcast"):
