@@ -16,6 +16,8 @@ import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from symdl.config import config
 
 # The most dimensions a value may have in compiled code (C and CUDA alike).
@@ -23,6 +25,7 @@ MAXDIM = 16
 
 if TYPE_CHECKING:
     from symdl.compile.plan import Plan
+    from symdl.graph.basic import Apply
     from symdl.graph.fg import FunctionGraph
     from symdl.profiling import ProfileReport
 
@@ -131,3 +134,20 @@ def resolve_backend(mode: str | None, device: str | None = None) -> str:
         return "py"
     get_backend(mode)
     return mode
+
+
+def raise_broadcast_error(exc: Exception, node: Apply, inputs: list) -> None:
+    """An elementwise node whose inputs do not broadcast raises ShapeError naming them (on every
+    backend: the C backend's own loops do, and nodes it runs through NumPy call this)."""
+    from symdl.errors import ShapeError
+    from symdl.utils import describe
+
+    if not node.op.broadcasts_inputs or not isinstance(exc, ValueError) or isinstance(exc, ShapeError):
+        return
+    shapes = [np.shape(v) for v in inputs]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            f"{node.op} (output {describe(node.outputs[0])}): shapes {', '.join(map(str, shapes))} cannot broadcast"
+        ) from exc

@@ -170,7 +170,9 @@ class Op:
     - ``nondeterministic``: two applications to equal inputs may give different results (or
       have effects), so they are never merged or folded;
     - ``schedule``: ``'early'`` (run as soon as the inputs exist) or ``'late'`` (run when nothing
-      else can) for the execution plan; None keeps the graph's order.
+      else can) for the execution plan; None keeps the graph's order;
+    - ``broadcasts_inputs``: the inputs are broadcast together (NumPy's rules), so inputs that do
+      not broadcast are a ShapeError on every backend.
     """
 
     __props__: tuple[str, ...] = ()
@@ -179,6 +181,7 @@ class Op:
     inplace_pattern: dict[int, list[int]] = {}
     nondeterministic = False
     schedule: str | None = None
+    broadcasts_inputs = False
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         try:

@@ -498,6 +498,7 @@ class Elemwise(Op):
     """Apply a scalar op elementwise over NumPy-broadcast inputs."""
 
     view_map = {}
+    broadcasts_inputs = True
     inplace_pattern = {0: ALL_INPUTS}
 
     __props__ = ("scalar_op",)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from symdl.backend import Backend, Thunk
+from symdl.backend import Backend, Thunk, raise_broadcast_error
 from symdl.compile.plan import Plan
 from symdl.config import config
-from symdl.errors import NanGuardError, ShapeError
+from symdl.errors import NanGuardError
 from symdl.graph.basic import Apply
 from symdl.profiling import ProfileReport
 from symdl.utils import describe
@@ -61,7 +61,7 @@ class PyThunk(Thunk):
                     results = perform(node, [storage[s] for s in ins])
                 except Exception as exc:
                     _annotate(exc, node)
-                    _raise_broadcast_error(exc, node, [storage[s] for s in ins])
+                    raise_broadcast_error(exc, node, [storage[s] for s in ins])
                     raise
                 for s, r in zip(outs, results):
                     storage[s] = r
@@ -88,24 +88,6 @@ def _annotate(exc: Exception, node: Apply) -> None:
     """Add which node failed, and where its output was created in user code, to the error."""
     if hasattr(exc, "add_note"):
         exc.add_note(f"while computing {node.op} (output {describe(node.outputs[0])})")
-
-
-def _raise_broadcast_error(exc: Exception, node: Apply, inputs: list) -> None:
-    """An elementwise node whose inputs do not broadcast raises ShapeError, as on the C backend."""
-    from symdl.tensor.composite import Composite, CompositeReduce
-    from symdl.tensor.elemwise import Elemwise
-
-    if not isinstance(exc, ValueError) or isinstance(exc, ShapeError):
-        return
-    if not isinstance(node.op, Elemwise | Composite | CompositeReduce):
-        return
-    shapes = [np.shape(v) for v in inputs]
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ShapeError(
-            f"{node.op} (output {describe(node.outputs[0])}): shapes {', '.join(map(str, shapes))} cannot broadcast"
-        ) from exc
 
 
 def _check_finite(node: Apply, results: Sequence[Any]) -> None:
