@@ -44,11 +44,9 @@ def _is_float(v: np.ndarray) -> bool:
 
 def reference_env() -> dict:
     """Globals of the NumPy reference source."""
-    from scipy import special
-
     from symdl.fuzz import reference
 
-    return {"np": np, "special": special, "ref": reference}
+    return {"np": np, "ref": reference}
 
 
 def evaluate_node(node: Node, values: dict) -> np.ndarray:

@@ -84,7 +84,7 @@ OPS: dict[str, tuple[str, str]] = {
     "cos": ("T.cos({0})", "np.cos({0})"),
     "tanh": ("T.tanh({0})", "np.tanh({0})"),
     "arctan": ("T.arctan({0})", "np.arctan({0})"),
-    "erf": ("T.erf({0})", "special.erf({0})"),
+    "erf": ("T.erf({0})", "ref.erf({0})"),
     "sigmoid": ("T.sigmoid({0})", "ref.sigmoid({0})"),
     "softplus": ("T.softplus({0})", "ref.softplus({0})"),
     "sqr": ("T.sqr({0})", "np.square({0})"),

@@ -22,6 +22,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return special.expit(x).astype(np.result_type(x, np.float16))
 
 
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function; dtype as NumPy's exp (float16 for bool, float64 for int32)."""
+    return special.erf(x).astype(np.result_type(x, np.float16))
+
+
 def softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + exp(x)), stable for large |x|."""
     return np.logaddexp(np.zeros((), np.result_type(x, np.float16)), x)
@@ -53,7 +58,7 @@ def logsumexp(x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     refuses to take of nothing) where SciPy's gives -inf.
     """
     x = np.asarray(x)
-    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    x = x if x.dtype.kind == "f" else x.astype(np.result_type(x.dtype, np.float16))  # exp(x)'s dtype
     np.max(x, axis=axis)  # raises on an empty axis
     m = _shift(x, axis)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m

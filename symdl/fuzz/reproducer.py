@@ -38,7 +38,6 @@ from symdl.fuzz.program import Program, array_literal, input_names, numpy_source
 _IMPORTS = (
     ("np.", "import numpy as np"),
     ("pytest.", "import pytest"),
-    ("special.", "from scipy import special"),
     ("symdl.", "import symdl"),
     ("T.", "import symdl.tensor as T"),
     ("ref.", "from symdl.fuzz import reference as ref"),
