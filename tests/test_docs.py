@@ -38,5 +38,7 @@ def test_readme_gives_the_commands_that_ci_runs():
     assert 'pip install -e ".[examples]" && python examples/mlp_digits.py' in readme
     test_command = "python -m pytest -n 2 -q"
     assert test_command in readme and test_command in ci.splitlines()
+    fuzz_command = "python -m symdl.fuzz --graphs 300 --seed 0"
+    assert fuzz_command in readme and fuzz_command in ci.splitlines()
     # after the unit tests, the guard on Lasagne's own suite, which README names
     assert ci.rstrip().endswith(".ci/lasagne-suite .venv/bin/python") and ".ci/lasagne-suite" in readme

@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from symdl.config import config
 from symdl.errors import CompileError, SymdlWarning
 
@@ -25,6 +27,7 @@ MAXDIM = 16
 
 if TYPE_CHECKING:
     from symdl.compile.plan import Plan
+    from symdl.graph.basic import Apply
     from symdl.graph.fg import FunctionGraph
     from symdl.profiling import ProfileReport
 
@@ -158,3 +161,20 @@ def _fall_back_to_py() -> str:
             stacklevel=4,
         )
     return "py"
+
+
+def raise_broadcast_error(exc: Exception, node: Apply, inputs: list) -> None:
+    """An elementwise node whose inputs do not broadcast raises ShapeError naming them (on every
+    backend: the C backend's own loops do, and nodes it runs through NumPy call this)."""
+    from symdl.errors import ShapeError
+    from symdl.utils import describe
+
+    if not node.op.broadcasts_inputs or not isinstance(exc, ValueError) or isinstance(exc, ShapeError):
+        return
+    shapes = [np.shape(v) for v in inputs]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            f"{node.op} (output {describe(node.outputs[0])}): shapes {', '.join(map(str, shapes))} cannot broadcast"
+        ) from exc

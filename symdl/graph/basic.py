@@ -175,6 +175,8 @@ class Op:
     - ``grad_checks_shapes``: the forward raises on inputs whose shapes do not fit together
       (``make_node`` checks them when they are static): a gradient graph, which may not compute
       the forward, then checks them at run time (``symdl.tensor.checks.ShapeCheck``).
+    - ``broadcasts_inputs``: the inputs are broadcast together (NumPy's rules), so inputs that do
+      not broadcast are a ShapeError on every backend.
     """
 
     __props__: tuple[str, ...] = ()
@@ -184,6 +186,7 @@ class Op:
     nondeterministic = False
     schedule: str | None = None
     grad_checks_shapes = False
+    broadcasts_inputs = False
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         try:

@@ -94,6 +94,15 @@ def shape_of_variable(fgraph: FunctionGraph, node: Apply) -> list | None:
     return [expr]
 
 
+@register_node("canonicalize", "subtensor", tracks=[Subtensor])
+def identity_subtensor(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """``x[:]`` (every axis a full slice) is ``x``."""
+    op = node.op
+    if op.advanced or len(node.inputs) != 1 or any(e != ("slice", None, None, None) for e in op.template):
+        return None
+    return [node.inputs[0]]
+
+
 @register_node("canonicalize", "shape", tracks=[Shape])
 def shape_vector(fgraph: FunctionGraph, node: Apply) -> list | None:
     """``x.shape`` as a constant when every dimension is known; for a product ``x = dot(a, b)``,

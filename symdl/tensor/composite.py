@@ -34,6 +34,7 @@ class Composite(Op):
     """Elementwise evaluation of a fused scalar program over broadcast inputs."""
 
     view_map = {}
+    broadcasts_inputs = True
     inplace_pattern = {0: ALL_INPUTS}
 
     __props__ = ("program", "outputs")
@@ -110,6 +111,8 @@ class CompositeReduce(Op):
     >>> float(op.perform(None, [np.zeros(3), np.zeros(())])[0])
     3.0
     """
+
+    broadcasts_inputs = True
 
     view_map = {}
 

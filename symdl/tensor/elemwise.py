@@ -499,6 +499,7 @@ class Elemwise(Op):
 
     view_map = {}
     grad_checks_shapes = True
+    broadcasts_inputs = True
     inplace_pattern = {0: ALL_INPUTS}
 
     __props__ = ("scalar_op",)

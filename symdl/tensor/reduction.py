@@ -270,7 +270,10 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Vari
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
-    """``log(sum(exp(x)))`` without overflow: the maximum is taken out first.
+    """``log(sum(exp(x)))`` without overflow: the maximum is taken out first (where it is finite).
+
+    Over an empty axis it raises, as ``max`` does (SciPy's gives -inf). Integers are taken in the
+    float dtype of ``exp(x)``.
 
     >>> import numpy as np, symdl.tensor as T
     >>> x = T.dvector('x')
@@ -281,6 +284,8 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
 
     x = as_tensor_variable(x)
     axes = normalize_axis(axis, x.ndim, "logsumexp", x)
+    if not x.type.is_float:  # the float dtype of exp(x), before x - max(x) can wrap around in integers
+        x = ew.cast(x, np.result_type(x.dtype, np.float16).name)
     m = disconnected_grad(max(x, axes, keepdims=True))
     m = ew.where(ew.isfinite(m), m, 0)
     out = ew.log(sum(ew.exp(x - m), axes, keepdims=True)) + m

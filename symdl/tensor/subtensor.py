@@ -308,8 +308,8 @@ def _bool_to_int(index: tuple) -> tuple:
 def getitem(x: Variable, index: Any) -> Variable:
     """``x[index]`` with NumPy semantics."""
     template, inputs, advanced = parse_index(x, index)
-    if all(e == ("slice", None, None, None) for e in template):
-        return x
+    # x[:] and x[...] are Subtensor nodes too (so that set_subtensor(x[:], y) works, as in NumPy's
+    # x[:] = y); the canonicalize phase removes them.
     if not advanced and any(e[0] == "new" for e in template):
         # Basic indexing with new axes: index first, then insert the axes.
         from symdl.tensor.shape import dimshuffle

@@ -40,6 +40,14 @@ def test_mul_by_one_and_add_zero_vanish(rw):
     rw.same(before, after, np.ones((2, 3)))
 
 
+def test_a_full_slice_vanishes(rw):
+    x = T.dmatrix("x")
+    before, after = rw.compile([x], T.exp(x[:]) + x[...][:, :])
+    assert rw.ops(before).count("exp") == 1 and len(rw.ops(before)) == 5
+    assert rw.ops(after) == ["exp", "add"]
+    rw.same(before, after, np.ones((2, 3)))
+
+
 def test_add_zero_that_broadcasts_is_kept(rw):
     x = T.dvector("x")
     zeros = T.constant(np.zeros((3, 1)))

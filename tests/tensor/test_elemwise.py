@@ -432,6 +432,18 @@ def test_runtime_broadcast_error_names_the_node():
     assert "add" in "".join(getattr(info.value, "__notes__", [])) + str(info.value)
 
 
+def test_runtime_broadcast_error_is_a_shape_error_on_every_backend(backend):
+    # found by symdl.fuzz (seed 0, graph 103): py raised NumPy's bare ValueError, c a ShapeError
+    c, a = T.tensor("bool", shape=(None, 2, 1)), T.tensor("float64", shape=(None, 2, None))
+    f = symdl.function([c, a], T.switch(c, a, -1.0), mode=backend)
+    with pytest.raises(ShapeError, match=r"cannot broadcast"):
+        f(np.ones((2, 2, 1), bool), np.ones((3, 2, 1)))
+    # seed 6, graph 1159: an integer power, which the c backend runs through NumPy
+    x, y = T.ivector("x"), T.lvector("y")
+    with pytest.raises(ShapeError, match=r"cannot broadcast"):
+        symdl.function([x, y], x**y, mode=backend)(np.ones(3, "int32"), np.ones(2, "int64"))
+
+
 def _lineno():
     import sys
 

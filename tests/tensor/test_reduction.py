@@ -174,6 +174,14 @@ def test_logsumexp_is_stable_for_large_and_minus_infinite_values(backend):
     )
 
 
+def test_logsumexp_of_integers_is_taken_in_floats(backend):
+    # found by symdl.fuzz (seed 2, graph 508): x - max(x) wrapped around in int64
+    big = np.iinfo("int64").max
+    x = np.array([[0, big, np.iinfo("int64").min], [1, 2, 3]], "int64")
+    check(backend, lambda v: T.logsumexp(v, axis=1), lambda v: np_logsumexp(v.astype("float64"), axis=1), x)
+    assert T.logsumexp(T.ivector()).dtype == "float64" and T.logsumexp(T.tensor("bool", shape=(3,))).dtype == "float16"
+
+
 @pytest.mark.parametrize(
     "method, ref",
     [

@@ -220,6 +220,15 @@ def test_inc_subtensor_with_repeated_indices_accumulates_like_np_add_at(backend)
     np.testing.assert_array_equal(f(np.zeros((2, 2)), np.array([1, 1])), [[0, 0], [0, 20]])
 
 
+def test_writing_through_a_full_slice_matches_numpy(backend):
+    # found by symdl.fuzz (seed 1, graph 16): x[:] was x itself, so set_subtensor(x[:], y) raised TypeError
+    x, y = T.dvector("x"), T.dvector("y")
+    f = symdl.function([x, y], [T.set_subtensor(x[:], y), T.inc_subtensor(x[...], y)], mode=backend)
+    got = f(np.array([1.0, 2.0]), np.array([10.0, -1.0]))
+    np.testing.assert_array_equal(got[0], [10.0, -1.0])
+    np.testing.assert_array_equal(got[1], [11.0, 1.0])
+
+
 @pytest.mark.parametrize("write", [T.set_subtensor, T.inc_subtensor])
 def test_writing_through_a_boolean_mask_matches_numpy(backend, write):
     ref = np_set if write is T.set_subtensor else np_inc

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from symdl.backend import Backend, Thunk
+from symdl.backend import Backend, Thunk, raise_broadcast_error
 from symdl.backend.c import build
 from symdl.compile.plan import Plan
 from symdl.config import config
@@ -63,6 +63,7 @@ def _perform(node: Apply) -> Any:
                 return perform(node, inputs)
         except Exception as exc:
             _annotate(exc, node)
+            raise_broadcast_error(exc, node, inputs)
             raise
 
     return run

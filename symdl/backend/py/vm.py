@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from symdl.backend import Backend, Thunk
+from symdl.backend import Backend, Thunk, raise_broadcast_error
 from symdl.compile.plan import Plan
 from symdl.config import config
 from symdl.errors import NanGuardError
@@ -61,6 +61,7 @@ class PyThunk(Thunk):
                     results = perform(node, [storage[s] for s in ins])
                 except Exception as exc:
                     _annotate(exc, node)
+                    raise_broadcast_error(exc, node, [storage[s] for s in ins])
                     raise
                 for s, r in zip(outs, results):
                     storage[s] = r

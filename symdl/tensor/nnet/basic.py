@@ -103,7 +103,7 @@ def xlogy(x: Any, y: Any) -> Variable:
 
 # ---------------------------------------------------------------- softmax family
 def _softmax_np(x: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis gives an empty result
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     e = np.exp(x - m)
     e /= np.sum(e, axis=axis, keepdims=True)
@@ -111,7 +111,7 @@ def _softmax_np(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _log_softmax_np(x: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
     shifted = x - m
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
@@ -191,6 +191,10 @@ def _axis(x: Variable, axis: int, opname: str) -> int:
 
 def softmax(x: Any, axis: int = -1) -> Variable:
     """The softmax of ``x`` along ``axis`` (the last by default); finite for any finite logits.
+
+    ``exp(x - m) / sum(exp(x - m))`` with ``m`` the maximum along ``axis`` where it is finite and 0
+    where it is not: a row holding ``inf`` gives NaN there and 0 at its finite entries (the limit
+    would be 1 and 0). An empty axis gives an empty result.
 
     >>> import numpy as np, symdl.tensor as T
     >>> x = T.dvector('x')

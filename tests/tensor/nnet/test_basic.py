@@ -80,6 +80,14 @@ def test_softmax_and_log_softmax_match_numpy(backend, shape, axis):
     verify_grad(lambda v: nnet.log_softmax(v, axis), [x], mode=backend)
 
 
+def test_softmax_over_an_empty_axis_is_empty(backend):
+    # found by symdl.fuzz (seed 1, graph 102): the py backend raised NumPy's zero-size maximum error
+    x = T.dmatrix("x")
+    f = symdl.function([x], [nnet.softmax(x), nnet.log_softmax(x), nnet.softmax(x, axis=0)], mode=backend)
+    for out in f(np.zeros((2, 0))):
+        assert out.shape == (2, 0) and out.dtype == "float64"
+
+
 def test_softmax_keeps_static_shape_and_float32():
     x = T.tensor3("x", shape=(None, 4, 7))
     assert nnet.softmax(x).type == x.type
