@@ -8,6 +8,7 @@ Adding an op means adding it to one of the tables below (and writing its test).
 import ast
 import importlib
 import pkgutil
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -176,9 +177,19 @@ def all_symdl_ops() -> dict[str, type]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls.__module__.startswith("symdl."):
+        if cls.__module__.startswith("symdl.") and _defined_in_its_module(cls):
             found[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return found
+
+
+def _defined_in_its_module(cls: type) -> bool:
+    """Whether ``cls`` is reachable by its name from its module: an op a doctest defines (whose
+    module is the one the doctest belongs to) is not symdl's, and exists only once that doctest
+    ran, earlier in the same worker or not."""
+    owner: object = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        owner = getattr(owner, part, None)
+    return owner is cls
 
 
 def all_scalar_ops() -> dict:

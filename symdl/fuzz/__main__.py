@@ -4,4 +4,5 @@ import sys
 
 from symdl.fuzz.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (pkgutil walks every module) runs nothing
+    sys.exit(main())
