@@ -108,6 +108,7 @@ OPS_WITHOUT_GRADIENT = {
     "symdl.compile.builders.InnerGraphOp": "a base class: each op holding a graph (OpFromGraph, Scan) has its own",
     "symdl.tensor.creation.Eye": "its inputs are integer sizes and its output a constant pattern",
     "symdl.tensor.checks.CheckLabels": "integer labels in and out (a run-time range check)",
+    "symdl.tensor.checks._Check": "a base class: the label and shape checks are registered",
     "symdl.tensor.extra_ops.RavelMultiIndex": "integer inputs and output (indices)",
     "symdl.tensor.extra_ops.SearchSorted": "integer output (insertion indices)",
     "symdl.tensor.extra_ops.Unique": (

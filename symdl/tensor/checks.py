@@ -53,12 +53,26 @@ def check_size(node: Apply, shape: Sequence[int], opname: str | None = None) -> 
     return shape
 
 
-class CheckLabels(Op):
+class _Check(Op):
+    """An identity on its first input that ``check_values`` of all its inputs first."""
+
+    view_map = {0: [0]}
+
+    def check_values(self, node: Apply, values: Sequence[Any], to_host: Any = np.asarray) -> None:
+        raise NotImplementedError
+
+    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
+        self.check_values(node, inputs)
+        return [inputs[0]]
+
+    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
+        return [list(input_shapes[0])]
+
+
+class CheckLabels(_Check):
     """Integer labels, passed through once every one is in ``[0, n)``; else IndexError naming
     ``opname`` and the user's line where it was applied (negative labels are errors too: they
     are class indices, not Python positions)."""
-
-    view_map = {0: [0]}
 
     __props__ = ("opname",)
 
@@ -94,13 +108,6 @@ class CheckLabels(Op):
         error = self.message(node, labels, int(n))
         if error is not None:
             raise IndexError(error)
-
-    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
-        self.check_values(node, inputs)
-        return [inputs[0]]
-
-    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
-        return [list(input_shapes[0])]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         return [None, None]
@@ -177,7 +184,7 @@ def needs_shape_check(node: Apply) -> bool:
     return len(shaped) >= 2 and any(d is None for v in shaped for d in v.type.shape)
 
 
-class ShapeCheck(Op):
+class ShapeCheck(_Check):
     """Identity on its first input (a gradient) that raises the ShapeError its ``forward`` op
     would raise on the other inputs' run-time shapes (the forward node's inputs): the gradient
     of ``dot(x, y)`` with respect to ``x`` never computes the product, and of shapes (3, 4) and
@@ -188,8 +195,6 @@ class ShapeCheck(Op):
     static. The check builds the forward node on variables of the run-time shapes (integer
     vectors, such as reshape's target, with their values), so each op's own static checks are
     the rule; a set of shapes that passed is remembered."""
-
-    view_map = {0: [0]}
 
     __props__ = ("forward",)
 
@@ -238,13 +243,6 @@ class ShapeCheck(Op):
                 f"{exc} (checked in the gradient of {self.forward}{at}, whose forward is not computed)"
             ) from None
         self._passed.add(key)
-
-    def perform(self, node: Apply, inputs: Sequence[np.ndarray]) -> list:
-        self.check_values(node, inputs)
-        return [inputs[0]]
-
-    def infer_shape(self, node: Apply, input_shapes: Sequence) -> list:
-        return [list(input_shapes[0])]
 
     def L_op(self, inputs: Sequence[Variable], outputs: Sequence[Variable], grads: Sequence[Variable]) -> list:
         return [grads[0]] + [None] * (len(inputs) - 1)
