@@ -133,6 +133,18 @@ class Scan(InnerGraphOp):
         groups["invariants"] = rest
         return groups
 
+    def body_input_sources(self, inputs: Sequence[Any]) -> list[tuple[Any, int]]:
+        """Per body input, the node's input it comes from (taken from ``inputs``) and the shift of
+        its axes there: its dimension j is dimension j + 1 of its sequence or initial value, j of
+        an invariant."""
+        outer, inner = self.outer_groups(inputs), self.inner_groups()
+        sources: list[tuple[Any, int]] = []
+        for value, vars_ in zip(outer["seqs"], inner["seqs"]):
+            sources += [(value, 1)] * len(vars_)
+        for value, vars_ in zip(outer["inits"], inner["states"]):
+            sources += [(value, 1)] * len(vars_)
+        return sources + [(value, 0) for value in outer["invariants"]]
+
     # -------------------------------------------------------------- the node
     def make_node(self, *inputs: Any) -> Apply:
         info = self.info
@@ -283,16 +295,9 @@ class Scan(InnerGraphOp):
         info = self.info
         if info.as_while:
             raise NotImplementedError("a while loop's length is known when it has run")
-        outer = self.outer_groups(list(range(len(node.inputs))))
-        inner = self.inner_groups()
-        # an inner input's dimension j is dimension j + 1 of its sequence or initial value
-        source: dict[Variable, tuple[int, int]] = {}
-        for position, taps in zip(outer["seqs"], inner["seqs"]):
-            source.update((v, (position, 1)) for v in taps)
-        for position, taps in zip(outer["inits"], inner["states"]):
-            source.update((v, (position, 1)) for v in taps)
-        for position, v in zip(outer["invariants"], inner["invariants"]):
-            source[v] = (position, 0)
+        positions = list(range(len(node.inputs)))
+        outer, inner = self.outer_groups(positions), self.inner_groups()
+        source = dict(zip(self.fgraph.inputs, self.body_input_sources(positions)))
         n_steps = node.inputs[0]
         shapes = []
         for k in range(len(node.outputs)):

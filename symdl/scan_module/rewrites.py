@@ -465,13 +465,7 @@ def _equal_dim_groups(fgraph: FunctionGraph, node: Apply) -> tuple[tuple[tuple[i
     """Groups of the body's input dimensions (``(input index, axis)``, size unknown to the body)
     whose sizes the outer graph proves equal."""
     op: Scan = node.op
-    inner, outer = op.inner_groups(), op.outer_groups(node.inputs)
-    sources: list[tuple[Variable, int]] = []  # per body input: the outer value and the axis shift
-    for value, vars_ in zip(outer["seqs"], inner["seqs"]):
-        sources += [(value, 1)] * len(vars_)
-    for value, vars_ in zip(outer["inits"], inner["states"]):
-        sources += [(value, 1)] * len(vars_)
-    sources += [(value, 0) for value in outer["invariants"]]
+    sources = op.body_input_sources(node.inputs)
     by_key: dict[tuple, list[tuple[int, int]]] = {}
     for j, (var, (value, shift)) in enumerate(zip(op.fgraph.inputs, sources)):
         for axis, size in enumerate(var.type.shape):
