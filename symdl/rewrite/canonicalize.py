@@ -197,10 +197,16 @@ def _slice_of_zeros(v: Variable) -> tuple[int, int, int, Variable] | None:
     """``(axis, start, stop, y)`` when ``v`` is ``zeros`` with ``y`` written or added into the
     constant slice ``start:stop`` of one axis (every other axis whole)."""
     node = v.owner
-    if node is None or not isinstance(node.op, IncSubtensor) or node.op.advanced or len(node.inputs) != 2:
+    if node is None or not isinstance(node.op, IncSubtensor) or node.op.advanced:
         return None
-    base, y = node.inputs
-    template = node.op.template
+    base, y, *bounds = node.inputs
+    if not all(isinstance(b, Constant) and b.ndim == 0 for b in bounds):
+        return None
+    known = [int(np.asarray(b.data)) for b in bounds]
+    template = [
+        tuple(known[part[1]] if isinstance(part, tuple) and part[0] == "in" else part for part in entry)
+        for entry in node.op.template
+    ]
     if not is_value(base, 0) or len(template) != v.ndim or y.ndim != v.ndim:
         return None
     whole = ("slice", None, None, None)
@@ -245,6 +251,21 @@ def slices_of_zeros_to_concatenate(fgraph: FunctionGraph, node: Apply) -> list |
         if list(dims(fgraph, y)) != want:
             return None
     new = fit(fgraph, concatenate([y for *_, y in pieces], axis=axis), out)
+    return [new] if new is not None else None
+
+
+def whole_of_zeros(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """Zeros with ``y`` written or added into all of them are ``y`` (where ``y`` has their shape):
+    the gradient of a value read whole through a slice (a loop's sequence) is not copied into a
+    zero-filled array. A pass after ``scan_equal_dims`` runs it (see there)."""
+    out = node.outputs[0]
+    piece = _slice_of_zeros(out)
+    if piece is None:
+        return None
+    axis, start, stop, y = piece
+    if start != 0 or stop != out.type.shape[axis] or y.dtype != out.dtype:
+        return None
+    new = fit(fgraph, y, out)
     return [new] if new is not None else None
 
 

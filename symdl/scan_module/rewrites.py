@@ -19,7 +19,11 @@ Each looks at one ``Scan`` node and its body, and replaces the node by a new one
 - ``scan_equal_dims``: dimensions of the body's inputs that the graph around the loop proves
   equal (the batch size of every sequence row and state) are recorded in the loop, so that the
   body's rewrites know them too: a gradient's ``reduce_to_shape`` of a value to its own shape
-  disappears and the elementwise work around it fuses.
+  disappears and the elementwise work around it fuses;
+- ``scan_prune_rewritten_body``: last, each body is rewritten and the sequences and invariants
+  its rewritten form no longer reads are dropped, with the outer work that made them (a gradient
+  loop is handed every value of the forward loop's, and once rewritten reads few of them), and
+  per-step outputs that the rewrites made one value are stored once.
 
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, w = T.dmatrix('x'), T.dmatrix('w')
@@ -491,4 +495,86 @@ def scan_equal_dims(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
         apply_replacements(fgraph, list(zip(node.outputs, new_node.outputs)))
         ctx.record("scan_equal_dims")
         done += 1
+    return done
+
+
+@register_pass("fusion", "scan", name="whole_of_zeros")
+def whole_of_zeros_pass(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """``whole_of_zeros`` on every node, once the loops know their equal dimensions: earlier, a
+    zero-filled value replaced by what was written into it can hide from the shape analysis that
+    its rows have the batch size of the loop's other inputs (the batch size of the zeros is the
+    input's, that of the value written a broadcast of two)."""
+    from symdl.rewrite.canonicalize import whole_of_zeros
+    from symdl.tensor.subtensor import IncSubtensor
+
+    done = 0
+    for node in fgraph.toposort():
+        if node in fgraph.apply_nodes and isinstance(node.op, IncSubtensor):
+            new = whole_of_zeros(fgraph, node)
+            if new:
+                apply_replacements(fgraph, list(zip(node.outputs, new)))
+                ctx.record("whole_of_zeros")
+                done += 1
+    return done
+
+
+# ---------------------------------------------------------------- what the rewritten body makes needless
+def _pruned_on_rewritten_body(node: Apply) -> list[tuple[Variable, Variable]] | None:
+    """``(old output, new output)`` pairs for a node whose loop runs the rewritten body without
+    the sequences and invariants that body no longer reads and with one output per distinct
+    per-step value (its plan made already); None when there is nothing to prune."""
+    op: Scan = node.op
+    info = op.info
+    body = op.inner_plan().fgraph
+    read = set(body.outputs)
+    for inner in toposort(body.outputs):
+        read.update(inner.inputs)
+    groups, outer = op.inner_groups(body), op.outer_groups(node.inputs)
+    dropped = {v for vs in groups["seqs"] for v in vs if v not in read}
+    dropped.update(v for v in groups["invariants"] if v not in read)
+    position: dict[Variable, int] = {}  # each distinct per-step output's place among the new outputs
+    source = [position.setdefault(out, len(position)) for out in groups["nit_out"]]
+    if not dropped and len(position) == len(source):
+        return None
+    kept = [j for j, v in enumerate(body.inputs) if v not in dropped]
+    renumber = {old: new for new, old in enumerate(kept)}
+    seqs = [
+        (value, tuple(t for t, v in zip(taps, vars_) if v not in dropped))
+        for value, taps, vars_ in zip(outer["seqs"], info.seq_taps, groups["seqs"])
+    ]
+    seqs = [(value, taps) for value, taps in seqs if taps]
+    invariants = [value for value, v in zip(outer["invariants"], groups["invariants"]) if v not in dropped]
+    equal_dims = (tuple((renumber[j], axis) for j, axis in group if j in renumber) for group in info.equal_dims)
+    new_info = replace(
+        info,
+        seq_taps=tuple(taps for _, taps in seqs),
+        n_nit=len(position),
+        n_invariants=len(invariants),
+        equal_dims=tuple(group for group in equal_dims if len(group) > 1),
+    )
+    outputs = groups["state_out"] + list(position) + groups["until"]
+    new_op = Scan([body.inputs[j] for j in kept], outputs, new_info)
+    new_op.truncate_gradient = op.truncate_gradient
+    # its body is rewritten already: planned as it is, not rewritten again
+    from symdl.compile.plan import make_plan
+
+    new_op._plan = make_plan(new_op.fgraph.clone())
+    new_node = new_op.make_node(outer["n_steps"], *(value for value, _ in seqs), *outer["inits"], *invariants)
+    n = info.n_states
+    pairs = list(zip(node.outputs[:n], new_node.outputs[:n]))
+    return pairs + [(node.outputs[n + k], new_node.outputs[n + j]) for k, j in enumerate(source)]
+
+
+@register_pass("fusion", "scan", name="scan_prune_rewritten_body")
+def scan_prune_rewritten_body(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """Prune what the loops' rewritten bodies make needless (see the module docstring)."""
+    done = 0
+    for node in fgraph.toposort():
+        if node not in fgraph.apply_nodes or not isinstance(node.op, Scan):
+            continue
+        pairs = _pruned_on_rewritten_body(node)
+        if pairs is not None:
+            apply_replacements(fgraph, pairs)
+            ctx.record("scan_prune_rewritten_body")
+            done += 1
     return done

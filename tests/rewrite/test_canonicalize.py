@@ -264,3 +264,24 @@ def test_slices_of_zeros_that_leave_a_gap_or_broadcast_stay_sums(rw):
     before, after = rw.compile([x, y], spread)
     assert not any(op.startswith("Join") for op in rw.ops(after))
     rw.same(before, after, np.ones((3, 5)), np.full((1, 2), 2.0))
+
+
+@pytest.mark.parametrize("bounds", ["ints", "constants"])
+def test_zeros_with_a_value_written_into_all_of_them_are_that_value(rw, bounds):
+    # the gradient of a loop's sequence read whole (x[0:n] of zeros of n rows)
+    rng = np.random.default_rng(0)
+    x = T.dmatrix("x", shape=(4, 3))
+    start, stop = (0, 4) if bounds == "ints" else (T.constant(0), T.constant(4))
+    whole = T.inc_subtensor(T.zeros((4, 3))[start:stop], x)
+    before, after = rw.compile([x], whole * 2, excluding=())
+    assert "inc_subtensor" in rw.ops(before) and "inc_subtensor" not in rw.ops(after)
+    rw.same(before, after, rng.normal(size=(4, 3)))
+
+
+def test_zeros_with_a_value_written_into_part_or_broadcast_stay_written(rw):
+    x, row = T.dmatrix("x", shape=(3, 3)), T.dmatrix("row", shape=(1, 3))
+    part = T.inc_subtensor(T.zeros((4, 3))[0:3], x)
+    spread = T.inc_subtensor(T.zeros((4, 3))[0:4], row)
+    before, after = rw.compile([x, row], [part, spread], excluding=())
+    assert rw.ops(after).count("inc_subtensor") == 2
+    rw.same(before, after, np.ones((3, 3)), np.full((1, 3), 2.0))

@@ -117,3 +117,35 @@ def test_a_loop_knows_its_batch_sizes_are_equal_so_its_gradient_body_has_no_shap
     (backward,) = [n for n in loops if n.op.info.name.startswith("grad_of")]
     body = [str(n.op) for n in backward.op.inner_plan().order]
     assert "reduce_to_shape" not in body and "shape" not in body
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_a_gradient_loop_is_given_only_what_its_rewritten_body_reads(mode):
+    # an LSTM's backward loop is handed every value of the forward loop's; once its body is
+    # rewritten it reads few of them, and the outer work making the others goes too; two of its
+    # per-step outputs (the gates' gradient, for two weights) become one value, stored once
+    from symdl import layers
+
+    rng = np.random.default_rng(2)
+    l_in = layers.InputLayer((None, 4, 3))
+    lstm = layers.LSTMLayer(l_in, 5)
+    cost = (layers.get_output(lstm) ** 2).sum()
+    params = layers.get_all_params(lstm, trainable=True)
+    outputs = [cost, *symdl.grad(cost, params)]
+    x = rng.normal(size=(2, 4, 3)).astype(symdl.config.floatX)
+    f = symdl.function([l_in.input_var], outputs, mode=mode)
+    kept = symdl.function([l_in.input_var], outputs, mode=mode, optimizer_excluding=["scan_prune_rewritten_body"])
+    plain = symdl.function([l_in.input_var], outputs, mode="py", optimizer="none")
+    for a, b in zip(f(x), plain(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    for node in _scans(f):
+        body = node.op.inner_plan().fgraph
+        read = {v for n in body.toposort() for v in n.inputs} | set(body.outputs)
+        groups = node.op.inner_groups(body)
+        assert all(v in read for vs in groups["seqs"] for v in vs) and all(v in read for v in groups["invariants"])
+        assert len(set(groups["nit_out"])) == len(groups["nit_out"])
+    (backward,) = [n for n in _scans(f) if n.op.info.name.startswith("grad_of")]
+    (backward_kept,) = [n for n in _scans(kept) if n.op.info.name.startswith("grad_of")]
+    assert len(backward.inputs) < len(backward_kept.inputs)
+    assert len(backward.outputs) < len(backward_kept.outputs)
+    assert len(f.graph.apply_nodes) < len(kept.graph.apply_nodes)
