@@ -25,6 +25,9 @@ Each looks at one ``Scan`` node and its body, and replaces the node by a new one
   loop is handed every value of the forward loop's, and once rewritten reads few of them), and
   per-step outputs that the rewrites made one value are stored once.
 
+One more pass here is not about loops: ``whole_of_zeros`` (zeros with a value written into all
+of them are that value), which must run after ``scan_equal_dims`` (see there).
+
 >>> import numpy as np, symdl, symdl.tensor as T
 >>> x, w = T.dmatrix('x'), T.dmatrix('w')
 >>> ys, _ = symdl.map(lambda row, w: T.tanh(T.dot(row, w)), x, non_sequences=w)
@@ -558,7 +561,9 @@ def _pruned_on_rewritten_body(node: Apply) -> list[tuple[Variable, Variable]] | 
     # its body is rewritten already: planned as it is, not rewritten again
     from symdl.compile.plan import make_plan
 
-    new_op._plan = make_plan(new_op.fgraph.clone())
+    planned = new_op.fgraph.clone()
+    new_op.prepare_body(planned)
+    new_op._plan = make_plan(planned)
     new_node = new_op.make_node(outer["n_steps"], *(value for value, _ in seqs), *outer["inits"], *invariants)
     n = info.n_states
     pairs = list(zip(node.outputs[:n], new_node.outputs[:n]))

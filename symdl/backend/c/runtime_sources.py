@@ -37,10 +37,6 @@ RUNTIME_SOURCES = (
     "pool_nd.h",
     "sgemm_avx512.h",
 )
-# gcc flags of all C that symdl builds (-march=native: built where it runs), and of the runtime
-# beyond its include and library paths.
-OPT_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fwrapv", "-fno-semantic-interposition", "-fPIC"]
-RUNTIME_COMPILE_FLAGS = OPT_FLAGS + ["-fopenmp", "-w"]
 
 
 @functools.cache
@@ -54,6 +50,29 @@ def cpu_features() -> str:
     except OSError:
         pass
     return platform.machine() + platform.processor()
+
+
+def vector_width_flags() -> list[str]:
+    """256-bit vectors on CPUs with AVX2 and no AVX-512. gcc's tuning for some of them (AMD Zen 1,
+    which ``-march=native`` names znver1) prefers 128-bit vectors, so fused loops called libmvec's
+    4-wide SSE ``tanh``, ``exp`` and ``log1p`` rather than the 8-wide AVX2 ones; CPUs with AVX-512
+    keep gcc's own choice."""
+    features = set(cpu_features().split())
+    return ["-mprefer-vector-width=256"] if "avx2" in features and "avx512f" not in features else []
+
+
+# gcc flags of all C that symdl builds (-march=native: built where it runs), and of the runtime
+# beyond its include and library paths.
+OPT_FLAGS = [
+    "-O3",
+    "-march=native",
+    *vector_width_flags(),
+    "-fno-math-errno",
+    "-fwrapv",
+    "-fno-semantic-interposition",
+    "-fPIC",
+]
+RUNTIME_COMPILE_FLAGS = OPT_FLAGS + ["-fopenmp", "-w"]
 
 
 def runtime_digest(kernel_dir: Path) -> str:
