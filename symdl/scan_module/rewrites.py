@@ -443,18 +443,24 @@ def scan_save_memory(fgraph: FunctionGraph, node: Apply) -> list | None:
     return _replacements(node, loop.build())
 
 
+def _rewrite_each(fgraph: FunctionGraph, ctx: RewriteContext, op_type: type, name: str, rewrite) -> int:
+    """A pass: ``rewrite(fgraph, node)`` (``(old, new)`` pairs, or None) on every node of
+    ``op_type`` still in the graph, each change recorded as ``name``."""
+    done = 0
+    for node in fgraph.toposort():
+        if node in fgraph.apply_nodes and isinstance(node.op, op_type):
+            pairs = rewrite(fgraph, node)
+            if pairs:
+                apply_replacements(fgraph, pairs)
+                ctx.record(name)
+                done += 1
+    return done
+
+
 @register_pass("specialize", "scan", name="scan_push_out_accumulators")
 def scan_push_out_accumulators(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
     """``push_out_accumulators`` on every loop (a pass: it replaces the reads of the sums too)."""
-    done = 0
-    for node in fgraph.toposort():
-        if node in fgraph.apply_nodes and isinstance(node.op, Scan):
-            pairs = push_out_accumulators(fgraph, node)
-            if pairs:
-                apply_replacements(fgraph, pairs)
-                ctx.record("scan_push_out_accumulators")
-                done += 1
-    return done
+    return _rewrite_each(fgraph, ctx, Scan, "scan_push_out_accumulators", push_out_accumulators)
 
 
 for _name, _rewrite in (
@@ -481,24 +487,20 @@ def _equal_dim_groups(fgraph: FunctionGraph, node: Apply) -> tuple[tuple[tuple[i
     return tuple(tuple(group) for key, group in by_key.items() if len(group) > 1 and key[0] != "c")
 
 
+def _with_equal_dims(fgraph: FunctionGraph, node: Apply) -> list[tuple[Variable, Variable]] | None:
+    groups = _equal_dim_groups(fgraph, node)
+    op: Scan = node.op
+    if groups == op.info.equal_dims:
+        return None
+    new_op = Scan(op.fgraph.inputs, op.fgraph.outputs, replace(op.info, equal_dims=groups))
+    new_op.truncate_gradient = op.truncate_gradient
+    return list(zip(node.outputs, new_op.make_node(*node.inputs).outputs))
+
+
 @register_pass("fusion", "scan", name="scan_equal_dims")
 def scan_equal_dims(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
     """Record in each loop which of its body's input dimensions are equal (see the module docstring)."""
-    done = 0
-    for node in fgraph.toposort():
-        if node not in fgraph.apply_nodes or not isinstance(node.op, Scan):
-            continue
-        groups = _equal_dim_groups(fgraph, node)
-        if groups == node.op.info.equal_dims:
-            continue
-        op: Scan = node.op
-        new_op = Scan(op.fgraph.inputs, op.fgraph.outputs, replace(op.info, equal_dims=groups))
-        new_op.truncate_gradient = op.truncate_gradient
-        new_node = new_op.make_node(*node.inputs)
-        apply_replacements(fgraph, list(zip(node.outputs, new_node.outputs)))
-        ctx.record("scan_equal_dims")
-        done += 1
-    return done
+    return _rewrite_each(fgraph, ctx, Scan, "scan_equal_dims", _with_equal_dims)
 
 
 @register_pass("fusion", "scan", name="whole_of_zeros")
@@ -510,19 +512,15 @@ def whole_of_zeros_pass(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
     from symdl.rewrite.canonicalize import whole_of_zeros
     from symdl.tensor.subtensor import IncSubtensor
 
-    done = 0
-    for node in fgraph.toposort():
-        if node in fgraph.apply_nodes and isinstance(node.op, IncSubtensor):
-            new = whole_of_zeros(fgraph, node)
-            if new:
-                apply_replacements(fgraph, list(zip(node.outputs, new)))
-                ctx.record("whole_of_zeros")
-                done += 1
-    return done
+    def pairs(fgraph: FunctionGraph, node: Apply) -> list | None:
+        new = whole_of_zeros(fgraph, node)
+        return list(zip(node.outputs, new)) if new else None
+
+    return _rewrite_each(fgraph, ctx, IncSubtensor, "whole_of_zeros", pairs)
 
 
 # ---------------------------------------------------------------- what the rewritten body makes needless
-def _pruned_on_rewritten_body(node: Apply) -> list[tuple[Variable, Variable]] | None:
+def _pruned_on_rewritten_body(fgraph: FunctionGraph, node: Apply) -> list[tuple[Variable, Variable]] | None:
     """``(old output, new output)`` pairs for a node whose loop runs the rewritten body without
     the sequences and invariants that body no longer reads and with one output per distinct
     per-step value (its plan made already); None when there is nothing to prune."""
@@ -573,13 +571,4 @@ def _pruned_on_rewritten_body(node: Apply) -> list[tuple[Variable, Variable]] | 
 @register_pass("fusion", "scan", name="scan_prune_rewritten_body")
 def scan_prune_rewritten_body(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
     """Prune what the loops' rewritten bodies make needless (see the module docstring)."""
-    done = 0
-    for node in fgraph.toposort():
-        if node not in fgraph.apply_nodes or not isinstance(node.op, Scan):
-            continue
-        pairs = _pruned_on_rewritten_body(node)
-        if pairs is not None:
-            apply_replacements(fgraph, pairs)
-            ctx.record("scan_prune_rewritten_body")
-            done += 1
-    return done
+    return _rewrite_each(fgraph, ctx, Scan, "scan_prune_rewritten_body", _pruned_on_rewritten_body)
