@@ -128,13 +128,17 @@ def _used(fgraph: FunctionGraph, var: Variable | None) -> bool:
     return var is not None and bool(fgraph.clients.get(var))
 
 
-def _body_readers(loop: _Loop) -> set[Variable]:
-    """The body variables that the body's outputs need."""
-    ends = [s.output for s in loop.states] + [out for out, _ in loop.nits] + loop.until
+def _needed(ends: list[Variable]) -> set[Variable]:
+    """``ends`` and every variable computing them reads."""
     needed = set(ends)
     for node in toposort(ends):
         needed.update(node.inputs)
     return needed
+
+
+def _body_readers(loop: _Loop) -> set[Variable]:
+    """The body variables that the body's outputs need."""
+    return _needed([s.output for s in loop.states] + [out for out, _ in loop.nits] + loop.until)
 
 
 # ---------------------------------------------------------------- one loop for a loop and its extension
@@ -194,11 +198,7 @@ def scan_prune(fgraph: FunctionGraph, node: Apply) -> list | None:
 
 def _readers_of_others(loop: _Loop, state: _State) -> set[Variable]:
     """Body variables read by the outputs other than ``state``'s own new value."""
-    ends = [s.output for s in loop.states if s is not state] + [out for out, _ in loop.nits] + loop.until
-    needed = set(ends)
-    for node in toposort(ends):
-        needed.update(node.inputs)
-    return needed
+    return _needed([s.output for s in loop.states if s is not state] + [out for out, _ in loop.nits] + loop.until)
 
 
 # ---------------------------------------------------------------- hoist loop invariants
@@ -527,9 +527,7 @@ def _pruned_on_rewritten_body(fgraph: FunctionGraph, node: Apply) -> list[tuple[
     op: Scan = node.op
     info = op.info
     body = op.inner_plan().fgraph
-    read = set(body.outputs)
-    for inner in toposort(body.outputs):
-        read.update(inner.inputs)
+    read = _needed(list(body.outputs))
     groups, outer = op.inner_groups(body), op.outer_groups(node.inputs)
     dropped = {v for vs in groups["seqs"] for v in vs if v not in read}
     dropped.update(v for v in groups["invariants"] if v not in read)
