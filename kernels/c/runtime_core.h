@@ -89,6 +89,9 @@ typedef struct {
     PyObject **recent; /* nvars * SD_RECENT */
     /* A granted claim (api_claim): the next new value of slot claim_out takes claim_src's buffer. */
     int claim_out, claim_src;
+    /* Per slot, 1 + the slot whose memory its next new value is written into (api_target: a row
+     * of a loop's store), or 0. */
+    int *target;
 } Program;
 
 #define SD_RECENT 2

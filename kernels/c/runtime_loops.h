@@ -3,7 +3,8 @@
  *
  * A loop keeps each recurrent state in a store: an array of rows, the initial ones first, then
  * one per step. Per step, the body's inputs are views of rows (row_view), its new values are
- * copied into rows (set_rows); the loop's results are views of row ranges (rows_view).
+ * computed in their rows (target) or copied into them (set_rows); the loop's results are views of
+ * row ranges (rows_view).
  */
 #ifndef SYMDL_RUNTIME_LOOPS_H
 #define SYMDL_RUNTIME_LOOPS_H
@@ -95,7 +96,18 @@ static int api_set_rows(sd_ctx *c, int node, int dst, int64_t start, int src, in
         memmove(rows.shape, d->shape + 1, sizeof(int64_t) * rows.ndim);
         memmove(rows.strides, d->strides + 1, sizeof(int64_t) * rows.ndim);
     }
-    copy_into(&rows, s);
+    int same = rows.data == s->data; /* the value was computed in its row (api_target) */
+    for (int k = 0; same && k < rows.ndim; k++)
+        same = rows.shape[k] < 2 || rows.strides[k] == s->strides[k];
+    if (!same)
+        copy_into(&rows, s);
+    return 0;
+}
+
+/* `slot`'s next new value goes into `dst`'s memory where it fits (see new_value); -1: no more */
+static int api_target(sd_ctx *c, int slot, int dst)
+{
+    PROG(c)->target[slot] = dst + 1;
     return 0;
 }
 

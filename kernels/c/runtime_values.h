@@ -57,6 +57,20 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
             return 0;
         }
     }
+    if (P->target[slot]) {
+        const sd_arr *t = &P->v[P->target[slot] - 1];
+        int fits = t->obj && t->dtype == dtype && t->ndim == ndim && is_c_contiguous(t);
+        for (int d = 0; fits && d < ndim; d++)
+            fits = t->shape[d] == shape[d];
+        P->target[slot] = 0;
+        if (fits) { /* api_target: a view of the row the loop stores this value in */
+            Py_INCREF(t->obj);
+            a->obj = t->obj;
+            a->data = t->data;
+            a->flags = t->flags & (SD_BORROWED | SD_POOLED);
+            return 0;
+        }
+    }
     if (P->lent[slot] && P->recent[(size_t)slot * SD_RECENT]) {
         /* the caller borrowed the last array: overwrite it unless it is among this call's values */
         PyArrayObject *o = (PyArrayObject *)P->recent[(size_t)slot * SD_RECENT];
@@ -272,9 +286,11 @@ static int api_claim(sd_ctx *c, int node, int src, int out)
 static void release_all(Program *P)
 {
     P->claim_out = -1;
-    for (int s = 0; s < P->nvars; s++)
+    for (int s = 0; s < P->nvars; s++) {
+        P->target[s] = 0;
         if (P->v[s].obj)
             clear_slot(&P->v[s]);
+    }
 }
 
 static int is_recent(Program *P, int slot, PyObject *obj)

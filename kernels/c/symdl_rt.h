@@ -98,6 +98,9 @@ typedef struct {
     int (*row_view)(sd_ctx *c, int node, int dst, int src, int64_t index);
     int (*rows_view)(sd_ctx *c, int node, int dst, int src, int64_t start, int64_t count);
     int (*set_rows)(sd_ctx *c, int node, int dst, int64_t start, int src, int src_is_rows);
+    /* the next new value of `slot` is written into the memory of `dst` (a row of a loop's store)
+     * where it fits there; `dst` -1: into a buffer of its own */
+    int (*target)(sd_ctx *c, int slot, int dst);
     /* for the C code of ops written outside symdl (docs/extending.md): a new C-contiguous value
      * of `slot`, and an error of kind SD_ERROR_*, its message formatted as by printf, naming the
      * node and the user's line (it returns -1, for the function to return) */

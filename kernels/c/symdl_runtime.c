@@ -43,7 +43,7 @@
 #define SD_API_ENTRIES(X)                                                                                  \
     X(elemwise) X(reduce) X(argreduce) X(dot) X(matmul) X(dimshuffle) X(reshape) X(shape) X(alloc)         \
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
-    X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows)      \
+    X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows) X(target)      \
     X(value) X(error) X(inc_subtensor) X(linalg) X(window_sum) X(cumulate) X(batch_gather) X(batch_scatter_add)    \
     X(split) X(pool_nd) X(conv3d)
 
@@ -196,6 +196,7 @@ static int program_init(PyObject *self, PyObject *args, PyObject *kwargs)
     P->slot_ndim = calloc(P->nvars + 1, sizeof(int));
     P->slot_static = calloc((size_t)(P->nvars + 1) * SD_MAXDIM, sizeof(int64_t));
     P->is_out = calloc(P->nvars + 1, 1);
+    P->target = calloc(P->nvars + 1, sizeof(int));
     P->lent = calloc(P->nvars + 1, 1);
     P->out_lent = calloc(P->nout + 1, 1);
     P->recent = calloc((size_t)(P->nvars + 1) * SD_RECENT, sizeof(PyObject *));
@@ -204,7 +205,7 @@ static int program_init(PyObject *self, PyObject *args, PyObject *kwargs)
     P->pool_cap = 256;
     P->pool = calloc(P->pool_cap, sizeof(PyObject *));
     P->pool_bytes = calloc(P->pool_cap, sizeof(Py_ssize_t));
-    if (!P->v || !P->times || !P->slot_dtype || !P->slot_ndim || !P->slot_static || !P->is_out || !P->recent ||
+    if (!P->v || !P->times || !P->slot_dtype || !P->slot_ndim || !P->slot_static || !P->is_out || !P->target || !P->recent ||
         !P->lent || !P->out_lent || !P->pool || !P->pool_bytes || !P->scalars || !P->lock) {
         PyErr_NoMemory();
         return -1;
@@ -284,6 +285,7 @@ static void program_dealloc(PyObject *self)
     free(P->slot_ndim);
     free(P->slot_static);
     free(P->is_out);
+    free(P->target);
     free(P->lent);
     free(P->out_lent);
     Py_CLEAR(P->const_arrays);

@@ -3,8 +3,10 @@
 Per step, each sequence tap's slot becomes a view of the sequence's row and each state tap's a
 view of a row of the state's store (its initial rows, then one row per step); the body's nodes
 run as they would outside a loop (intermediates released each step, their buffers reused by the
-next); each new state value is copied into its row of the store and each other output into its
-array (allocated at the first step, once its row shape is known); a while loop stops after the
+next); each new state value is computed in its row of the store, and each other output in its
+row of its array (allocated at the first step, once its row shape is known), where the node
+making it allocates its value (a view, or a body input passed through, is copied into the row
+instead); a while loop stops after the
 step whose condition is true. The outputs are views of the stores' step rows (a state keeping
 only its last rows has a store of that many rows, used as a ring, and they are copied out in
 order at the end). No Python runs per step; a loop of no steps (whose rows' shapes the body
@@ -76,6 +78,22 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
         for tap, var in zip(taps, vars_):
             row = _row(f"{t} + {depth + tap}", depth, keep)
             step.append(f"SD_TRY(A->row_view(ctx, {k}, {c.slot(var)}, {store}, {row}));")
+    # each new value that a body node makes is computed in its row of the store (a nit's from the
+    # second step, once its store exists), sparing a copy per step; set_rows then copies nothing
+    produced = {v for inner_node in plan.order for v in inner_node.outputs}
+    rows_of: dict[Any, int] = {}
+    outs_in_stores = [
+        (store, _row(f"{t} + {depth}", depth, keep), out, "")
+        for (store, depth, keep), out in zip(stores, groups["state_out"])
+    ]
+    outs_in_stores += [(store, t, out, f"if ({t} > 0) ") for store, out in zip(nit_stores, groups["nit_out"])]
+    for store, row, out, guard in outs_in_stores:
+        if out in produced and out not in rows_of:
+            rows_of[out] = c.slot(out.type.make_variable(name="row"))
+            step.append(
+                f"{guard}{{ SD_TRY(A->row_view(ctx, {k}, {rows_of[out]}, {store}, {row})); "
+                f"A->target(ctx, {c.slot(out)}, {rows_of[out]}); }}"
+            )
     for inner_node, free in zip(plan.order, plan.frees):
         impl = find_impl("c", inner_node.op)
         call = None
@@ -92,6 +110,9 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
     for store, out in zip(nit_stores, groups["nit_out"]):
         step.append(f"if ({t} == 0) SD_TRY(A->alloc_rows(ctx, {k}, {store}, {c.slot(out)}, 0, {n}));")
         step.append(f"SD_TRY(A->set_rows(ctx, {k}, {store}, {t}, {c.slot(out)}, 0));")
+    for out, row in rows_of.items():
+        step.append(f"A->target(ctx, {c.slot(out)}, -1);")
+        step.append(f"A->release(ctx, {row});")
     released = set()
     for out in groups["state_out"] + groups["nit_out"]:
         if out not in body_inputs and not isinstance(out, Constant) and out not in released:

@@ -71,3 +71,55 @@ def test_a_step_that_changes_a_state_shape_is_a_clear_error_on_c():
     f = symdl.function([x, h0], hs, mode="c")
     with pytest.raises(symdl.errors.ShapeError, match="keeps its shape"):
         f(np.ones(3), np.zeros(2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_values_computed_in_their_store_rows_match_a_numpy_loop(dtype, perform_calls):
+    # Each step's new values are computed in the rows that keep them: a state that is also a
+    # per-step output, a transposed view of a computed value, a state keeping only its last row
+    # (a ring of rows), and a second call that must not overwrite the first call's results.
+    x = T.tensor3("x", dtype=dtype)
+    h0, c0, w = T.matrix("h0", dtype=dtype), T.matrix("c0", dtype=dtype), T.matrix("w", dtype=dtype)
+
+    def step(row, h, c, w):
+        new_h = T.tanh(T.dot(h, w) + row)
+        new_c = c * 0.5 + new_h
+        return [new_h, new_c, new_h, new_c.T]
+
+    (hs, cs, hs_again, cts), _ = symdl.scan(step, sequences=x, outputs_info=[h0, c0, None, None], non_sequences=w)
+    f = symdl.function([x, h0, c0, w], [hs, cs[-1], hs_again, cts], mode="c")
+    rng = np.random.default_rng(7)
+    values = [rng.standard_normal(shape).astype(dtype) for shape in [(5, 3, 3), (3, 3), (3, 3), (3, 3)]]
+
+    def numpy_loop(x, h, c, w):
+        hs, cts = [], []
+        for row in x:
+            h = np.tanh(h @ w + row)
+            c = c * 0.5 + h
+            hs.append(h)
+            cts.append(c.T)
+        return [np.stack(hs), c, np.stack(hs), np.stack(cts)]
+
+    first = f(*values)
+    kept = [a.copy() for a in first]
+    second = f(*[v * 2 for v in values])
+    assert perform_calls == []
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12)
+    for got, want in zip(first, numpy_loop(*values)):
+        np.testing.assert_allclose(got, want, **tol)
+    for got, want in zip(first, kept):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(second, numpy_loop(*[v * 2 for v in values])):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+def test_a_loop_that_fails_in_a_step_leaves_the_next_call_right():
+    x, i = T.dmatrix("x"), T.lvector("i")
+    picks, _ = symdl.scan(
+        lambda k, acc, x: acc + x[k] * 2, sequences=i, outputs_info=T.zeros_like(x[0]), non_sequences=x
+    )
+    f = symdl.function([x, i], picks, mode="c")
+    xv = np.arange(6.0).reshape(3, 2)
+    with pytest.raises(IndexError):
+        f(xv, np.array([0, 5, 1]))
+    np.testing.assert_allclose(f(xv, np.array([2, 1])), np.cumsum(xv[[2, 1]] * 2, axis=0))
