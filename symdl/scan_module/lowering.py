@@ -86,7 +86,10 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
         (store, _row(f"{t} + {depth}", depth, keep), out, "")
         for (store, depth, keep), out in zip(stores, groups["state_out"])
     ]
-    outs_in_stores += [(store, t, out, f"if ({t} > 0) ") for store, out in zip(nit_stores, groups["nit_out"])]
+    nit_rows = [f"({n} - 1 - {t})" if info.rows_reversed(j) else t for j in range(info.n_nit)]
+    outs_in_stores += [
+        (store, row, out, f"if ({t} > 0) ") for store, row, out in zip(nit_stores, nit_rows, groups["nit_out"])
+    ]
     for store, row, out, guard in outs_in_stores:
         if out in produced and out not in rows_of:
             rows_of[out] = c.slot(out.type.make_variable(name="row"))
@@ -107,9 +110,9 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
     body_inputs = set(body.inputs)
     for (store, depth, keep), out in zip(stores, groups["state_out"]):
         step.append(f"SD_TRY(A->set_rows(ctx, {k}, {store}, {_row(f'{t} + {depth}', depth, keep)}, {c.slot(out)}, 0));")
-    for store, out in zip(nit_stores, groups["nit_out"]):
+    for store, row, out in zip(nit_stores, nit_rows, groups["nit_out"]):
         step.append(f"if ({t} == 0) SD_TRY(A->alloc_rows(ctx, {k}, {store}, {c.slot(out)}, 0, {n}));")
-        step.append(f"SD_TRY(A->set_rows(ctx, {k}, {store}, {t}, {c.slot(out)}, 0));")
+        step.append(f"SD_TRY(A->set_rows(ctx, {k}, {store}, {row}, {c.slot(out)}, 0));")
     for out, row in rows_of.items():
         step.append(f"A->target(ctx, {c.slot(out)}, -1);")
         step.append(f"A->release(ctx, {row});")

@@ -50,9 +50,19 @@ class ScanInfo:
     # loop proves equal at run time (the batch size of every state and sequence row); the body's
     # rewrites use it to drop shape work (``reduce_to_shape``) and fuse across the inputs
     equal_dims: tuple[tuple[tuple[int, int], ...], ...] = ()
+    # per output not fed back: whether step t's value is stored in row n_steps - 1 - t (its rows
+    # in the reverse order of the steps, as a gradient loop's readers want them); () for none
+    reversed_rows: tuple[bool, ...] = ()
 
     def kept_rows(self, state: int) -> int | None:
         return self.keep[state] if self.keep else None
+
+    def rows_reversed(self, nit: int) -> bool:
+        return bool(self.reversed_rows) and self.reversed_rows[nit]
+
+    def nit_row(self, nit: int, step: int, n_steps: int) -> int:
+        """The row of output not fed back ``nit`` that step ``step`` of ``n_steps`` fills."""
+        return n_steps - 1 - step if self.rows_reversed(nit) else step
 
     @property
     def n_seqs(self) -> int:
@@ -86,6 +96,8 @@ class Scan(InnerGraphOp):
     def __init__(self, inner_inputs: Sequence[Variable], inner_outputs: Sequence[Variable], info: ScanInfo):
         if len(inner_inputs) != info.n_inner_inputs or len(inner_outputs) != info.n_inner_outputs:
             raise ValueError(f"{info.name}: the body's inputs and outputs do not match {info}")
+        if info.reversed_rows and (len(info.reversed_rows) != info.n_nit or info.as_while):
+            raise ValueError(f"{info.name}: reversed rows need one flag per output not fed back, and a for loop")
         self._set_graph(inner_inputs, inner_outputs, info)
         self.prepare_body(self.fgraph)
         self.name = info.name
@@ -234,7 +246,7 @@ class Scan(InnerGraphOp):
                         f"{self.name}: step {t} returned output {info.n_states + k} of shape {shape}, "
                         f"step 0 of shape {tuple(nits[k].shape[1:])}"
                     )
-                rows.set_row(nits[k], t, value)
+                rows.set_row(nits[k], info.nit_row(k, t, n), value)
             if info.as_while and bool(rows.scalar(rest[info.n_nit])):
                 done = t + 1
                 break

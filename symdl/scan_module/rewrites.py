@@ -22,8 +22,9 @@ Each looks at one ``Scan`` node and its body, and replaces the node by a new one
   disappears and the elementwise work around it fuses;
 - ``scan_prune_rewritten_body``: last, each body is rewritten and the sequences and invariants
   its rewritten form no longer reads are dropped, with the outer work that made them (a gradient
-  loop is handed every value of the forward loop's, and once rewritten reads few of them), and
-  per-step outputs that the rewrites made one value are stored once.
+  loop is handed every value of the forward loop's, and once rewritten reads few of them),
+  per-step outputs that the rewrites made one value are stored once, and one that is a sequence's
+  row passed through is not stored at all: it is the sequence's rows.
 
 One more pass here is not about loops: ``whole_of_zeros`` (zeros with a value written into all
 of them are that value), which must run after ``scan_equal_dims`` (see there).
@@ -71,6 +72,7 @@ class _Loop:
     invariants: list[tuple[Variable, Variable]]  # (outer value, body variable)
     until: list[Variable]
     extra: dict[Variable, Variable] = field(default_factory=dict)  # body variable -> replacement
+    reversed_results: set[Variable] = field(default_factory=set)  # node outputs stored in reverse step order
 
     @classmethod
     def of(cls, node: Apply) -> _Loop:
@@ -88,7 +90,8 @@ class _Loop:
             (value, list(taps), list(vars_)) for value, taps, vars_ in zip(outer["seqs"], info.seq_taps, inner["seqs"])
         ]
         invariants = list(zip(outer["invariants"], inner["invariants"]))
-        return cls(node, outer["n_steps"], seqs, states, nits, invariants, list(inner["until"]))
+        reversed_results = {result for k, (_, result) in enumerate(nits) if info.rows_reversed(k)}
+        return cls(node, outer["n_steps"], seqs, states, nits, invariants, list(inner["until"]), {}, reversed_results)
 
     def build(self) -> list[tuple[Variable, Variable]]:
         """The new node, as ``(old output, new output)`` pairs for the outputs still used."""
@@ -99,6 +102,7 @@ class _Loop:
         body_inputs = [v for _, _, vars_ in self.seqs for v in vars_] + [v for s in self.states for v in s.inputs]
         body_inputs += [v for _, v in self.invariants]
         keep = tuple(s.keep for s in self.states)
+        reversed_rows = tuple(result in self.reversed_results for _, result in self.nits)
         info = ScanInfo(
             seq_taps=tuple(tuple(taps) for _, taps, _ in self.seqs),
             state_taps=tuple(tuple(s.taps) for s in self.states),
@@ -107,6 +111,7 @@ class _Loop:
             as_while=op.info.as_while,
             name=op.info.name,
             keep=keep if any(k is not None for k in keep) else (),
+            reversed_rows=reversed_rows if any(reversed_rows) else (),
         )
         new_op = Scan(body_inputs, body_outputs, info)
         new_op.truncate_gradient = op.truncate_gradient
@@ -527,14 +532,34 @@ def _pruned_on_rewritten_body(fgraph: FunctionGraph, node: Apply) -> list[tuple[
     op: Scan = node.op
     info = op.info
     body = op.inner_plan().fgraph
-    read = _needed(list(body.outputs))
     groups, outer = op.inner_groups(body), op.outer_groups(node.inputs)
+    # a per-step output that is a row of a sequence passed through is that sequence's rows
+    row_of_sequence = {
+        v: (value, tap - min(taps))
+        for value, taps, vars_ in zip(outer["seqs"], info.seq_taps, groups["seqs"])
+        for tap, v in zip(taps, vars_)
+    }
+    passed = {} if info.as_while else {k: out for k, out in enumerate(groups["nit_out"]) if out in row_of_sequence}
+    stored = [out for k, out in enumerate(groups["nit_out"]) if k not in passed]
+    read = _needed(groups["state_out"] + stored + groups["until"])
     dropped = {v for vs in groups["seqs"] for v in vs if v not in read}
     dropped.update(v for v in groups["invariants"] if v not in read)
-    position: dict[Variable, int] = {}  # each distinct per-step output's place among the new outputs
-    source = [position.setdefault(out, len(position)) for out in groups["nit_out"]]
-    if not dropped and len(position) == len(source):
+    # each distinct per-step output (a value, in step or reversed order) and its place among the new outputs
+    position: dict[tuple[Variable, bool], int] = {}
+    source = {
+        k: position.setdefault((out, info.rows_reversed(k)), len(position))
+        for k, out in enumerate(groups["nit_out"])
+        if k not in passed
+    }
+    if not dropped and not passed and len(position) == len(source):
         return None
+    n = info.n_states
+    pairs = []
+    for k, out in passed.items():
+        value, offset = row_of_sequence[out]
+        pairs.append((node.outputs[n + k], value[offset : offset + outer["n_steps"]]))
+    if not position and not groups["state_out"] and not groups["until"]:
+        return pairs  # nothing left to loop over
     kept = [j for j, v in enumerate(body.inputs) if v not in dropped]
     renumber = {old: new for new, old in enumerate(kept)}
     seqs = [
@@ -548,10 +573,11 @@ def _pruned_on_rewritten_body(fgraph: FunctionGraph, node: Apply) -> list[tuple[
         info,
         seq_taps=tuple(taps for _, taps in seqs),
         n_nit=len(position),
+        reversed_rows=tuple(rows_reversed for _, rows_reversed in position) if info.reversed_rows else (),
         n_invariants=len(invariants),
         equal_dims=tuple(group for group in equal_dims if len(group) > 1),
     )
-    outputs = groups["state_out"] + list(position) + groups["until"]
+    outputs = groups["state_out"] + [out for out, _ in position] + groups["until"]
     new_op = Scan([body.inputs[j] for j in kept], outputs, new_info)
     new_op.truncate_gradient = op.truncate_gradient
     # its body is rewritten already: planned as it is, not rewritten again
@@ -561,12 +587,57 @@ def _pruned_on_rewritten_body(fgraph: FunctionGraph, node: Apply) -> list[tuple[
     new_op.prepare_body(planned)
     new_op._plan = make_plan(planned)
     new_node = new_op.make_node(outer["n_steps"], *(value for value, _ in seqs), *outer["inits"], *invariants)
-    n = info.n_states
-    pairs = list(zip(node.outputs[:n], new_node.outputs[:n]))
-    return pairs + [(node.outputs[n + k], new_node.outputs[n + j]) for k, j in enumerate(source)]
+    pairs += list(zip(node.outputs[:n], new_node.outputs[:n]))
+    return pairs + [(node.outputs[n + k], new_node.outputs[n + j]) for k, j in source.items()]
 
 
 @register_pass("fusion", "scan", name="scan_prune_rewritten_body")
 def scan_prune_rewritten_body(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
     """Prune what the loops' rewritten bodies make needless (see the module docstring)."""
     return _rewrite_each(fgraph, ctx, Scan, "scan_prune_rewritten_body", _pruned_on_rewritten_body)
+
+
+# ---------------------------------------------------------------- rows in the order their readers want
+def _reverses_rows(client: object) -> bool:
+    """Whether ``client`` (a node) is ``x[::-1]``: ``x``'s rows in reverse order, nothing else."""
+    from symdl.tensor.subtensor import Subtensor
+
+    if client == "output" or not isinstance(client.op, Subtensor) or client.op.advanced or len(client.inputs) != 1:
+        return False
+    first, *rest = client.op.template
+    return first == ("slice", None, None, -1) and all(entry == ("slice", None, None, None) for entry in rest)
+
+
+def _stored_in_reading_order(fgraph: FunctionGraph, node: Apply) -> list[tuple[Variable, Variable]] | None:
+    """A per-step output read only in reverse order (``ys[::-1]``) is stored so: step t's value
+    in row ``n_steps - 1 - t``, and its readers read the rows as they are."""
+    op: Scan = node.op
+    info = op.info
+    if info.as_while:
+        return None
+    n = info.n_states
+    turned = [
+        j
+        for j in range(info.n_nit)
+        if fgraph.clients.get(node.outputs[n + j])
+        and all(_reverses_rows(client) for client, _ in fgraph.clients[node.outputs[n + j]])
+    ]
+    if not turned:
+        return None
+    flags = [info.rows_reversed(j) != (j in turned) for j in range(info.n_nit)]
+    new_op = Scan(op.fgraph.inputs, op.fgraph.outputs, replace(info, reversed_rows=tuple(flags) if any(flags) else ()))
+    new_op.truncate_gradient = op.truncate_gradient
+    new_op._plan = op.inner_plan()  # the same body, rewritten already
+    new_node = new_op.make_node(*node.inputs)
+    pairs = [(old, new) for j, (old, new) in enumerate(zip(node.outputs, new_node.outputs)) if j - n not in turned]
+    for j in turned:
+        pairs += [(client.outputs[0], new_node.outputs[n + j]) for client, _ in fgraph.clients[node.outputs[n + j]]]
+    return pairs
+
+
+@register_pass("fusion", "scan", name="scan_store_in_reading_order")
+def scan_store_in_reading_order(fgraph: FunctionGraph, ctx: RewriteContext) -> int:
+    """Store per-step outputs in the order their readers want (see ``_stored_in_reading_order``):
+    a gradient loop runs over the steps backwards, and the products after it read its outputs in
+    forward order, which a reversed view makes them copy."""
+    return _rewrite_each(fgraph, ctx, Scan, "scan_store_in_reading_order", _stored_in_reading_order)

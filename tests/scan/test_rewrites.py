@@ -149,3 +149,59 @@ def test_a_gradient_loop_is_given_only_what_its_rewritten_body_reads(mode):
     assert len(backward.inputs) < len(backward_kept.inputs)
     assert len(backward.outputs) < len(backward_kept.outputs)
     assert len(f.graph.apply_nodes) < len(kept.graph.apply_nodes)
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_a_sequence_row_passed_through_is_the_sequence_not_a_stored_output(mode):
+    # a per-step output that is a sequence's row as it came in (here at taps -1 and +1) is that
+    # sequence's rows; the loop stores nothing for it
+    x, h0 = T.dvector("x"), T.dscalar("h0")
+    (hs, before, after), _ = symdl.scan(
+        lambda x_m, x_p, h: [h + x_m * x_p, x_m, x_p],
+        sequences=dict(input=x, taps=[-1, 1]),
+        outputs_info=[h0, None, None],
+    )
+    values = [np.arange(1.0, 8.0), 0.5]
+    f = symdl.function([x, h0], [hs, before, after], mode=mode)
+    got = f(*values)
+    np.testing.assert_allclose(got[1], values[0][:5])
+    np.testing.assert_allclose(got[2], values[0][2:])
+    np.testing.assert_allclose(got[0], 0.5 + np.cumsum(values[0][:5] * values[0][2:]))
+    (loop,) = _scans(f)
+    assert loop.op.info.n_nit == 0
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_per_step_outputs_read_backwards_are_stored_backwards(mode):
+    x, h0 = T.dvector("x"), T.dscalar("h0")
+    (hs, squares), _ = symdl.scan(lambda v, h: [h * 0.5 + v, T.sin(v * h)], sequences=x, outputs_info=[h0, None])
+    outputs = [hs, squares[::-1]]
+    values = [np.linspace(-1.0, 2.0, 7), 0.3]
+    f = symdl.function([x, h0], outputs, mode=mode)
+    kept = symdl.function([x, h0], outputs, mode=mode, optimizer_excluding=["scan_store_in_reading_order"])
+    for a, b in zip(f(*values), kept(*values)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    (loop,) = _scans(f)
+    assert loop.op.info.reversed_rows == (True,)
+    templates = [n.op.template for n in f.graph.toposort() if hasattr(n.op, "template")]
+    assert ("slice", None, None, -1) not in [entry for template in templates for entry in template]
+
+
+def test_a_gru_gradient_loop_stores_an_output_in_the_order_its_readers_want():
+    # back-propagation through time runs over the steps backwards; a per-step output the
+    # gradient reads in forward order is stored in that order, with the same values
+    from symdl import layers
+
+    rng = np.random.default_rng(4)
+    l_in = layers.InputLayer((None, 5, 3))
+    gru = layers.GRULayer(l_in, 4)
+    cost = (layers.get_output(gru) ** 2).sum()
+    params = layers.get_all_params(gru, trainable=True)
+    outputs = [cost, *symdl.grad(cost, params)]
+    x = rng.normal(size=(2, 5, 3)).astype(symdl.config.floatX)
+    f = symdl.function([l_in.input_var], outputs, mode="c")
+    plain = symdl.function([l_in.input_var], outputs, mode="py", optimizer="none")
+    for a, b in zip(f(x), plain(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    (backward,) = [n for n in _scans(f) if n.op.info.name.startswith("grad_of")]
+    assert any(backward.op.info.reversed_rows)
