@@ -608,20 +608,63 @@ def _reverses_rows(client: object) -> bool:
     return first == ("slice", None, None, -1) and all(entry == ("slice", None, None, None) for entry in rest)
 
 
+def _summed_over_rows(fgraph: FunctionGraph, client: object, rows: Variable) -> list[Apply] | None:
+    """The products ``dot(reshape(q, (k, -1)), reshape(rows, (-1, m)))`` that ``client``, a node
+    reading a loop's 3-d per-step output ``rows``, feeds and feeds only: each sums over the pairs
+    (step, batch row) of ``q``'s last two axes and ``rows``' first two (proven the same sizes),
+    so it is unchanged when both are reversed along the steps. None where ``client`` is anything
+    else."""
+    from symdl.tensor.blas import Dot
+    from symdl.tensor.shape import Reshape
+
+    if client == "output" or not isinstance(client.op, Reshape) or rows.ndim != 3 or client.outputs[0].ndim != 2:
+        return None
+    flat = client.outputs[0]
+    if dim_key(fgraph, flat, 1) != dim_key(fgraph, rows, 2):
+        return None
+    products = []
+    for reader, position in fgraph.clients.get(flat, ()):
+        if reader == "output" or not isinstance(reader.op, Dot) or position != 1:
+            return None
+        left = reader.inputs[0]
+        shaping = left.owner
+        if shaping is None or not isinstance(shaping.op, Reshape) or left.ndim != 2:
+            return None
+        q = shaping.inputs[0]
+        if q.ndim != 3 or dim_key(fgraph, left, 0) != dim_key(fgraph, q, 0):
+            return None
+        if dim_key(fgraph, q, 1) != dim_key(fgraph, rows, 0) or dim_key(fgraph, q, 2) != dim_key(fgraph, rows, 1):
+            return None
+        products.append(reader)
+    return products or None
+
+
+def _reads_only_shape(client: object) -> bool:
+    """Whether ``client`` (a node) is ``x.shape``, which the order of ``x``'s rows leaves alone."""
+    from symdl.tensor.shape import Shape
+
+    return client != "output" and isinstance(client.op, Shape)
+
+
 def _stored_in_reading_order(fgraph: FunctionGraph, node: Apply) -> list[tuple[Variable, Variable]] | None:
     """A per-step output read only in reverse order (``ys[::-1]``) is stored so: step t's value
-    in row ``n_steps - 1 - t``, and its readers read the rows as they are."""
+    in row ``n_steps - 1 - t``, and its readers read the rows as they are. Its shape may be read
+    too, and a product summing over the steps (``_summed_over_rows``), whose other operand is
+    then read reversed along the steps instead."""
     op: Scan = node.op
     info = op.info
     if info.as_while:
         return None
     n = info.n_states
-    turned = [
-        j
-        for j in range(info.n_nit)
-        if fgraph.clients.get(node.outputs[n + j])
-        and all(_reverses_rows(client) for client, _ in fgraph.clients[node.outputs[n + j]])
-    ]
+    turned, products = [], {}
+    for j in range(info.n_nit):
+        out = node.outputs[n + j]
+        clients = [client for client, _ in fgraph.clients.get(out, ())]
+        others = [client for client in clients if not _reverses_rows(client) and not _reads_only_shape(client)]
+        sums = [_summed_over_rows(fgraph, client, out) for client in others]
+        if any(_reverses_rows(client) for client in clients) and all(sums):
+            turned.append(j)
+            products[j] = [(client, product) for client, found in zip(others, sums) for product in found]
     if not turned:
         return None
     flags = [info.rows_reversed(j) != (j in turned) for j in range(info.n_nit)]
@@ -631,7 +674,23 @@ def _stored_in_reading_order(fgraph: FunctionGraph, node: Apply) -> list[tuple[V
     new_node = new_op.make_node(*node.inputs)
     pairs = [(old, new) for j, (old, new) in enumerate(zip(node.outputs, new_node.outputs)) if j - n not in turned]
     for j in turned:
-        pairs += [(client.outputs[0], new_node.outputs[n + j]) for client, _ in fgraph.clients[node.outputs[n + j]]]
+        stored = new_node.outputs[n + j]
+        for client, _ in fgraph.clients[node.outputs[n + j]]:
+            if _reverses_rows(client):
+                pairs.append((client.outputs[0], stored))
+            elif _reads_only_shape(client):
+                pairs.append((client.outputs[0], client.op.make_node(stored).outputs[0]))
+    # The products' other operands and shapes read of the new loop what they read of the old one
+    # (a turned output being its new rows reversed back), so that the old loop goes.
+    same = dict(pairs)
+    same.update({node.outputs[n + j]: new_node.outputs[n + j][::-1] for j in turned})
+    for j in turned:
+        for shaping, product in products[j]:
+            left = product.inputs[0]
+            q, left_shape, right_shape = clone_replace([left.owner.inputs[0], left.owner.inputs[1], shaping.inputs[1]], same)
+            new_left = left.owner.op.make_node(q[:, ::-1], left_shape).outputs[0]
+            new_right = shaping.op.make_node(new_node.outputs[n + j], right_shape).outputs[0]
+            pairs.append((product.outputs[0], product.op.make_node(new_left, new_right).outputs[0]))
     return pairs
 
 

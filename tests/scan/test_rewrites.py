@@ -205,3 +205,61 @@ def test_a_gru_gradient_loop_stores_an_output_in_the_order_its_readers_want():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     (backward,) = [n for n in _scans(f) if n.op.info.name.startswith("grad_of")]
     assert any(backward.op.info.reversed_rows)
+
+
+def _loop_read_backwards_and_summed(x, axes):
+    # a recurrent loop over x reversed; its per-step output is read in forward order (ys[::-1])
+    # and summed over its (step, batch row) pairs by a product with an operand made from x
+    def step(x_t, h):
+        h_new = T.tanh(x_t + h)
+        return h_new, T.sqr(h_new)
+
+    (hs, ys), _ = symdl.scan(step, sequences=[x[::-1]], outputs_info=[T.zeros_like(x[0]), None])
+    q = x.dimshuffle(*axes) ** 2
+    total = T.dot(q.reshape((q.shape[0], -1)), ys.reshape((-1, ys.shape[2])))
+    return [hs[-1], ys[::-1], total]
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_a_product_summing_over_the_steps_reads_rows_stored_backwards(mode):
+    x = T.dtensor3("x")
+    outputs = _loop_read_backwards_and_summed(x, (2, 0, 1))  # q's axes 1, 2: steps, batch rows
+    value = np.random.default_rng(5).normal(size=(5, 2, 3))
+    f = symdl.function([x], outputs, mode=mode)
+    plain = symdl.function([x], outputs, mode="py", optimizer="none")
+    for a, b in zip(f(value), plain(value)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    (loop,) = _scans(f)  # the loop storing in step order is gone, not kept for the product
+    assert loop.op.info.reversed_rows == (True,)
+
+
+def test_a_product_over_other_axes_keeps_the_rows_in_step_order():
+    x = T.dtensor3("x")
+    outputs = _loop_read_backwards_and_summed(x, (2, 1, 0))  # q's axes 1, 2: batch rows, steps
+    value = np.random.default_rng(6).normal(size=(4, 4, 3))  # square, so the product is defined
+    f = symdl.function([x], outputs, mode="c")
+    plain = symdl.function([x], outputs, mode="py", optimizer="none")
+    for a, b in zip(f(value), plain(value)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    (loop,) = _scans(f)
+    assert not any(loop.op.info.reversed_rows)
+
+
+def test_an_lstm_gradient_loop_stores_the_gates_gradient_in_the_order_of_its_products():
+    # the gates' gradient is read in forward order by the input weights' product and summed over
+    # the steps by the hidden weights' product: both read it as stored, backwards
+    from symdl import layers
+
+    rng = np.random.default_rng(7)
+    l_in = layers.InputLayer((None, 5, 3))
+    lstm = layers.LSTMLayer(l_in, 4)
+    cost = (layers.get_output(lstm) ** 2).sum()
+    params = layers.get_all_params(lstm, trainable=True)
+    outputs = [cost, *symdl.grad(cost, params)]
+    x = rng.normal(size=(2, 5, 3)).astype(symdl.config.floatX)
+    f = symdl.function([l_in.input_var], outputs, mode="c")
+    plain = symdl.function([l_in.input_var], outputs, mode="py", optimizer="none")
+    for a, b in zip(f(x), plain(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    (backward,) = [n for n in _scans(f) if n.op.info.name.startswith("grad_of")]
+    assert any(backward.op.info.reversed_rows)
