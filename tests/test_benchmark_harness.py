@@ -155,6 +155,20 @@ def test_compile_targets_read_the_row_without_the_installed_runtime():
     assert cold(results) == ("5.000 s", False) and warm(results) == ("0.030 s", True)
 
 
+@pytest.mark.parametrize("source, stale", [("installed", False), ("compile dir", True)])
+def test_the_installed_runtime_row_says_when_it_had_to_build_one(monkeypatch, source, stale):
+    # a runtime built at install from older kernels is not used: that row then measures a build
+    import symdl
+    import symdl.tensor as T
+    from benchmarks.peers import symdl_bench
+
+    monkeypatch.setattr(symdl_bench, "_runtime_info", lambda: {"runtime": source, "runtime_s": 0.5})
+    x = T.dvector("x")
+    result = symdl_bench._compile(lambda: symdl.function([x], x + 1, mode="py"), (np.ones(2),), True)
+    np.testing.assert_array_equal(result["first"], [2.0, 2.0])
+    assert any("was stale or missing" in note for note in result["notes"]) == stale
+
+
 def test_compile_benchmarks_give_every_framework_a_cache_and_symdl_both_runtimes():
     for name in ("compile", "compile_elementwise"):
         bench = BENCHMARKS[name]

@@ -152,7 +152,14 @@ def _compile(build: Any, args: tuple[Any, ...], installed_runtime: bool) -> dict
     fn = build()
     first = fn(*args)
     seconds = time.perf_counter() - start
-    return {**_info(fn), **_runtime_info(), "s": seconds, "first": first}
+    result = {**_info(fn), **_runtime_info(), "s": seconds, "first": first}
+    if installed_runtime and result.get("runtime") == "compile dir":
+        # setup.py built it from other sources than these (kernels edited since the install)
+        result["notes"].append(
+            "symdl's runtime built at install was stale or missing, so this row built one: "
+            "rebuild it (pip install -e . or python setup.py build_ext --inplace) and rerun"
+        )
+    return result
 
 
 def compile_mlp(settings: Settings, installed_runtime: bool = False) -> dict[str, Any]:
