@@ -9,6 +9,7 @@
 
 typedef struct {
     int nops, D;
+    int widen; /* how many leading operands (read-only inputs) a run may read widened (see below) */
     int64_t shape[SD_MAXDIM];
     int64_t st[SD_MAXDIM][64]; /* per dim, per operand, in elements */
     int isz[64];
@@ -47,9 +48,72 @@ static void coalesce(sd_iter *it)
     it->D = D;
 }
 
+/* An input broadcast along the innermost dimension (stride 0: a (B, 1) column against (B, N))
+ * keeps a generated kernel off its contiguous, vectorized path, and its transcendental functions
+ * then run one element at a time (tanh(x) * column took 13x the time of tanh(x) * matrix). Where
+ * every other operand is contiguous, such inputs are read from buffers filled with their value,
+ * SD_WIDE elements at a time, and the kernel runs its vectorized path. */
+#define SD_WIDE 256
+#define SD_WIDE_MAX_OPERANDS 4
+#define SD_WIDE_MIN_RUN 16
+
+/* the operands of `it` to widen (their count; 0 when the runs are not of that kind) */
+static int widened_operands(const sd_iter *it, int *wide)
+{
+    int last = it->D - 1, n = 0;
+    if (it->widen <= 0 || it->shape[last] < SD_WIDE_MIN_RUN)
+        return 0;
+    for (int k = 0; k < it->nops; k++) {
+        int64_t stride = it->st[last][k];
+        int size = it->isz[k];
+        if (k < it->widen && stride == 0 && (size == 1 || size == 2 || size == 4 || size == 8)) {
+            if (n == SD_WIDE_MAX_OPERANDS)
+                return 0;
+            wide[n++] = k;
+        } else if (stride != 1) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+static void run_widened(const sd_iter *it, sd_kernel kernel, int64_t n, char *const *p, const int64_t *s,
+                        const int *wide, int nwide)
+{
+    uint64_t buf[SD_WIDE_MAX_OPERANDS][SD_WIDE]; /* 8-byte aligned, any element size up to 8 */
+    char *q[64];
+    int64_t t[64];
+    for (int k = 0; k < it->nops; k++) {
+        q[k] = p[k];
+        t[k] = s[k];
+    }
+    int64_t fill = n < SD_WIDE ? n : SD_WIDE;
+    for (int w = 0; w < nwide; w++) {
+        int k = wide[w];
+        char *b = (char *)buf[w];
+        switch (it->isz[k]) {
+        case 1: memset(b, *(const uint8_t *)p[k], (size_t)fill); break;
+        case 2: for (int64_t i = 0; i < fill; i++) ((uint16_t *)b)[i] = *(const uint16_t *)p[k]; break;
+        case 4: for (int64_t i = 0; i < fill; i++) ((uint32_t *)b)[i] = *(const uint32_t *)p[k]; break;
+        default: for (int64_t i = 0; i < fill; i++) ((uint64_t *)b)[i] = *(const uint64_t *)p[k]; break;
+        }
+        q[k] = b;
+        t[k] = 1;
+    }
+    for (int64_t done = 0; done < n; done += SD_WIDE) {
+        int64_t m = n - done < SD_WIDE ? n - done : SD_WIDE;
+        kernel(m, q, t);
+        for (int k = 0; k < it->nops; k++)
+            if (t[k] == 1 && s[k] == 1)
+                q[k] += m * it->isz[k];
+    }
+}
+
 static void iter_range(const sd_iter *it, sd_kernel kernel, int64_t start, int64_t end)
 {
     int D = it->D, nops = it->nops;
+    int wide[SD_WIDE_MAX_OPERANDS];
+    int nwide = widened_operands(it, wide);
     int64_t idx[SD_MAXDIM];
     char *p[64];
     int64_t s[64];
@@ -69,7 +133,10 @@ static void iter_range(const sd_iter *it, sd_kernel kernel, int64_t start, int64
         int64_t n = inner - idx[D - 1];
         if (n > end - pos)
             n = end - pos;
-        kernel(n, p, s);
+        if (nwide)
+            run_widened(it, kernel, n, p, s, wide, nwide);
+        else
+            kernel(n, p, s);
         pos += n;
         if (pos >= end)
             break;
@@ -182,6 +249,7 @@ static int api_elemwise(sd_ctx *c, int node, int nin, const int *ins, int nout, 
             return -1;
     sd_iter it;
     it.nops = nin + nout;
+    it.widen = nin;
     it.D = out_ndim;
     memcpy(it.shape, shape, sizeof(int64_t) * out_ndim);
     for (int i = 0; i < nin; i++)
@@ -219,6 +287,7 @@ static void copy_into(const sd_arr *dst, const sd_arr *src)
 {
     sd_iter it;
     it.nops = 2;
+    it.widen = 0;
     it.D = dst->ndim;
     memcpy(it.shape, dst->shape, sizeof(int64_t) * dst->ndim);
     iter_operand(&it, 0, src);

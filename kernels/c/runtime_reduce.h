@@ -532,6 +532,7 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
     }
     sd_iter it;
     it.nops = nin + 1;
+    it.widen = 0; /* the accumulator is read and written with stride 0 along reduced dimensions */
     it.D = elem_ndim;
     memcpy(it.shape, shape, sizeof(int64_t) * elem_ndim);
     for (int i = 0; i < nin; i++)

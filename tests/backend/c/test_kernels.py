@@ -274,3 +274,41 @@ def test_booleans_inside_fused_loops_are_word_sized_and_keep_numpy_values():
     for g, w in zip(got, want):
         assert g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "float32", "float64", "complex128"])
+@pytest.mark.parametrize("run", [1, 15, 16, 300, 1000])
+def test_inputs_broadcast_along_the_last_axis_match_numpy(dtype, run):
+    # (rows, 1) columns against (rows, run) matrices: read from widened buffers where every other
+    # operand is contiguous (runs of 16 or more, pieces of 256), element by element otherwise
+    rng = np.random.default_rng(run)
+    x, c1, c2 = T.matrix("x", dtype=dtype), T.matrix("c1", dtype=dtype), T.matrix("c2", dtype=dtype)
+    f = symdl.function([x, c1, c2], [x * c1 + c2, c1 * 3 - x], mode="c")
+    xv = (rng.normal(size=(5, run)) * 10).astype(dtype)
+    cv = (rng.normal(size=(5, 1)) * 10).astype(dtype)
+    dv = (rng.normal(size=(5, 1)) * 10).astype(dtype)
+    # float32 products and sums may be contracted to one rounding (fma) where NumPy rounds twice
+    tol = {"rtol": 1e-5, "atol": 1e-4} if dtype == "float32" else {"rtol": 1e-12}
+    for got, want in zip(f(xv, cv, dv), [xv * cv + dv, cv * 3 - xv]):
+        np.testing.assert_allclose(got, want.astype(got.dtype), **tol)
+    strided = np.asfortranarray(xv)  # the matrix not contiguous along its rows: no widening
+    for got, want in zip(f(strided, cv, dv), [xv * cv + dv, cv * 3 - xv]):
+        np.testing.assert_allclose(got, want.astype(got.dtype), **tol)
+
+
+def test_five_columns_in_one_loop_and_a_tanh_of_a_column_match_numpy():
+    rng = np.random.default_rng(9)
+    x = T.fmatrix("x")
+    cols = [T.fmatrix(f"c{i}") for i in range(5)]
+    out = x
+    for c in cols:
+        out = out * c + 1.0  # five widened operands: more than the buffers, element by element
+    f = symdl.function([x, *cols], [out, T.tanh(cols[0] * x)], mode="c")
+    xv = rng.normal(size=(7, 600)).astype("float32")
+    cv = [rng.normal(size=(7, 1)).astype("float32") for _ in cols]
+    want = xv
+    for c in cv:
+        want = want * c + 1.0
+    got, tanh = f(xv, *cv)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    _ulp_close(tanh, np.tanh(cv[0].astype("float64") * xv).astype("float32"), 4)
