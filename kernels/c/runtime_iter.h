@@ -9,7 +9,6 @@
 
 typedef struct {
     int nops, D;
-    int widen; /* how many leading operands (read-only inputs) a run may read widened (see below) */
     int64_t shape[SD_MAXDIM];
     int64_t st[SD_MAXDIM][64]; /* per dim, per operand, in elements */
     int isz[64];
@@ -57,16 +56,17 @@ static void coalesce(sd_iter *it)
 #define SD_WIDE_MAX_OPERANDS 4
 #define SD_WIDE_MIN_RUN 16
 
-/* the operands of `it` to widen (their count; 0 when the runs are not of that kind) */
-static int widened_operands(const sd_iter *it, int *wide)
+/* the operands of `it` to widen, among its first `inputs` (read-only ones): their count, 0 when
+ * the runs are not of that kind */
+static int widened_operands(const sd_iter *it, int inputs, int *wide)
 {
     int last = it->D - 1, n = 0;
-    if (it->widen <= 0 || it->shape[last] < SD_WIDE_MIN_RUN)
+    if (inputs <= 0 || it->shape[last] < SD_WIDE_MIN_RUN)
         return 0;
     for (int k = 0; k < it->nops; k++) {
         int64_t stride = it->st[last][k];
         int size = it->isz[k];
-        if (k < it->widen && stride == 0 && (size == 1 || size == 2 || size == 4 || size == 8)) {
+        if (k < inputs && stride == 0 && (size == 1 || size == 2 || size == 4 || size == 8)) {
             if (n == SD_WIDE_MAX_OPERANDS)
                 return 0;
             wide[n++] = k;
@@ -104,16 +104,17 @@ static void run_widened(const sd_iter *it, sd_kernel kernel, int64_t n, char *co
         int64_t m = n - done < SD_WIDE ? n - done : SD_WIDE;
         kernel(m, q, t);
         for (int k = 0; k < it->nops; k++)
-            if (t[k] == 1 && s[k] == 1)
-                q[k] += m * it->isz[k];
+            q[k] += m * s[k] * it->isz[k]; /* the widened ones (stride 0) stay on their buffers */
     }
 }
 
-static void iter_range(const sd_iter *it, sd_kernel kernel, int64_t start, int64_t end)
+/* kernel over elements [start, end) of the iteration; its first `inputs` operands are read-only
+ * inputs, which it may read widened (0: none, for accumulators and destinations) */
+static void iter_range(const sd_iter *it, sd_kernel kernel, int64_t start, int64_t end, int inputs)
 {
     int D = it->D, nops = it->nops;
     int wide[SD_WIDE_MAX_OPERANDS];
-    int nwide = widened_operands(it, wide);
+    int nwide = widened_operands(it, inputs, wide);
     int64_t idx[SD_MAXDIM];
     char *p[64];
     int64_t s[64];
@@ -156,7 +157,7 @@ static void iter_range(const sd_iter *it, sd_kernel kernel, int64_t start, int64
     }
 }
 
-static void iter_run(const sd_iter *it, sd_kernel kernel, int cost)
+static void iter_run(const sd_iter *it, sd_kernel kernel, int cost, int inputs)
 {
     int64_t total = 1;
     for (int d = 0; d < it->D; d++)
@@ -178,10 +179,10 @@ static void iter_run(const sd_iter *it, sd_kernel kernel, int cost)
                 hi = t == T - 1 ? total : (hi + 15) & ~(int64_t)15;
             }
             if (lo < hi)
-                iter_range(it, kernel, lo, hi);
+                iter_range(it, kernel, lo, hi, inputs);
         }
     } else {
-        iter_range(it, kernel, 0, total);
+        iter_range(it, kernel, 0, total, inputs);
     }
     sd_restore_gil(gil);
 }
@@ -249,7 +250,6 @@ static int api_elemwise(sd_ctx *c, int node, int nin, const int *ins, int nout, 
             return -1;
     sd_iter it;
     it.nops = nin + nout;
-    it.widen = nin;
     it.D = out_ndim;
     memcpy(it.shape, shape, sizeof(int64_t) * out_ndim);
     for (int i = 0; i < nin; i++)
@@ -257,7 +257,7 @@ static int api_elemwise(sd_ctx *c, int node, int nin, const int *ins, int nout, 
     for (int o = 0; o < nout; o++)
         iter_operand(&it, nin + o, &c->v[outs[o]]);
     coalesce(&it);
-    iter_run(&it, kernel, cost);
+    iter_run(&it, kernel, cost, nin);
     return 0;
 }
 
@@ -287,7 +287,6 @@ static void copy_into(const sd_arr *dst, const sd_arr *src)
 {
     sd_iter it;
     it.nops = 2;
-    it.widen = 0;
     it.D = dst->ndim;
     memcpy(it.shape, dst->shape, sizeof(int64_t) * dst->ndim);
     iter_operand(&it, 0, src);
@@ -301,7 +300,7 @@ static void copy_into(const sd_arr *dst, const sd_arr *src)
     case 16: k = copy_16; break;
     default: k = copy_8; break;
     }
-    iter_run(&it, k, 1);
+    iter_run(&it, k, 1, 0);
 }
 
 /* a C-contiguous copy of a value, in a temporary slot-less sd_arr owning a NumPy array */

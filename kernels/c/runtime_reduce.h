@@ -532,7 +532,6 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
     }
     sd_iter it;
     it.nops = nin + 1;
-    it.widen = 0; /* the accumulator is read and written with stride 0 along reduced dimensions */
     it.D = elem_ndim;
     memcpy(it.shape, shape, sizeof(int64_t) * elem_ndim);
     for (int i = 0; i < nin; i++)
@@ -555,7 +554,7 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
             int t = omp_get_thread_num(), T = omp_get_num_threads();
             int64_t lo = it.shape[0] * t / T, hi = it.shape[0] * (t + 1) / T;
             if (lo < hi)
-                iter_range(&it, kernel, lo * inner, hi * inner);
+                iter_range(&it, kernel, lo * inner, hi * inner, 0); /* the accumulator: no widening */
         }
     } else if (nt > 1 && total * (int64_t)cost >= sd_par_threshold && outsize <= 65536) {
         /* per-thread partial accumulators, combined in order */
@@ -572,7 +571,7 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
                 mine.base[nin] = part + (size_t)t * outsize * isz;
                 int64_t lo = total * t / T, hi = total * (t + 1) / T;
                 if (lo < hi)
-                    iter_range(&mine, kernel, lo, hi);
+                    iter_range(&mine, kernel, lo, hi, 0);
             }
             int dummy;
             red_fn combine = pick_reducer(kind, acc_dtype, &dummy);
@@ -582,7 +581,7 @@ static int api_elemwise_reduce(sd_ctx *c, int node, int kind, int nin, const int
             free(part);
         }
     } else {
-        iter_range(&it, kernel, 0, total);
+        iter_range(&it, kernel, 0, total, 0);
     }
     sd_restore_gil(gil);
     if (oom) {

@@ -300,13 +300,12 @@ static int api_inc_subtensor(sd_ctx *c, int node, int in, int value, int out, in
     }
     sd_iter it;
     it.nops = 2;
-    it.widen = 0;
     it.D = part.ndim;
     memcpy(it.shape, part.shape, sizeof(int64_t) * part.ndim);
     iter_operand(&it, 0, y);
     iter_operand(&it, 1, &part);
     coalesce(&it);
-    iter_run(&it, kernel, 1);
+    iter_run(&it, kernel, 1, 0);
     return 0;
 }
 
