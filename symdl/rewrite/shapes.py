@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,10 @@ def combine_broadcast(keys: list) -> tuple:
     return ("max", frozenset(flat))
 
 
+# sizes computed from constant sizes (a loop's bounds: ``first + n_steps``) are constants
+_SIZE_ARITHMETIC = {"add": lambda *v: sum(v), "sub": lambda a, b: a - b, "mul": lambda *v: math.prod(v)}
+
+
 def scalar_key(fgraph: FunctionGraph, s: Variable, depth: int = 0) -> tuple:
     """The key of the value of an integer scalar variable used as a size."""
     from symdl.tensor.elemwise import Elemwise
@@ -111,6 +116,10 @@ def scalar_key(fgraph: FunctionGraph, s: Variable, depth: int = 0) -> tuple:
                 return keys[0]
             if keys and not any(k[0] == "c" for k in keys):
                 return combine_broadcast(keys)
+        if isinstance(op, Elemwise) and op.scalar_op.name in _SIZE_ARITHMETIC and s.ndim == 0:
+            keys = [scalar_key(fgraph, i, depth + 1) for i in node.inputs]
+            if all(k[0] == "c" for k in keys):
+                return ("c", _SIZE_ARITHMETIC[op.scalar_op.name](*(k[1] for k in keys)))
         if isinstance(op, Elemwise) and op.scalar_op.name.startswith("cast_") and s.dtype.startswith("int"):
             inner = node.inputs[0]
             if inner.dtype.startswith(("int", "uint")):
@@ -251,10 +260,13 @@ def _node_dim_key(fgraph: FunctionGraph, node: Apply, var: Variable, i: int, dep
         return dim_key(fgraph, src_var, k, d)
     if isinstance(op, ops["inc_subtensor"]):
         return dim_key(fgraph, node.inputs[0], i, d)
-    if isinstance(op, ops["join"]) and i != op.axis % nd:
-        # concatenate requires the other axes equal: any input's key names them, a constant best
+    if isinstance(op, ops["join"]):
         keys = [dim_key(fgraph, inp, i, d) for inp in node.inputs]
-        return min(keys, key=lambda k: k[0] != "c")
+        if i != op.axis % nd:
+            # concatenate requires the other axes equal: any input's key names them, a constant best
+            return min(keys, key=lambda k: k[0] != "c")
+        if all(k[0] == "c" for k in keys):
+            return ("c", sum(k[1] for k in keys))
     if isinstance(op, ops["subtensor"]) and not op.advanced:
         key = _subtensor_dim_key(fgraph, node, i, d)
         if key is not None:
@@ -281,10 +293,28 @@ def _subtensor_dim_key(fgraph: FunctionGraph, node: Apply, i: int, depth: int) -
             axis += 1
         else:
             if out == i:
-                return dim_key(fgraph, node.inputs[0], axis, depth) if entry in _WHOLE_AXIS else None
+                whole = dim_key(fgraph, node.inputs[0], axis, depth)
+                return whole if entry in _WHOLE_AXIS else _slice_length(fgraph, node, entry, whole, depth)
             axis += 1
             out += 1
     return None
+
+
+def _slice_length(fgraph: FunctionGraph, node: Apply, entry: tuple, whole: tuple, depth: int) -> tuple | None:
+    """The length of a slice with known bounds of an axis of known length (a constant key)."""
+    if whole[0] != "c":
+        return None
+    bounds = []
+    for bound in entry[1:]:
+        if isinstance(bound, tuple):
+            key = scalar_key(fgraph, node.inputs[1 + bound[1]], depth + 1)
+            if key[0] != "c":
+                return None
+            bound = key[1]
+        bounds.append(bound)
+    if bounds[2] == 0:
+        return None
+    return ("c", len(range(*slice(*bounds).indices(whole[1]))))
 
 
 class _Dim:

@@ -39,7 +39,8 @@ def scan_gradient(
     inner = op.inner_groups()
     n_states, n_nit = info.n_states, info.n_nit
     state_seqs = list(outputs[:n_states])
-    grads = [g if g is not None else T.zeros_like(out) for g, out in zip(output_grads, outputs)]
+    # outputs no cost reads send the backward loop no rows (not a sequence of zeros to add)
+    grads = list(output_grads[: n_states + n_nit])
 
     def floating(v: Variable) -> bool:
         return v.type.is_float
@@ -81,7 +82,8 @@ def scan_gradient(
         for tap, var in zip(taps, inner_taps):
             b_seqs.append(full[depth + first + tap : depth + done + tap])
             state_slots.append((k, tap, var))
-    b_seqs += [g[first:done] for g in grads[: n_states + n_nit]]
+    b_seqs += [g[first:done] for g in grads if g is not None]
+    n_out_rows = sum(g is not None for g in grads)
     b_seqs += [values[first:done] for values in kept_seqs]
 
     float_invariants = [k for k, v in enumerate(outer["invariants"]) if floating(v)]
@@ -95,16 +97,19 @@ def scan_gradient(
         accs, rest = rest[: len(float_invariants)], rest[len(float_invariants) :]
         invariants = rest
         slots = len(seq_slots) + len(state_slots)
-        step_inputs, out_grads = rows[:slots], rows[slots : slots + n_states + n_nit]
-        kept_rows = rows[slots + n_states + n_nit :]
+        step_inputs, given = rows[:slots], iter(rows[slots : slots + n_out_rows])
+        out_grads = [next(given) if g is not None else None for g in grads]
+        kept_rows = rows[slots + n_out_rows :]
         replace = dict(zip([v for _, _, v in seq_slots + state_slots], step_inputs))
         replace.update(zip(inner["invariants"], invariants))
         copies = clone_with_memo(inner["state_out"] + inner["nit_out"], replace)
         step_outputs = [copies[v] for v in inner["state_out"] + inner["nit_out"]]
         cotangents = {}
         for k, out in enumerate(step_outputs):
-            g = out_grads[k] + pending[k][0] if k < n_states else out_grads[k]
-            if floating(out):
+            g = out_grads[k]
+            if k < n_states:
+                g = pending[k][0] if g is None else g + pending[k][0]
+            if g is not None and floating(out):
                 cotangents[out] = g
         wrt = [x for x in step_inputs if floating(x)] + [invariants[k] for k in float_invariants]
         # the forward loop ran this body on the same shapes at every step: no shape checks

@@ -279,6 +279,29 @@ def _outer_version(inner: Apply, outer_of: dict[Variable, Variable], per_row: se
     return None
 
 
+def _worth_pushing(pushed: list[Apply], outputs: set[Variable]) -> list[Apply]:
+    """The part of ``pushed`` (in order) that gains from running on whole sequences: products
+    (one large product instead of one per step), the work after them (it folds into that
+    product, or reads its rows either way), the work feeding them, and per-step outputs (the loop
+    stores nothing for them). Elementwise work on sequences that only elementwise work in the body
+    reads stays in the body, whose fused kernel does it on each row as it reads it: outside it
+    would write a whole sequence that the body then reads again."""
+    from symdl.tensor.blas import Dot
+
+    made_by = {n.outputs[0]: n for n in pushed}
+    kept: set[Apply] = set()
+    for inner in pushed:
+        if isinstance(inner.op, Dot) or any(made_by.get(v) in kept for v in inner.inputs):
+            kept.add(inner)
+    for inner in pushed:
+        if inner.outputs[0] in outputs:
+            kept.add(inner)
+    for inner in reversed(pushed):
+        if inner in kept:
+            kept.update(made_by[v] for v in inner.inputs if v in made_by)
+    return [n for n in pushed if n in kept]
+
+
 def scan_push_out_sequences(fgraph: FunctionGraph, node: Apply) -> list | None:
     """Elementwise work and products on the current rows of sequences run on the whole sequences
     before the loop, whose body then reads their rows."""
@@ -306,9 +329,10 @@ def scan_push_out_sequences(fgraph: FunctionGraph, node: Apply) -> list | None:
         pushed.append(inner)
         per_row.add(inner.outputs[0])
         outer_of[inner.outputs[0]] = made[0]
+    outputs = set(body.outputs)
+    pushed = _worth_pushing(pushed, outputs)
     if not pushed:
         return None
-    outputs = set(body.outputs)
     frontier = [
         n.outputs[0] for n in pushed
         if n.outputs[0] in outputs or any(c != "output" and c not in pushed for c, _ in body.clients.get(n.outputs[0], ()))
@@ -377,10 +401,14 @@ def push_out_accumulators(fgraph: FunctionGraph, node: Apply) -> list[tuple[Vari
         initial = state.init[0]
         product = term.owner
         if product is not None and isinstance(product.op, Dot) and all(v.ndim == 2 for v in product.inputs):
-            # sum over t of a_t . b_t = (a_0 | a_1 | ...) . (b_0 ; b_1 ; ...)
+            # sum over t of a_t . b_t = (a_0 | a_1 | ...) . (b_0 ; b_1 ; ...); where a_t = x_t.T
+            # (a weight's gradient), the x_t are stored and stacked as rows: (x_0 ; x_1 ; ...).T,
+            # a transpose the product reads by a flag where a_t's stack would be copied
+            a, b = product.inputs
+            x = _transposed(a)
             start = len(loop.nits)
-            loop.nits += [(v, None) for v in product.inputs]
-            replaced.append((state, ("dot", start, initial)))
+            loop.nits += [(a if x is None else x, None), (b, None)]
+            replaced.append((state, ("dot" if x is None else "dot_of_rows", start, initial)))
         else:
             start = len(loop.nits)
             loop.nits.append((term, None))
@@ -391,9 +419,12 @@ def push_out_accumulators(fgraph: FunctionGraph, node: Apply) -> list[tuple[Vari
     new_node = loop.new_node
     n_states = new_node.op.info.n_states
     for state, (kind, start, initial) in replaced:
-        if kind == "dot":
+        if kind in ("dot", "dot_of_rows"):
             a_all, b_all = new_node.outputs[n_states + start], new_node.outputs[n_states + start + 1]
-            rows = reshape(dimshuffle(a_all, [1, 0, 2]), (a_all.shape[1], -1), ndim=2)
+            if kind == "dot":
+                rows = reshape(dimshuffle(a_all, [1, 0, 2]), (a_all.shape[1], -1), ndim=2)
+            else:
+                rows = reshape(a_all, (-1, a_all.shape[2]), ndim=2).T
             cols = reshape(b_all, (-1, b_all.shape[2]), ndim=2)
             total = initial + _dot(rows, cols)
         else:
@@ -404,6 +435,16 @@ def push_out_accumulators(fgraph: FunctionGraph, node: Apply) -> list[tuple[Vari
             total = cast(total, state.result.dtype)
         pairs += [(client.outputs[0], total) for client, _ in fgraph.clients[state.result]]
     return pairs
+
+
+def _transposed(a: Variable) -> Variable | None:
+    """``x`` where ``a`` is ``x.T`` (a 2-d transpose), else None."""
+    from symdl.tensor.shape import DimShuffle
+
+    node = a.owner
+    if node is not None and isinstance(node.op, DimShuffle) and node.op.new_order == (1, 0):
+        return node.inputs[0]
+    return None
 
 
 def _dot(a: Variable, b: Variable) -> Variable:
@@ -609,11 +650,11 @@ def _reverses_rows(client: object) -> bool:
 
 
 def _summed_over_rows(fgraph: FunctionGraph, client: object, rows: Variable) -> list[Apply] | None:
-    """The products ``dot(reshape(q, (k, -1)), reshape(rows, (-1, m)))`` that ``client``, a node
-    reading a loop's 3-d per-step output ``rows``, feeds and feeds only: each sums over the pairs
-    (step, batch row) of ``q``'s last two axes and ``rows``' first two (proven the same sizes),
-    so it is unchanged when both are reversed along the steps. None where ``client`` is anything
-    else."""
+    """The products ``dot(left, reshape(rows, (-1, m)))`` that ``client``, a node reading a loop's
+    3-d per-step output ``rows``, feeds and feeds only, with ``left`` a stack of steps
+    (``_steps_of``) whose (step, batch row) pairs are proven the same sizes as ``rows``' first
+    two axes: each sums over those pairs, so it is unchanged when both are reversed along the
+    steps. None where ``client`` is anything else."""
     from symdl.tensor.blas import Dot
     from symdl.tensor.shape import Reshape
 
@@ -626,17 +667,35 @@ def _summed_over_rows(fgraph: FunctionGraph, client: object, rows: Variable) -> 
     for reader, position in fgraph.clients.get(flat, ()):
         if reader == "output" or not isinstance(reader.op, Dot) or position != 1:
             return None
-        left = reader.inputs[0]
-        shaping = left.owner
-        if shaping is None or not isinstance(shaping.op, Reshape) or left.ndim != 2:
+        found = _steps_of(fgraph, reader.inputs[0])
+        if found is None:
             return None
-        q = shaping.inputs[0]
-        if q.ndim != 3 or dim_key(fgraph, left, 0) != dim_key(fgraph, q, 0):
-            return None
-        if dim_key(fgraph, q, 1) != dim_key(fgraph, rows, 0) or dim_key(fgraph, q, 2) != dim_key(fgraph, rows, 1):
+        stack, axis = found
+        if (dim_key(fgraph, stack, axis), dim_key(fgraph, stack, axis + 1)) != (
+            dim_key(fgraph, rows, 0),
+            dim_key(fgraph, rows, 1),
+        ):
             return None
         products.append(reader)
     return products or None
+
+
+def _steps_of(fgraph: FunctionGraph, left: Variable) -> tuple[Variable, int] | None:
+    """``(stack, axis)`` where the 2-d ``left`` is ``reshape(stack, (k, -1))`` with ``stack``
+    (k, steps, batch), axis 1, or ``reshape(stack, (-1, k)).T`` with ``stack`` (steps, batch, k),
+    axis 0: the left operand of a product summing over every step's batch rows. Else None."""
+    from symdl.tensor.shape import Reshape
+
+    flipped = _transposed(left)
+    shaped = left if flipped is None else flipped
+    shaping = shaped.owner
+    if shaped.ndim != 2 or shaping is None or not isinstance(shaping.op, Reshape) or shaping.inputs[0].ndim != 3:
+        return None
+    stack = shaping.inputs[0]
+    kept, axis = (0, 1) if flipped is None else (1, 0)
+    if dim_key(fgraph, shaped, kept) != dim_key(fgraph, stack, 0 if flipped is None else 2):
+        return None
+    return stack, axis
 
 
 def _reads_only_shape(client: object) -> bool:
@@ -687,8 +746,13 @@ def _stored_in_reading_order(fgraph: FunctionGraph, node: Apply) -> list[tuple[V
     for j in turned:
         for shaping, product in products[j]:
             left = product.inputs[0]
-            q, left_shape, right_shape = clone_replace([left.owner.inputs[0], left.owner.inputs[1], shaping.inputs[1]], same)
-            new_left = left.owner.op.make_node(q[:, ::-1], left_shape).outputs[0]
+            flipped = _transposed(left)
+            shaped = left if flipped is None else flipped
+            stack, left_shape, right_shape = clone_replace(
+                [shaped.owner.inputs[0], shaped.owner.inputs[1], shaping.inputs[1]], same
+            )
+            new_left = shaped.owner.op.make_node(stack[::-1] if flipped is not None else stack[:, ::-1], left_shape)
+            new_left = new_left.outputs[0] if flipped is None else new_left.outputs[0].T
             new_right = shaping.op.make_node(new_node.outputs[n + j], right_shape).outputs[0]
             pairs.append((product.outputs[0], product.op.make_node(new_left, new_right).outputs[0]))
     return pairs

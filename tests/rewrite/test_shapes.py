@@ -85,3 +85,19 @@ def test_concatenate_prefers_a_known_size_for_the_other_axes():
     x, y = T.dmatrix("x"), T.dmatrix("y", shape=(None, 4))
     fg = FunctionGraph([x, y], [])
     assert dim_key(fg, T.concatenate([x, y]), 1) == ("c", 4)
+
+
+def test_slices_with_known_bounds_of_known_axes_have_known_lengths():
+    # a gradient loop's rows: the initial state joined to 30 steps, then rows [0, 0 + 30) reversed
+    x, h0 = T.dtensor3("x", shape=(30, None, 4)), T.dtensor3("h0", shape=(1, None, 4))
+    n = T.iscalar("n")
+    fg = FunctionGraph([x, h0, n], [])
+    full = T.concatenate([h0, x], axis=0)
+    assert dim_key(fg, full, 0) == ("c", 31)
+    start = T.constant(0, dtype="int64")
+    rows = full[start : start + 30][::-1]
+    assert dim_key(fg, rows, 0) == ("c", 30)
+    assert dim_key(fg, full[-5:], 0) == ("c", 5)
+    assert dim_key(fg, full[2:40:3], 0) == ("c", len(range(31)[2:40:3]))
+    assert dim_key(fg, full[:n], 0)[0] != "c"  # a bound not known
+    assert dim_key(fg, T.concatenate([x, x[:n]], axis=0), 0)[0] != "c"

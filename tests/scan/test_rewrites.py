@@ -247,3 +247,74 @@ def test_a_product_over_other_axes_keeps_the_rows_in_step_order():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     (loop,) = _scans(f)
     assert not any(loop.op.info.reversed_rows)
+
+
+def test_elementwise_work_on_sequences_read_only_by_elementwise_work_stays_in_the_loop():
+    # outside, 1 - x and its tanh would each be a pass over the whole sequence that the body's
+    # fused kernel then reads again; inside, that kernel does them on each row as it reads it
+    x, h0 = T.dmatrix("x"), T.dvector("h0")
+    hs, _ = symdl.scan(lambda x_t, h: h * T.tanh(1.0 - x_t) + x_t, sequences=x, outputs_info=h0)
+    f = _same_values([x, h0], [hs], [np.random.default_rng(1).normal(size=(6, 3)), np.ones(3)])
+    (loop,) = _scans(f)
+    outside = [str(n.op) for n in f.graph.toposort() if not isinstance(n.op, Scan)]
+    assert not any("tanh" in op for op in outside)
+    body = [str(n.op) for n in loop.op.fgraph.toposort()]
+    assert any("tanh" in op for op in body)
+
+
+def test_elementwise_work_feeding_a_product_still_leaves_the_loop_with_it():
+    x, W, U, h0 = T.dmatrix("x"), T.dmatrix("W"), T.dmatrix("U"), T.dvector("h0")
+    hs, _ = symdl.scan(lambda x_t, h: T.tanh(T.dot(1.0 - x_t, W) + T.dot(h, U)), sequences=x, outputs_info=h0)
+    rng = np.random.default_rng(2)
+    values = [rng.normal(size=(6, 3)), rng.normal(size=(3, 4)), rng.normal(size=(4, 4)) * 0.5, np.ones(4)]
+    f = _same_values([x, W, U, h0], [hs], values)
+    (loop,) = _scans(f)
+    body = [str(n.op) for n in loop.op.fgraph.toposort()]
+    assert sum("dot" in op or "gemm" in op for op in body) == 1  # only h . U is left in the loop
+    assert not any("sub" in op for op in body)
+
+
+def _two_states_cost(x):
+    # the cost reads only the first state: the second's gradient rows were a sequence of zeros
+    (a, _), _ = symdl.scan(lambda x_t, a, b: [T.tanh(a + x_t * b), b * 0.9 + x_t],
+                           sequences=x, outputs_info=[T.zeros_like(x[0]), T.ones_like(x[0])])  # fmt: skip
+    return (a**2).sum()
+
+
+def _made_by_alloc(var):
+    from symdl.tensor.creation import Alloc
+
+    while var.owner is not None and not isinstance(var.owner.op, Alloc) and var.owner.op.view_map:
+        var = var.owner.inputs[0]
+    return var.owner is not None and isinstance(var.owner.op, Alloc)
+
+
+def test_a_gradient_loop_reads_no_zeros_for_outputs_the_cost_does_not_read():
+    x = T.dmatrix("x")
+    cost = _two_states_cost(x)
+    value = np.random.default_rng(3).normal(size=(5, 2))
+    f = _same_values([x], [cost, symdl.grad(cost, x)], [value])
+    (backward,) = [n for n in _scans(f) if n.op.info.name.startswith("grad_of")]
+    sequences = backward.op.outer_groups(backward.inputs)["seqs"]
+    assert not any(_made_by_alloc(v) for v in sequences)
+    symdl.testing.verify_grad(_two_states_cost, [value])
+
+
+@pytest.mark.parametrize("mode", ["py", "c"])
+def test_a_weight_gradient_summed_over_the_steps_reads_the_rows_it_stacks(mode):
+    # sum over t of h_t.T . g_t is (h_0 ; h_1 ; ...).T . (g_0 ; g_1 ; ...): the product reads the
+    # stacked rows through a transpose flag, where the stack of each h_t.T would be copied
+    x, W, h0 = T.dtensor3("x"), T.dmatrix("W"), T.dmatrix("h0")
+    hs, _ = symdl.scan(lambda x_t, h, W: T.tanh(x_t + T.dot(h, W)), sequences=x, outputs_info=h0, non_sequences=W)
+    cost = (hs**2).sum()
+    rng = np.random.default_rng(4)
+    values = [rng.normal(size=(5, 2, 3)), rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(2, 3))]
+    outputs = [cost, symdl.grad(cost, W)]
+    f = symdl.function([x, W, h0], outputs, mode=mode)
+    plain = symdl.function([x, W, h0], outputs, mode="py", optimizer="none")
+    for got, want in zip(f(*values), plain(*values)):
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+    lefts = [n.inputs[0].owner for n in f.graph.toposort() if "dot" in str(n.op) and n.inputs[0].owner is not None]
+    ops = [(str(left.op), str(left.inputs[0].owner.op) if left.inputs[0].owner else None) for left in lefts]
+    assert ("transpose", "reshape{2}") in ops
+    assert ("reshape{2}", "dimshuffle{1,0,2}") not in ops  # the stack of h_t.T, copied to be reshaped
