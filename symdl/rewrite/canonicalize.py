@@ -402,6 +402,29 @@ def _unfilled(v: Variable) -> Variable | None:
 
 
 @register_node("canonicalize", "algebra", tracks=[Elemwise])
+def scalar_work_on_a_fill(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """``alloc(v, *shape) * 2`` is ``alloc(v * 2, *shape)``: elementwise work of a fill with
+    scalars is done on the filled value, once, and the fill stays outermost, where
+    ``elemwise_of_alloc`` drops it into its reader (a mean's gradient: ``fill(1 / n) * 2 * diff``)."""
+    fills = [k for k, v in enumerate(node.inputs) if v.owner is not None and isinstance(v.owner.op, Alloc)]
+    if len(fills) != 1 or len(node.outputs) != 1:
+        return None
+    (k,) = fills
+    filled = node.inputs[k]
+    out = node.outputs[0]
+    others = [v for j, v in enumerate(node.inputs) if j != k]
+    if not others or any(v.ndim and any(d != 1 for d in v.type.shape) for v in others):
+        return None
+    value, *shape = filled.owner.inputs
+    args = [value if j == k else v for j, v in enumerate(node.inputs)]
+    inner = node.op.make_node(*args).outputs[0]
+    if inner.dtype != out.dtype or inner.ndim > out.ndim or filled.ndim != out.ndim:
+        return None
+    new = Alloc()(inner, *shape)
+    return [new] if new.type == out.type else None
+
+
+@register_node("canonicalize", "algebra", tracks=[Elemwise])
 def elemwise_of_alloc(fgraph: FunctionGraph, node: Apply) -> list | None:
     """An ``alloc`` (fill) feeding an elementwise op is dropped when broadcasting its value gives
     the same result shape (common in gradients: ``ones_like(x) * g``)."""

@@ -18,13 +18,15 @@ are large, and one pass writing many of them gains little.
 
 from __future__ import annotations
 
-from symdl.graph.basic import Apply, Variable
+from symdl.graph.basic import Apply, Constant, Variable
 from symdl.graph.fg import FunctionGraph
-from symdl.rewrite.engine import RewriteContext, apply_replacements, register_pass
+from symdl.rewrite.engine import RewriteContext, apply_replacements, register_node, register_pass
 from symdl.rewrite.patterns import used_once
 from symdl.tensor.composite import Composite, CompositeReduce
 from symdl.tensor.elemwise import Elemwise
 from symdl.tensor.reduction import Reduce
+from symdl.tensor.shape import DimShuffle, dimshuffle
+from symdl.tensor.var import constant
 
 MAX_INPUTS = 32
 
@@ -99,6 +101,54 @@ def _grow(fgraph: FunctionGraph, root: Apply, assigned: set[Apply], max_inputs: 
             inputs = new_inputs
             changed = True
     return list(group)
+
+
+def _leading_axes_added(v: Variable) -> int:
+    """How many leading broadcast axes a dimshuffle making ``v`` adds to its input, and nothing
+    else (``x[None]``); 0 for anything else."""
+    node = v.owner
+    if node is None or not isinstance(node.op, DimShuffle):
+        return 0
+    order = node.op.new_order
+    k = len(order) - node.inputs[0].ndim
+    return k if k > 0 and order == ("x",) * k + tuple(range(node.inputs[0].ndim)) else 0
+
+
+def _leading_ones(v: Variable) -> int:
+    """How many of ``v``'s leading axes are statically of size 1 (a constant made 3-d)."""
+    k = 0
+    while k < v.ndim and v.type.shape[k] == 1:
+        k += 1
+    return k
+
+
+@register_node("fusion", "elemwise_fusion", tracks=[Elemwise])
+def elementwise_before_leading_axes(fgraph: FunctionGraph, node: Apply) -> list | None:
+    """``x[None] * y[None]`` is ``(x * y)[None]``: the added axes go after the elementwise work, so
+    that fusion takes it into the groups making ``x`` and ``y`` (a loop's step adds the step axis
+    to the values it carries; canonicalize moves dimshuffles the other way, to the inputs)."""
+    out = node.outputs[0]
+    full = [v for v in node.inputs if v.ndim == out.ndim]
+    added = [_leading_axes_added(v) for v in full]
+    if len(node.outputs) != 1 or not any(added):
+        return None
+    k = min(a or _leading_ones(v) for a, v in zip(added, full))
+    if k == 0 or k == out.ndim or any(v.ndim > out.ndim - k for v in node.inputs if v not in full):
+        return None  # (scalar work broadcast stays in the kernel that reads it)
+    inner = []
+    for v in node.inputs:
+        if v in full and _leading_axes_added(v) >= k:
+            inner.append(v.owner.inputs[0])  # broadcasting gives back any further leading axes
+        elif isinstance(v, Constant):
+            inner.append(constant(v.data.reshape(v.data.shape[k:]), dtype=v.dtype))
+        elif v in full:
+            inner.append(dimshuffle(v, tuple(range(k, v.ndim))))
+        else:
+            inner.append(v)
+    new = node.op.make_node(*inner).outputs[0]
+    if new.dtype != out.dtype or new.ndim != out.ndim - k:
+        return None
+    return [dimshuffle(new, ("x",) * k + tuple(range(new.ndim)))]
 
 
 @register_pass("fusion", "elemwise_fusion")

@@ -222,6 +222,27 @@ def test_fill_feeding_an_elementwise_op_is_dropped(rw):
     rw.same(before, after, np.arange(6.0).reshape(2, 3))
 
 
+def test_scalar_work_on_a_fill_is_done_on_its_value_and_the_fill_dropped(rw):
+    # a mean's gradient over the last axis: a (rows, 1) value filled to (rows, n), doubled and
+    # multiplied by the difference; the fill goes and the column is broadcast instead
+    x, y = T.dmatrix("x", shape=(None, 5)), T.dmatrix("y", shape=(None, 5))
+    column = T.alloc(T.constant(0.25), x.shape[0], 1)
+    grad = T.alloc(column, x.shape[0], 5) * 2.0 * (x - y)
+    before, after = rw.compile([x, y], grad)
+    assert rw.ops(before).count("alloc") == 2
+    assert "alloc" not in rw.ops(after)
+    rng = np.random.default_rng(8)
+    rw.same(before, after, rng.normal(size=(3, 5)), rng.normal(size=(3, 5)))
+
+
+def test_a_fill_with_work_on_a_full_sized_input_is_not_moved(rw):
+    x, n = T.dmatrix("x"), T.iscalar("n")
+    out = T.alloc(T.constant(2.0), n, 4) * x  # x may be (1, 4): the fill gives the shape
+    before, after = rw.compile([x, n], out)
+    assert "alloc" in rw.ops(after)
+    rw.same(before, after, np.ones((1, 4)), 3)
+
+
 def test_keepdims_sum_then_drop_is_a_plain_sum(rw):
     x = T.dmatrix("x", shape=(None, 3))
     before, after = rw.compile([x], T.reshape(T.sum(x, axis=0, keepdims=True), (3,)))

@@ -187,3 +187,24 @@ def test_a_loop_body_gets_sibling_fusion_and_the_function_graph_does_not():
     got = f(xv, wv)
     for a, b in zip([got[0], *got[3:]], plain(xv, wv)):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_work_on_values_given_leading_axes_fuses_with_the_work_making_them(rw):
+    # (x * y + 1)[None] * z[None, None]: the leading axes go after the elementwise work, which
+    # then is one node with its producers; a loop's step adds its step axis so
+    x, y, z = T.dmatrix("x"), T.dmatrix("y"), T.dvector("z")
+    out = T.exp(x * y + 1.0)[None] * z[None, None]
+    before, after = rw.compile([x, y, z], out, excluding=())
+    assert _kinds(after) == ["Composite", "DimShuffle"]
+    assert after.graph.outputs[0].ndim == 3
+    rng = np.random.default_rng(2)
+    rw.same(before, after, rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), rng.normal(size=3))
+
+
+def test_leading_axes_stay_where_an_input_has_all_the_axes(rw):
+    x, w = T.dmatrix("x"), T.dtensor3("w")
+    out = T.exp(x)[None] * w
+    before, after = rw.compile([x, w], out, excluding=())
+    assert after.graph.outputs[0].ndim == 3
+    rng = np.random.default_rng(3)
+    rw.same(before, after, rng.normal(size=(2, 3)), rng.normal(size=(4, 2, 3)))
