@@ -55,16 +55,35 @@ static void blas_gemm(int dtype, int ta, int tb, int64_t M, int64_t N, int64_t K
                           alpha, (const double *)a, lda, (const double *)b, ldb, beta, (double *)c, ldc);
 }
 
+/* rows (by_rows) or columns [lo, hi) of the 2-d `into` = the same part of `from` broadcast to it */
+static void fill_block(const sd_arr *into, const sd_arr *from, int by_rows, int64_t lo, int64_t hi)
+{
+    sd_arr d = *into, s = *from;
+    int axis = by_rows ? 0 : 1, from_axis = axis - (2 - s.ndim);
+    d.data += lo * d.strides[axis] * itemsize_of(d.dtype);
+    d.shape[axis] = hi - lo;
+    if (from_axis >= 0 && s.shape[from_axis] != 1) {
+        s.data += lo * s.strides[from_axis] * itemsize_of(s.dtype);
+        s.shape[from_axis] = hi - lo;
+    }
+    copy_into_here(&d, &s);
+}
+
 /* C = alpha A B + beta C, row-major. Large products are split into blocks of rows (or columns)
  * computed by our OpenMP threads, each calling the BLAS single-threaded: OpenBLAS's own thread
  * pool synchronizes many times per call and collapses when the cores are shared (measured: 60 ms
- * against 3 ms for a 128x784x512 sgemm at load 5), and it would compete with the OpenMP loops. */
+ * against 3 ms for a 128x784x512 sgemm at load 5), and it would compete with the OpenMP loops.
+ * `fill_from`, where not NULL, is first copied (broadcast) into C, the 2-d `fill_into`: each
+ * thread fills its own block, which its product then reads while it is in cache (a bias row). */
 static void gemm_par(int dtype, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha, const char *a, int lda,
-                     const char *b, int ldb, double beta, char *c, int ldc)
+                     const char *b, int ldb, double beta, char *c, int ldc, const sd_arr *fill_from,
+                     const sd_arr *fill_into)
 {
     int nt = sd_nthreads;
     int isz = itemsize_of(dtype);
     if (nt <= 1 || 2.0 * (double)M * (double)N * (double)K < 4e6 || (M < 2 * nt && N < 2 * nt)) {
+        if (fill_from)
+            copy_into(fill_into, fill_from);
         blas_gemm(dtype, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -74,6 +93,8 @@ static void gemm_par(int dtype, int ta, int tb, int64_t M, int64_t N, int64_t K,
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         int64_t total = by_rows ? M : N, unit = 16;
         int64_t lo = (total * t / T) / unit * unit, hi = t == T - 1 ? total : (total * (t + 1) / T) / unit * unit;
+        if (lo < hi && fill_from)
+            fill_block(fill_into, fill_from, by_rows, lo, hi);
         if (lo < hi) {
             if (by_rows)
                 blas_gemm(dtype, ta, tb, hi - lo, N, K, alpha, a + (ta ? lo : lo * (int64_t)lda) * isz, lda, b, ldb,
@@ -94,7 +115,7 @@ static void gemm(int dtype, int64_t M, int64_t N, int64_t K, const char *a, int 
         memset(c, 0, (size_t)(M * N * itemsize_of(dtype)));
         return;
     }
-    gemm_par(dtype, ta, tb, M, N, K, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+    gemm_par(dtype, ta, tb, M, N, K, 1.0, a, lda, b, ldb, 0.0, c, ldc, NULL, NULL);
 }
 
 static int api_dot(sd_ctx *c, int node, int ia, int ib, int out)
@@ -340,9 +361,11 @@ static int api_gemm(sd_ctx *c, int node, int ic, int ialpha, int ia, int ib, int
         int same = o->data == Cv.data && Cv.ndim == nd;
         for (int d = 0; same && d < nd; d++)
             same = Cv.shape[d] == o->shape[d] && (o->shape[d] < 2 || Cv.strides[d] == o->strides[d]);
-        if (!same) /* in place (api_claim), C already is the output's buffer */
-            copy_into(o, &Cv);
+        /* unless in place (api_claim): C already is the output's buffer */
+        const sd_arr *fill_from = same ? NULL : &Cv;
         int sgl = dtype == NPY_FLOAT32;
+        if (fill_from && !(M > 0 && N > 0 && K > 0 && nd == 2))
+            copy_into(o, &Cv);
         if (M > 0 && N > 0) {
             if (K == 0) {
                 if (beta != 1.0) { /* the product is zero: scale C */
@@ -355,7 +378,8 @@ static int api_gemm(sd_ctx *c, int node, int ic, int ialpha, int ia, int ib, int
                     }
                 }
             } else if (nd == 2) {
-                gemm_par(dtype, ta, tb, M, N, K, alpha, a->data, lda, b->data, ldb, beta, o->data, (int)N);
+                gemm_par(dtype, ta, tb, M, N, K, alpha, a->data, lda, b->data, ldb, beta, o->data, (int)N, fill_from,
+                         o);
             } else {
                 int inc = (int)(K > 1 ? b->strides[0] : 1);
                 if (sgl)

@@ -282,25 +282,41 @@ typedef struct {
 } sd_u128;
 COPY_KERNEL(16, sd_u128)
 
+static sd_kernel copy_iter(sd_iter *it, const sd_arr *dst, const sd_arr *src)
+{
+    it->nops = 2;
+    it->D = dst->ndim;
+    memcpy(it->shape, dst->shape, sizeof(int64_t) * dst->ndim);
+    iter_operand(it, 0, src);
+    iter_operand(it, 1, dst);
+    coalesce(it);
+    switch (itemsize_of(dst->dtype)) {
+    case 1: return copy_1;
+    case 2: return copy_2;
+    case 4: return copy_4;
+    case 16: return copy_16;
+    default: return copy_8;
+    }
+}
+
 /* dst[...] = src broadcast to dst's shape (same dtype) */
 static void copy_into(const sd_arr *dst, const sd_arr *src)
 {
     sd_iter it;
-    it.nops = 2;
-    it.D = dst->ndim;
-    memcpy(it.shape, dst->shape, sizeof(int64_t) * dst->ndim);
-    iter_operand(&it, 0, src);
-    iter_operand(&it, 1, dst);
-    coalesce(&it);
-    sd_kernel k;
-    switch (itemsize_of(dst->dtype)) {
-    case 1: k = copy_1; break;
-    case 2: k = copy_2; break;
-    case 4: k = copy_4; break;
-    case 16: k = copy_16; break;
-    default: k = copy_8; break;
-    }
+    sd_kernel k = copy_iter(&it, dst, src);
     iter_run(&it, k, 1, 0);
+}
+
+/* copy_into on the calling thread alone (inside a parallel region: no GIL, no threads of its own) */
+static void copy_into_here(const sd_arr *dst, const sd_arr *src)
+{
+    sd_iter it;
+    sd_kernel k = copy_iter(&it, dst, src);
+    int64_t total = 1;
+    for (int d = 0; d < it.D; d++)
+        total *= it.shape[d];
+    if (total > 0)
+        iter_range(&it, k, 0, total, 0);
 }
 
 /* a C-contiguous copy of a value, in a temporary slot-less sd_arr owning a NumPy array */

@@ -164,6 +164,38 @@ def test_large_elementwise_loops_match_numpy_on_one_and_on_all_threads():
         rt.set_num_threads(symdl.config.num_threads)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows, cols", [(256, 160), (40, 600)])  # split by rows, by columns
+@pytest.mark.parametrize("added", ["vector", "row", "column", "matrix", "transposed", "scalar"])
+def test_products_plus_a_broadcast_value_match_numpy_on_one_and_two_threads(dtype, rows, cols, added):
+    # dot(x, W) + c is one gemm whose threads each fill their block of the output with c
+    from symdl.backend.c import build
+
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((rows, 100)).astype(dtype)
+    w = rng.standard_normal((100, cols)).astype(dtype)
+    c = {
+        "vector": rng.standard_normal(cols),
+        "row": rng.standard_normal((1, cols)),
+        "column": rng.standard_normal((rows, 1)),
+        "matrix": rng.standard_normal((rows, cols)),
+        "transposed": rng.standard_normal((cols, rows)).T,
+        "scalar": np.array(0.5),
+    }[added].astype(dtype)
+    x, W = T.matrix("x", dtype=dtype), T.matrix("W", dtype=dtype)
+    C = T.tensor(dtype=dtype, shape=(None,) * c.ndim, name="c")
+    f = symdl.function([x, W, C], T.dot(x, W) + C, mode="c")
+    assert any("gemm" in str(n.op) for n in f.graph.toposort())
+    rt = build.runtime()
+    try:
+        for threads in (1, 2):
+            rt.set_num_threads(threads)
+            tol = 1e-4 if dtype == "float32" else 1e-10
+            np.testing.assert_allclose(f(a, w, c), a @ w + c, rtol=tol, atol=tol)
+    finally:
+        rt.set_num_threads(symdl.config.num_threads)
+
+
 def test_views_shapes_joins_and_allocs_in_c():
     x = T.fmatrix("x")
     n = T.lscalar("n")
