@@ -111,6 +111,31 @@ static int api_target(sd_ctx *c, int slot, int dst)
     return 0;
 }
 
+/* the same where `dst` need not be C-contiguous: only for values that elementwise ops make */
+static int api_target_part(sd_ctx *c, int slot, int dst)
+{
+    PROG(c)->target[slot] = -(dst + 1);
+    return 0;
+}
+
+/* `dst`: a view of [start, start + count) of `src` along `axis` */
+static int api_part_view(sd_ctx *c, int node, int dst, int src, int axis, int64_t start, int64_t count)
+{
+    Program *P = PROG(c);
+    const sd_arr s = c->v[src];
+    if (axis < 0 || axis >= s.ndim || start < 0 || count < 0 || start + count > s.shape[axis])
+        return fail(P, node, PyExc_IndexError, "part %lld to %lld of axis %d of a value of %d dimensions",
+                    (long long)start, (long long)(start + count), axis, s.ndim);
+    sd_arr *o = &c->v[dst];
+    make_view(o, &s);
+    o->ndim = s.ndim;
+    memcpy(o->shape, s.shape, sizeof(int64_t) * s.ndim);
+    memcpy(o->strides, s.strides, sizeof(int64_t) * s.ndim);
+    o->shape[axis] = count;
+    o->data = s.data + start * s.strides[axis] * itemsize_of(s.dtype);
+    return 0;
+}
+
 /* the C code of an op defined outside symdl: a new value for `slot` (an output of node `node`) */
 static int api_value(sd_ctx *c, int node, int slot, int dtype, int ndim, const int64_t *shape)
 {

@@ -58,15 +58,18 @@ static int new_value(Program *P, int node, int slot, int dtype, int ndim, const 
         }
     }
     if (P->target[slot]) {
-        const sd_arr *t = &P->v[P->target[slot] - 1];
-        int fits = t->obj && t->dtype == dtype && t->ndim == ndim && is_c_contiguous(t);
+        int any_layout = P->target[slot] < 0; /* api_target_part */
+        const sd_arr *t = &P->v[(any_layout ? -P->target[slot] : P->target[slot]) - 1];
+        int fits = t->obj && t->dtype == dtype && t->ndim == ndim && (any_layout || is_c_contiguous(t));
         for (int d = 0; fits && d < ndim; d++)
             fits = t->shape[d] == shape[d];
         P->target[slot] = 0;
-        if (fits) { /* api_target: a view of the row the loop stores this value in */
+        if (fits) { /* api_target: a view of the row (or part of it) the loop stores this value in */
             Py_INCREF(t->obj);
             a->obj = t->obj;
             a->data = t->data;
+            if (any_layout)
+                memcpy(a->strides, t->strides, sizeof(int64_t) * ndim);
             a->flags = t->flags & (SD_BORROWED | SD_POOLED);
             return 0;
         }

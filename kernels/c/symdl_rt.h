@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SD_ABI_VERSION 10
+#define SD_ABI_VERSION 11
 #define SD_MAXDIM 16
 
 /* dtype codes: NumPy's type numbers */
@@ -121,6 +121,11 @@ typedef struct {
     int (*batch_scatter_add)(sd_ctx *c, int node, int g, int idx, int n, int out);
     /* outs[k]: a view of piece k of `in` along `axis`, whose lengths the integer vector `sizes` gives */
     int (*split)(sd_ctx *c, int node, int in, int sizes, int axis, int n, const int *outs);
+    /* api->target for a value of an elementwise op, which writes any strides: `dst` may be a part
+     * of a row of a loop's store (one piece of a concatenation that the store keeps) */
+    int (*target_part)(sd_ctx *c, int slot, int dst);
+    /* `dst`: a view of [start, start + count) of `src` along `axis` */
+    int (*part_view)(sd_ctx *c, int node, int dst, int src, int axis, int64_t start, int64_t count);
 } sd_api;
 
 /* kinds of api->error: symdl's ShapeError, ValueError, IndexError, TypeError, LinAlgError */

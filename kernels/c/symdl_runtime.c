@@ -45,7 +45,7 @@
     X(subtensor) X(join) X(reduce_to_shape) X(py) X(check) X(release) X(gemm) X(elemwise_reduce)         \
     X(softmax) X(conv2d) X(pool2d) X(arange) X(claim) X(random) X(alloc_rows) X(row_view) X(rows_view) X(set_rows) X(target)      \
     X(value) X(error) X(inc_subtensor) X(linalg) X(window_sum) X(cumulate) X(batch_gather) X(batch_scatter_add)    \
-    X(split) X(pool_nd) X(conv3d)
+    X(split) X(pool_nd) X(conv3d) X(target_part) X(part_view)
 
 enum {
 #define SD_API_INDEX(name) sd_api_index_##name,

@@ -29,6 +29,36 @@ from symdl.scan_module.op import Scan
 from symdl.tensor.scalar_code import C_TYPES
 
 
+def _pieces_made_in_place(body: Any, out: Any) -> list[tuple[Any, int, int, int]]:
+    """``(piece, axis, start, count)`` for each input of ``out`` when ``out`` is a concatenation
+    of values that elementwise ops of the body make, each read by nothing else and of a static
+    size along the axis: each can be made in its part of ``out``'s row. Else nothing."""
+    from symdl.tensor.composite import Composite
+    from symdl.tensor.elemwise import Elemwise
+    from symdl.tensor.shape import Join
+
+    node = out.owner
+    if node is None or not isinstance(node.op, Join) or out in body.inputs:
+        return []
+    axis = node.op.axis % out.ndim
+    pieces, start = [], 0
+    for piece in node.inputs:
+        maker = piece.owner
+        count = piece.type.shape[axis]
+        if (
+            maker is None
+            or not isinstance(maker.op, Composite | Elemwise)
+            or count is None
+            or piece.dtype != out.dtype
+            or piece in body.outputs
+            or body.clients.get(piece) != [(node, len(pieces))]
+        ):
+            return []
+        pieces.append((piece, axis, start, count))
+        start += count
+    return pieces
+
+
 def _scan_in_c(node: Apply, c: Any) -> Any:
     from symdl.backend.c.codegen import CStatements
 
@@ -90,12 +120,22 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
     outs_in_stores += [
         (store, row, out, f"if ({t} > 0) ") for store, row, out in zip(nit_stores, nit_rows, groups["nit_out"])
     ]
+    parts_of: dict[Any, int] = {}
     for store, row, out, guard in outs_in_stores:
         if out in produced and out not in rows_of:
             rows_of[out] = c.slot(out.type.make_variable(name="row"))
+            # the pieces of a row concatenated from elementwise results are made in their parts
+            # of it, and the concatenation copies nothing
+            parts = ""
+            for piece, axis, start, count in _pieces_made_in_place(body, out):
+                parts_of[piece] = c.slot(piece.type.make_variable(name="part"))
+                parts += (
+                    f" SD_TRY(A->part_view(ctx, {k}, {parts_of[piece]}, {rows_of[out]}, {axis}, {start}, {count}));"
+                    f" A->target_part(ctx, {c.slot(piece)}, {parts_of[piece]});"
+                )
             step.append(
                 f"{guard}{{ SD_TRY(A->row_view(ctx, {k}, {rows_of[out]}, {store}, {row})); "
-                f"A->target(ctx, {c.slot(out)}, {rows_of[out]}); }}"
+                f"A->target(ctx, {c.slot(out)}, {rows_of[out]});{parts} }}"
             )
     for inner_node, free in zip(plan.order, plan.frees):
         impl = find_impl("c", inner_node.op)
@@ -113,7 +153,7 @@ def _scan_in_c(node: Apply, c: Any) -> Any:
     for store, row, out in zip(nit_stores, nit_rows, groups["nit_out"]):
         step.append(f"if ({t} == 0) SD_TRY(A->alloc_rows(ctx, {k}, {store}, {c.slot(out)}, 0, {n}));")
         step.append(f"SD_TRY(A->set_rows(ctx, {k}, {store}, {row}, {c.slot(out)}, 0));")
-    for out, row in rows_of.items():
+    for out, row in [*rows_of.items(), *parts_of.items()]:
         step.append(f"A->target(ctx, {c.slot(out)}, -1);")
         step.append(f"A->release(ctx, {row});")
     released = set()

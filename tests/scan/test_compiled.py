@@ -113,6 +113,47 @@ def test_values_computed_in_their_store_rows_match_a_numpy_loop(dtype, perform_c
         np.testing.assert_allclose(got, want, **tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_pieces_of_a_concatenated_output_are_computed_in_their_parts_of_its_row(dtype, axis, perform_calls):
+    # A per-step output concatenating elementwise results (an LSTM gradient's four gates) has
+    # each piece computed in its part of the output's row: the values are NumPy's, on every axis,
+    # stored forwards and backwards, over two calls
+    x, h0 = T.tensor3("x", dtype=dtype, shape=(None, 2, 3)), T.matrix("h0", dtype=dtype, shape=(2, 3))
+
+    def step(row, h):
+        new_h = T.tanh(row + h)
+        return [new_h, T.concatenate([T.exp(row) * h, new_h * 2, T.sqr(row)], axis=axis)]
+
+    (hs, joined), _ = symdl.scan(step, sequences=x, outputs_info=[h0, None])
+    f = symdl.function([x, h0], [hs, joined, joined[::-1]], mode="c")
+    assert "target_part" in f.source()
+    rng = np.random.default_rng(11)
+
+    def numpy_loop(x, h):
+        hs, joined = [], []
+        for row in x:
+            pieces = [np.exp(row) * h]
+            h = np.tanh(row + h)
+            joined.append(np.concatenate(pieces + [h * 2, row**2], axis=axis))
+            hs.append(h)
+        return [np.stack(hs), np.stack(joined), np.stack(joined)[::-1]]
+
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12)
+    for steps in (4, 1, 6):
+        values = [rng.standard_normal((steps, 2, 3)).astype(dtype), rng.standard_normal((2, 3)).astype(dtype)]
+        first = f(*values)
+        kept = [a.copy() for a in first]
+        second = f(*[v * 0.5 for v in values])
+        for got, want in zip(first, numpy_loop(*values)):
+            np.testing.assert_allclose(got, want, **tol)
+        for got, want in zip(first, kept):
+            np.testing.assert_array_equal(got, want)
+        for got, want in zip(second, numpy_loop(*[v * 0.5 for v in values])):
+            np.testing.assert_allclose(got, want, **tol)
+    assert perform_calls == []
+
+
 def test_a_loop_that_fails_in_a_step_leaves_the_next_call_right():
     x, i = T.dmatrix("x"), T.lvector("i")
     picks, _ = symdl.scan(
