@@ -116,7 +116,8 @@ def scalar_key(fgraph: FunctionGraph, s: Variable, depth: int = 0) -> tuple:
                 return keys[0]
             if keys and not any(k[0] == "c" for k in keys):
                 return combine_broadcast(keys)
-        if isinstance(op, Elemwise) and op.scalar_op.name in _SIZE_ARITHMETIC and s.ndim == 0:
+        sized = s.ndim == 0 and s.dtype in ("int32", "int64")
+        if isinstance(op, Elemwise) and op.scalar_op.name in _SIZE_ARITHMETIC and sized:
             keys = [scalar_key(fgraph, i, depth + 1) for i in node.inputs]
             if all(k[0] == "c" for k in keys):
                 return ("c", _SIZE_ARITHMETIC[op.scalar_op.name](*(k[1] for k in keys)))
