@@ -100,16 +100,21 @@ def test_values_computed_in_their_store_rows_match_a_numpy_loop(dtype, perform_c
             cts.append(c.T)
         return [np.stack(hs), c, np.stack(hs), np.stack(cts)]
 
+    _two_calls_match(f, numpy_loop, values, 2.0, dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12))
+    assert perform_calls == []
+
+
+def _two_calls_match(f, numpy_loop, values, scale, tol):
+    """``f`` gives ``numpy_loop``'s results for ``values``, then for them scaled, and the second
+    call leaves the first call's results as they were."""
     first = f(*values)
     kept = [a.copy() for a in first]
-    second = f(*[v * 2 for v in values])
-    assert perform_calls == []
-    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12)
+    second = f(*[v * scale for v in values])
     for got, want in zip(first, numpy_loop(*values)):
         np.testing.assert_allclose(got, want, **tol)
     for got, want in zip(first, kept):
         np.testing.assert_array_equal(got, want)
-    for got, want in zip(second, numpy_loop(*[v * 2 for v in values])):
+    for got, want in zip(second, numpy_loop(*[v * scale for v in values])):
         np.testing.assert_allclose(got, want, **tol)
 
 
@@ -142,15 +147,7 @@ def test_pieces_of_a_concatenated_output_are_computed_in_their_parts_of_its_row(
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12)
     for steps in (4, 1, 6):
         values = [rng.standard_normal((steps, 2, 3)).astype(dtype), rng.standard_normal((2, 3)).astype(dtype)]
-        first = f(*values)
-        kept = [a.copy() for a in first]
-        second = f(*[v * 0.5 for v in values])
-        for got, want in zip(first, numpy_loop(*values)):
-            np.testing.assert_allclose(got, want, **tol)
-        for got, want in zip(first, kept):
-            np.testing.assert_array_equal(got, want)
-        for got, want in zip(second, numpy_loop(*[v * 0.5 for v in values])):
-            np.testing.assert_allclose(got, want, **tol)
+        _two_calls_match(f, numpy_loop, values, 0.5, tol)
     assert perform_calls == []
 
 
