@@ -358,11 +358,8 @@ static int api_gemm(sd_ctx *c, int node, int ic, int ialpha, int ia, int ib, int
     if (rc == 0) {
         PyThreadState *gil = sd_release_gil(M * N * K / 8 + M * N);
         sd_arr *o = &c->v[out];
-        int same = o->data == Cv.data && Cv.ndim == nd;
-        for (int d = 0; same && d < nd; d++)
-            same = Cv.shape[d] == o->shape[d] && (o->shape[d] < 2 || Cv.strides[d] == o->strides[d]);
         /* unless in place (api_claim): C already is the output's buffer */
-        const sd_arr *fill_from = same ? NULL : &Cv;
+        const sd_arr *fill_from = same_view(o, &Cv) ? NULL : &Cv;
         int sgl = dtype == NPY_FLOAT32;
         if (fill_from && !(M > 0 && N > 0 && K > 0 && nd == 2))
             copy_into(o, &Cv);

@@ -178,6 +178,16 @@ static int is_c_contiguous(const sd_arr *a)
     return 1;
 }
 
+/* whether `a` and `b` are the same elements in the same places: a value made where it is wanted
+ * (in place, or in its row or part of a loop's store), which needs no copy there */
+static int same_view(const sd_arr *a, const sd_arr *b)
+{
+    int same = a->data == b->data && a->ndim == b->ndim;
+    for (int d = 0; same && d < a->ndim; d++)
+        same = a->shape[d] == b->shape[d] && (a->shape[d] < 2 || a->strides[d] == b->strides[d]);
+    return same;
+}
+
 static void clear_slot(sd_arr *a)
 {
     Py_CLEAR(a->obj);

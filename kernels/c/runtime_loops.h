@@ -96,10 +96,7 @@ static int api_set_rows(sd_ctx *c, int node, int dst, int64_t start, int src, in
         memmove(rows.shape, d->shape + 1, sizeof(int64_t) * rows.ndim);
         memmove(rows.strides, d->strides + 1, sizeof(int64_t) * rows.ndim);
     }
-    int same = rows.data == s->data; /* the value was computed in its row (api_target) */
-    for (int k = 0; same && k < rows.ndim; k++)
-        same = rows.shape[k] < 2 || rows.strides[k] == s->strides[k];
-    if (!same)
+    if (!same_view(&rows, s)) /* else the value was computed in its row (api_target) */
         copy_into(&rows, s);
     return 0;
 }

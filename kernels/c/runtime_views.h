@@ -385,10 +385,7 @@ static int api_join(sd_ctx *c, int node, int axis, int n, const int *ins, int ou
         part.shape[axis] = a->shape[axis];
         part.data = o->data + pos * o->strides[axis] * isz;
         pos += a->shape[axis];
-        int in_place = part.data == a->data; /* made in its part (api_target_part) */
-        for (int d = 0; in_place && d < nd; d++)
-            in_place = part.shape[d] < 2 || part.strides[d] == a->strides[d];
-        if (!in_place)
+        if (!same_view(&part, a)) /* else made in its part (api_target_part) */
             copy_into(&part, a);
     }
     return 0;
